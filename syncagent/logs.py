@@ -1,0 +1,36 @@
+"""Logging set-up: one line per event; plain lines for the journal under systemd."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def setup(verbose: int = 0, quiet: bool = False) -> None:
+    level = logging.WARNING if quiet else logging.INFO if verbose == 0 else logging.DEBUG
+    if verbose == 0 and not quiet:
+        level = logging.INFO
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_syncagent", False):
+            root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._syncagent = True  # type: ignore[attr-defined]
+    if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"):
+        # The journal stamps time and unit itself; a priority prefix sets the level.
+        handler.setFormatter(_JournalFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Third-party chatter stays out unless asked for.
+    for noisy in ("imapclient", "googleapiclient", "urllib3", "apscheduler", "httplib2", "google"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
+
+
+class _JournalFormatter(logging.Formatter):
+    _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record):
+        return f"<{self._PRIORITY.get(record.levelno, 6)}>{record.name}: {record.getMessage()}"

@@ -1,0 +1,182 @@
+"""Numbered schema steps. Add a new function for every change; never edit an applied one."""
+
+from __future__ import annotations
+
+from sqlite_utils import Migrations
+
+migrations = Migrations("syncagent")
+
+
+@migrations(name="0001_initial")
+def m0001_initial(db):
+    db.executescript(
+        """
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            thread_id TEXT,
+            date TEXT NOT NULL,
+            date_source TEXT NOT NULL DEFAULT 'header',
+            arrived_at TEXT,
+            from_address TEXT,
+            from_name TEXT,
+            subject TEXT,
+            direction TEXT NOT NULL CHECK (direction IN ('incoming', 'outgoing')),
+            automatic INTEGER NOT NULL DEFAULT 0,
+            automatic_reason TEXT,
+            in_reply_to TEXT,
+            refs TEXT,
+            list_id TEXT,
+            size INTEGER,
+            snippet TEXT,
+            has_calendar INTEGER NOT NULL DEFAULT 0,
+            gmail_id TEXT,
+            thread_hint TEXT,
+            gone INTEGER NOT NULL DEFAULT 0,
+            first_seen_at TEXT NOT NULL,
+            UNIQUE (account, message_id)
+        );
+        CREATE INDEX messages_date ON messages (date);
+        CREATE INDEX messages_thread ON messages (thread_id);
+        CREATE INDEX messages_from ON messages (from_address);
+        CREATE INDEX messages_gmail ON messages (account, gmail_id);
+
+        CREATE TABLE message_addresses (
+            message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('from', 'to', 'cc', 'bcc')),
+            address TEXT NOT NULL,
+            name TEXT,
+            PRIMARY KEY (message, role, address)
+        );
+        CREATE INDEX message_addresses_address ON message_addresses (address);
+
+        CREATE TABLE message_folders (
+            account TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            location TEXT NOT NULL,
+            uidvalidity INTEGER,
+            uid INTEGER,
+            message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            labels TEXT,
+            gone INTEGER NOT NULL DEFAULT 0,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (account, folder, location)
+        );
+        CREATE INDEX message_folders_message ON message_folders (message);
+
+        CREATE TABLE calendar_parts (
+            message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+            ics TEXT NOT NULL
+        );
+
+        CREATE TABLE threads (
+            id TEXT PRIMARY KEY,
+            account TEXT NOT NULL,
+            subject TEXT,
+            first_date TEXT,
+            last_date TEXT,
+            message_count INTEGER NOT NULL
+        );
+
+        CREATE TABLE folder_state (
+            account TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            uidvalidity INTEGER,
+            last_uid INTEGER NOT NULL DEFAULT 0,
+            uidnext INTEGER,
+            messages INTEGER,
+            highestmodseq INTEGER,
+            complete INTEGER NOT NULL DEFAULT 0,
+            synced_at TEXT,
+            PRIMARY KEY (account, folder)
+        );
+
+        CREATE TABLE gmail_state (
+            account TEXT PRIMARY KEY,
+            history_id TEXT,
+            pending_history_id TEXT,
+            page_token TEXT,
+            synced_at TEXT
+        );
+
+        CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'interrupted')),
+            new_messages INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        );
+        CREATE INDEX sync_runs_account ON sync_runs (account, started_at);
+
+        CREATE TABLE contacts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            company TEXT,
+            title TEXT,
+            segment TEXT,
+            tags TEXT,
+            notes TEXT,
+            url TEXT,
+            cadence_days REAL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE contact_emails (
+            address TEXT PRIMARY KEY,
+            contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX contact_emails_contact ON contact_emails (contact_id);
+
+        CREATE TABLE meetings (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL,
+            recurrence_id TEXT NOT NULL DEFAULT '',
+            sequence INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'confirmed',
+            summary TEXT,
+            organizer TEXT,
+            start_at TEXT,
+            end_at TEXT,
+            message INTEGER REFERENCES messages(id),
+            UNIQUE (uid, recurrence_id)
+        );
+
+        CREATE TABLE meeting_contacts (
+            meeting INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+            contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            PRIMARY KEY (meeting, contact_id)
+        );
+
+        CREATE TABLE reminders (
+            id INTEGER PRIMARY KEY,
+            contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('follow_up', 'thank_you', 'check_in')),
+            anchor TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'done', 'dismissed', 'snoozed')),
+            snoozed_until TEXT,
+            created_at TEXT NOT NULL,
+            resolved_at TEXT,
+            resolved_by INTEGER REFERENCES messages(id),
+            reason TEXT,
+            notified_at TEXT,
+            UNIQUE (contact_id, kind, anchor)
+        );
+        CREATE INDEX reminders_status ON reminders (status, due_at);
+
+        CREATE TABLE digests (
+            week TEXT PRIMARY KEY,
+            generated_at TEXT NOT NULL,
+            markdown_path TEXT,
+            html_path TEXT,
+            sent_at TEXT,
+            sent_to TEXT
+        );
+        """
+    )

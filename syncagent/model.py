@@ -1,0 +1,66 @@
+"""Plain records passed from sources to the store. Sources never touch SQLite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Address:
+    role: str  # from | to | cc | bcc
+    address: str  # normalized, lower-case
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message as seen in one folder of one account, normalized."""
+
+    message_id: str  # without angle brackets; a stable hash where the header is missing
+    date: str  # ISO 8601 UTC: the Date header, else the arrival time
+    date_source: str  # "header" | "arrival"
+    arrived_at: str | None
+    from_address: str | None
+    from_name: str | None
+    subject: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    addresses: tuple[Address, ...]
+    automatic: bool
+    automatic_reason: str | None
+    size: int | None = None
+    list_id: str | None = None
+    thread_hint: str | None = None  # Gmail's thread id where the source has one
+    gmail_id: str | None = None  # Gmail's message id (hex) where the source has one
+    snippet: str | None = None
+    calendar: str | None = None  # the text/calendar part, for meetings
+    has_calendar: bool = False
+    defects: int = 0
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Where a message was seen: folder plus its location there (UID or local key)."""
+
+    folder: str
+    location: str
+    uid: int | None = None
+    uidvalidity: int | None = None
+    labels: tuple[str, ...] = ()
+
+
+@dataclass
+class Batch:
+    """What a source hands the store to commit in one transaction.
+
+    ``cursor`` is saved in the same transaction as ``items``, so a sync killed
+    between batches resumes exactly after the last committed one.
+    """
+
+    items: list[tuple[Message, Seen]] = field(default_factory=list)
+    folder: str | None = None
+    cursor: dict | None = None  # folder_state columns, or {"history_id": ...} for Gmail
+    gone: list[str] = field(default_factory=list)  # locations removed from ``folder``
+    gone_gmail_ids: list[str] = field(default_factory=list)
+    reset_folder: bool = False  # UIDVALIDITY changed: forget the folder's old locations
+    total: int | None = None  # how many items the folder pass expects, for progress

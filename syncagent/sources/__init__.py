@@ -1,0 +1,45 @@
+"""Mail sources. Each yields ``Batch`` records and never touches SQLite.
+
+A source is created by ``open_source(account)`` and used as::
+
+    for batch in source.batches(state, full=False):
+        store.save_batch(...)          # rows and cursor in one transaction
+    source.close()
+
+``state`` is a read-only ``StateView`` (see ``syncagent.sync``) giving the stored
+cursors: ``folder_state(folder)``, ``known_locations(folder)``, ``gmail_state()``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Protocol
+
+from syncagent.config import Account
+from syncagent.model import Batch
+
+
+class StateView(Protocol):
+    def folder_state(self, folder: str) -> dict | None: ...
+    def known_locations(self, folder: str) -> dict[str, int | None]: ...
+    def gmail_state(self) -> dict | None: ...
+
+
+class Source(Protocol):
+    def batches(self, state: StateView, *, full: bool = False) -> Iterator[Batch]: ...
+    def close(self) -> None: ...
+
+
+def open_source(account: Account) -> Source:
+    if account.kind in ("maildir", "mbox"):
+        from syncagent.sources.local import LocalSource
+
+        return LocalSource(account)
+    if account.kind == "imap":
+        from syncagent.sources.imap import ImapSource
+
+        return ImapSource(account)
+    if account.kind == "gmail":
+        from syncagent.sources.gmail import GmailSource
+
+        return GmailSource(account)
+    raise ValueError(account.kind)
