@@ -1,0 +1,41 @@
+"""Shared fixtures. The Dovecot ones come first; other topics append theirs below."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # so tests can `import dovecot`
+
+import dovecot as _dovecot  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def dovecot_server():
+    """One private Dovecot for the session (see tests/dovecot.py)."""
+    if not _dovecot.available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(_dovecot.INSTALL_HINT + " (CI=true: the IMAP tests must run here)")
+        pytest.skip(_dovecot.INSTALL_HINT)
+    server = _dovecot.Dovecot()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def dovecot(dovecot_server):
+    """The shared Dovecot, running (restarted if a previous test stopped it), commands reset."""
+    dovecot_server.start()
+    dovecot_server.reset_commands()
+    yield dovecot_server
+    dovecot_server.start()
+
+
+@pytest.fixture
+def mailbox(dovecot):
+    """A fresh user with an empty mailbox on the shared Dovecot."""
+    return dovecot.new_user()

@@ -1,0 +1,405 @@
+"""A private Dovecot 2.3 IMAP server for tests, on 127.0.0.1.
+
+Why: promise 1 (read-only) and promise 3 (constant cost of a no-change sync)
+are only worth something when proven against a real server, so the IMAP
+tests talk to a real Dovecot (Debian package ``dovecot-imapd``) instead of a
+mock.
+
+What it starts: ``/usr/sbin/dovecot -F -c <tmp>/dovecot.conf`` with its own
+base_dir, state_dir and log in a temp dir, IMAP only, plaintext login allowed
+(``ssl = no``, ``disable_plaintext_auth = no``), a passwd-file user database,
+maildir storage and a SPECIAL-USE ``Sent`` folder. Dovecot refuses to run mail
+processes as root, so when the tests run as root the mailboxes belong to
+``nobody``; otherwise everything runs as the current user.
+
+How tests use it (fixtures in ``tests/conftest.py``)::
+
+    def test_x(mailbox):                 # a fresh user on the shared server
+        mailbox.append("INBOX", raw_bytes, flags=(br"\\Seen",))
+        mailbox.server.port              # where syncagent should connect
+        mailbox.server.commands          # IMAP commands syncagent issued
+        mailbox.flags("INBOX")           # {uid: flags} read back
+        mailbox.server.stop(); mailbox.server.start()   # same port, same data
+
+``server.port`` is a small counting proxy in front of Dovecot: every command a
+client sends through it is recorded in ``server.commands`` (tag stripped,
+e.g. ``"UID FETCH"``), so a test can count round trips and check that no
+state-changing command (STORE, EXPUNGE, COPY, MOVE, APPEND) was ever sent.
+The helpers (``append``, ``flags``...) connect to Dovecot directly and are not
+counted.
+
+When Dovecot is not installed the tests skip with a hint to
+``apt-get install dovecot-imapd``; where ``CI=true`` they fail instead, so a
+CI image without it cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+DOVECOT = os.environ.get("SYNCAGENT_DOVECOT", "/usr/sbin/dovecot")
+PASSWORD = "secret-pw"
+INSTALL_HINT = "Dovecot is not installed; run `apt-get install dovecot-imapd` to run the IMAP tests."
+
+FORBIDDEN = {"STORE", "UID STORE", "EXPUNGE", "UID EXPUNGE", "COPY", "UID COPY", "MOVE", "UID MOVE",
+             "APPEND", "DELETE", "CREATE", "RENAME", "SELECT", "SUBSCRIBE", "UNSUBSCRIBE"}
+
+
+def available() -> bool:
+    return os.path.exists(DOVECOT) and os.access(DOVECOT, os.X_OK)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_CONF = """\
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+info_log_path = {d}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:~/Maildir
+mail_plugins =
+first_valid_uid = 1
+last_valid_uid = 0
+first_valid_gid = 1
+shutdown_clients = yes
+{users}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {d}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {d}/passwd
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+{login_extra}}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Sent {{
+    special_use = \\Sent
+    auto = subscribe
+  }}
+  mailbox Drafts {{
+    special_use = \\Drafts
+    auto = subscribe
+  }}
+  mailbox Trash {{
+    special_use = \\Trash
+  }}
+}}
+"""
+
+
+class CountingProxy:
+    """A TCP relay that records the IMAP commands clients send through it."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.commands: list[str] = []
+        self._lock = threading.Lock()
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(32)
+        self.port = self._sock.getsockname()[1]
+        self._conns: list[socket.socket] = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self._closed:
+            try:
+                client, _ = self._sock.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()  # Dovecot is stopped: the client sees the connection drop
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src, dst, count: bool):
+        parser = _CommandParser(self._record) if count else None
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if parser:
+                    parser.feed(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def _record(self, name: str):
+        with self._lock:
+            self.commands.append(name)
+
+    def drop_connections(self):
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                s.close()
+
+    def close(self):
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        self.drop_connections()
+
+
+class _CommandParser:
+    """Splits a client byte stream into commands, skipping literals ``{n}``."""
+
+    _literal = re.compile(rb"\{(\d+)\+?\}$")
+
+    def __init__(self, record):
+        self.record = record
+        self.buf = b""
+        self.skip = 0  # literal bytes still to pass over
+        self.in_command = False  # inside a command continued by literals
+
+    def feed(self, data: bytes):
+        self.buf += data
+        while True:
+            if self.skip:
+                n = min(self.skip, len(self.buf))
+                self.buf, self.skip = self.buf[n:], self.skip - n
+                if self.skip:
+                    return
+            idx = self.buf.find(b"\r\n")
+            if idx < 0:
+                return
+            line, self.buf = self.buf[:idx], self.buf[idx + 2:]
+            if not self.in_command:
+                words = line.split(b" ")
+                if len(words) >= 2 and words[0] not in (b"DONE", b""):
+                    name = words[1].upper()
+                    if name == b"UID" and len(words) >= 3:
+                        name += b" " + words[2].upper()
+                    self.record(name.decode("ascii", "replace"))
+            m = self._literal.search(line)
+            if m:
+                self.skip = int(m.group(1))
+                self.in_command = True
+            else:
+                self.in_command = False
+
+
+class Dovecot:
+    """One private Dovecot; ``port`` is the counting proxy, ``direct_port`` Dovecot itself."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="syncagent-dovecot-"))
+        os.chmod(self.dir, 0o755)  # the mail user (nobody) must traverse to its home
+        self.direct_port = free_port()
+        self.proxy = CountingProxy(self.direct_port)
+        self.port = self.proxy.port
+        self.host = "127.0.0.1"
+        self.proc: subprocess.Popen | None = None
+        self._users = itertools.count(1)
+        root = os.geteuid() == 0
+        if root:
+            nobody = pwd.getpwnam("nobody")
+            self.mail_uid, self.mail_gid = nobody.pw_uid, nobody.pw_gid
+            users, login_extra = "", ""
+        else:
+            me = pwd.getpwuid(os.geteuid())
+            self.mail_uid, self.mail_gid = me.pw_uid, me.pw_gid
+            users = (f"default_internal_user = {me.pw_name}\ndefault_login_user = {me.pw_name}\n"
+                     f"default_internal_group = {_group(me.pw_gid)}\n")
+            login_extra = "  chroot =\n"
+        (self.dir / "passwd").write_text("")
+        (self.dir / "home").mkdir()
+        (self.dir / "dovecot.conf").write_text(
+            _CONF.format(d=self.dir, port=self.direct_port, users=users, login_extra=login_extra))
+
+    # --- lifecycle ---------------------------------------------------------
+    def start(self):
+        """Start (or restart) Dovecot on the same port with the same data."""
+        if self.proc and self.proc.poll() is None:
+            return
+        log = open(self.dir / "stderr.log", "ab")
+        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(self.dir / "dovecot.conf")],
+                                     stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Dovecot exited at start: {self.log_tail()}")
+            with contextlib.suppress(OSError):
+                with socket.create_connection(("127.0.0.1", self.direct_port), timeout=2) as s:
+                    if s.recv(100).startswith(b"* OK"):
+                        return
+            time.sleep(0.05)  # polling for readiness, not waiting for a result
+        raise RuntimeError(f"Dovecot did not answer within 20 s: {self.log_tail()}")
+
+    def stop(self):
+        """Stop Dovecot (its IMAP processes die too) and drop proxied connections."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proxy.drop_connections()
+
+    def close(self):
+        self.stop()
+        self.proxy.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_tail(self, n: int = 20) -> str:
+        text = ""
+        for name in ("dovecot.log", "stderr.log"):
+            with contextlib.suppress(OSError):
+                text += (self.dir / name).read_text(errors="replace")
+        return "\n".join(text.splitlines()[-n:])
+
+    # --- users -------------------------------------------------------------
+    def new_user(self, password: str = PASSWORD) -> "Mailbox":
+        """A fresh user with an empty mailbox (Dovecot rereads passwd-file on change)."""
+        name = f"user{next(self._users)}@example.test"
+        home = self.dir / "home" / name
+        home.mkdir()
+        os.chown(home, self.mail_uid, self.mail_gid) if os.geteuid() == 0 else None
+        with open(self.dir / "passwd", "a") as f:
+            f.write(f"{name}:{{PLAIN}}{password}:{self.mail_uid}:{self.mail_gid}::{home}::\n")
+        return Mailbox(self, name, password)
+
+    # --- command counting ----------------------------------------------------
+    @property
+    def commands(self) -> list[str]:
+        return list(self.proxy.commands)
+
+    def reset_commands(self):
+        with self.proxy._lock:
+            self.proxy.commands.clear()
+
+
+def _group(gid: int) -> str:
+    import grp
+
+    return grp.getgrgid(gid).gr_name
+
+
+class Mailbox:
+    """One user's mailbox on the test server, with helpers acting as a real client."""
+
+    def __init__(self, server: Dovecot, user: str, password: str):
+        self.server, self.user, self.password = server, user, password
+
+    @contextlib.contextmanager
+    def client(self):
+        """A logged-in imapclient talking to Dovecot directly (not counted)."""
+        from imapclient import IMAPClient
+
+        c = IMAPClient(self.server.host, port=self.server.direct_port, ssl=False, timeout=10)
+        c.normalise_times = False
+        c.login(self.user, self.password)
+        try:
+            yield c
+        finally:
+            with contextlib.suppress(Exception):
+                c.logout()
+
+    def append(self, folder: str, raw: bytes, flags=(), msg_time=None) -> int:
+        """APPEND one message (creating the folder if needed); returns its UID."""
+        with self.client() as c:
+            if not c.folder_exists(folder):
+                c.create_folder(folder)
+            resp = c.append(folder, raw, flags=flags, msg_time=msg_time)
+        m = re.search(rb"APPENDUID \d+ (\d+)", resp if isinstance(resp, bytes) else str(resp).encode())
+        return int(m.group(1)) if m else 0
+
+    def append_many(self, folder: str, raws, flags=()) -> None:
+        """APPEND many messages over one connection (fast bulk loading)."""
+        with self.client() as c:
+            if not c.folder_exists(folder):
+                c.create_folder(folder)
+            for raw in raws:
+                c.append(folder, raw, flags=flags)
+
+    def flags(self, folder: str) -> dict[int, tuple]:
+        """Every message's flags, read with EXAMINE so reading changes nothing."""
+        with self.client() as c:
+            c.select_folder(folder, readonly=True)
+            uids = c.search(["ALL"])
+            if not uids:
+                return {}
+            # \Recent is per-session state, not something a client can change: leave it out.
+            return {uid: tuple(sorted(f for f in d[b"FLAGS"] if f != rb"\Recent"))
+                    for uid, d in c.fetch(uids, ["FLAGS"]).items()}
+
+    def status(self, folder: str) -> dict:
+        with self.client() as c:
+            return c.folder_status(folder, ["MESSAGES", "UIDNEXT", "UIDVALIDITY"])
+
+    def delete_folder(self, folder: str) -> None:
+        with self.client() as c:
+            c.delete_folder(folder)
+
+    def create_folder(self, folder: str) -> None:
+        with self.client() as c:
+            c.create_folder(folder)
+
+    def expunge(self, folder: str, uids) -> None:
+        """Delete messages for good, as another mail client would."""
+        with self.client() as c:
+            c.select_folder(folder)
+            c.delete_messages(list(uids))
+            c.expunge()
+
+
+def make_message(n: int, *, sender="alice@example.org", to="user@example.test", subject=None,
+                 message_id=None, date="Mon, 16 Nov 2026 10:00:00 +0000", extra: str = "") -> bytes:
+    """A small plain-text message, numbered so each is distinct."""
+    mid = message_id or f"<msg{n}@example.org>"
+    return (
+        f"From: Alice Example <{sender}>\r\nTo: {to}\r\nSubject: {subject or f'Message {n}'}\r\n"
+        f"Date: {date}\r\nMessage-ID: {mid}\r\n{extra}MIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\nBody {n}\r\n"
+    ).encode()
