@@ -17,3 +17,6 @@ def after_sync(db, config: Config, *, now: datetime | None = None) -> None:
     from syncagent import threads
 
     threads.rebuild(db)
+    from syncagent import meetings
+
+    meetings.rebuild(db, config.timezone)

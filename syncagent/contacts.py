@@ -1,0 +1,250 @@
+"""The contacts a user tracks: address normalisation, add/update/find/list.
+
+A contact is found by ANY of its addresses, so adding or importing the same
+person twice (even under another of their addresses) updates one row and never
+makes a second. File readers live in ``contacts_import``; this module is only
+about the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+
+from syncagent.errors import InputError
+from syncagent.timeutil import iso, utcnow
+
+log = logging.getLogger(__name__)
+
+# The fields a user can set, in display order. ``url`` comes from LinkedIn exports.
+FIELDS = ("name", "company", "title", "segment", "tags", "notes", "url", "cadence_days")
+
+# Deliberately loose (real addresses are messy) but rejects what cannot be an
+# address: no spaces, exactly one @, a dotted domain without empty labels.
+_BAD = r"\s@<>(),;:\"\[\]\\"
+_ADDRESS_RE = re.compile(rf"^[^{_BAD}]+@[^{_BAD}.]+(?:\.[^{_BAD}.]+)+$")
+
+
+def normalize_address(text: str | None) -> str | None:
+    """``" Jane <Jane@Example.COM>"`` -> ``"jane@example.com"``; None when it is not an address."""
+    if not text:
+        return None
+    text = text.strip()
+    if text.lower().startswith("mailto:"):
+        text = text[7:]
+    _, addr = parseaddr(text)
+    addr = addr.strip().lower()
+    if not addr or not _ADDRESS_RE.match(addr):
+        return None
+    return addr
+
+
+def split_addresses(cell: str | None) -> list[str]:
+    """Split a cell holding several addresses: ';' always, ',' only when every piece has an '@'.
+
+    ``"Doe, Jane <jane@x.org>"`` stays one piece because ``"Doe"`` holds no '@'.
+    """
+    if not cell:
+        return []
+    pieces: list[str] = []
+    for part in cell.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        commas = [p.strip() for p in part.split(",") if p.strip()]
+        if len(commas) > 1 and all("@" in p for p in commas):
+            pieces.extend(commas)
+        else:
+            pieces.append(part)
+    return pieces
+
+
+def normalize_tags(value) -> str | None:
+    """Tags as one ``"a, b"`` text whether given as a list or a ';'/','-separated cell."""
+    if value is None:
+        return None
+    items = value if isinstance(value, (list, tuple)) else re.split(r"[;,]", str(value))
+    tags: list[str] = []
+    for item in items:
+        item = str(item).strip()
+        if item and item not in tags:
+            tags.append(item)
+    return ", ".join(tags) or None
+
+
+def parse_cadence(value) -> float | None:
+    """A per-contact check-in interval in days; raises ValueError for a non-positive or non-number."""
+    if value is None or str(value).strip() == "":
+        return None
+    days = float(str(value).strip())
+    if not days > 0 or days != days or days == float("inf"):
+        raise ValueError(value)
+    return days
+
+
+@dataclass
+class ContactInput:
+    """One person as a reader or the CLI gives it: raw address strings, optional fields."""
+
+    name: str | None = None
+    addresses: list[str] = field(default_factory=list)
+    company: str | None = None
+    title: str | None = None
+    segment: str | None = None
+    tags: str | None = None
+    notes: str | None = None
+    url: str | None = None
+    cadence_days: float | None = None
+
+
+class Conflict(Exception):
+    """The addresses of one input belong to two different existing contacts."""
+
+
+class BadInput(Exception):
+    """The input has no usable address (the message is the skip reason)."""
+
+
+def clean_addresses(raw: list[str]) -> list[str]:
+    """Normalise and de-duplicate, keeping order; BadInput names the first bad one or says none were given."""
+    out: list[str] = []
+    for piece in raw:
+        addr = normalize_address(piece)
+        if addr is None:
+            raise BadInput(f"bad address {piece.strip()!r}")
+        if addr not in out:
+            out.append(addr)
+    if not out:
+        raise BadInput("no address")
+    return out
+
+
+def upsert(conn, item: ContactInput, now: str | None = None) -> tuple[str, int]:
+    """Add or update one contact inside the caller's transaction.
+
+    Returns (``"added"`` | ``"updated"`` | ``"unchanged"``, contact id). Only
+    non-empty values overwrite; new addresses are appended after the existing
+    ones, so the first (primary) address never changes under the user.
+    """
+    now = now or iso(utcnow())
+    addresses = clean_addresses(item.addresses)
+    values = _values(item)
+    marks = ",".join("?" for _ in addresses)
+    owners = sorted(
+        {r[0] for r in conn.execute(f"SELECT contact_id FROM contact_emails WHERE address IN ({marks})", addresses)}
+    )
+    if len(owners) > 1:
+        raise Conflict(f"its addresses belong to two contacts ({owners[0]} and {owners[1]})")
+    if not owners:
+        values.setdefault("name", addresses[0])  # name is required; the address stands in
+        cols = list(values) + ["created_at", "updated_at"]
+        cur = conn.execute(
+            f"INSERT INTO contacts ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+            [*values.values(), now, now],
+        )
+        contact_id = cur.lastrowid
+        conn.executemany(
+            "INSERT INTO contact_emails (address, contact_id, position) VALUES (?, ?, ?)",
+            [(a, contact_id, i) for i, a in enumerate(addresses)],
+        )
+        return "added", contact_id
+    contact_id = owners[0]
+    current = dict(
+        zip(FIELDS, conn.execute(f"SELECT {', '.join(FIELDS)} FROM contacts WHERE id = ?", [contact_id]).fetchone())
+    )
+    changed = {k: v for k, v in values.items() if current.get(k) != v}
+    known = {r[0]: r[1] for r in conn.execute(
+        "SELECT address, position FROM contact_emails WHERE contact_id = ?", [contact_id])}
+    new = [a for a in addresses if a not in known]
+    if not changed and not new:
+        return "unchanged", contact_id
+    if changed:
+        sets = ", ".join(f"{k} = ?" for k in changed)
+        conn.execute(f"UPDATE contacts SET {sets}, updated_at = ? WHERE id = ?", [*changed.values(), now, contact_id])
+    else:
+        conn.execute("UPDATE contacts SET updated_at = ? WHERE id = ?", [now, contact_id])
+    start = max(known.values(), default=-1) + 1
+    conn.executemany(
+        "INSERT INTO contact_emails (address, contact_id, position) VALUES (?, ?, ?)",
+        [(a, contact_id, start + i) for i, a in enumerate(new)],
+    )
+    return "updated", contact_id
+
+
+def _values(item: ContactInput) -> dict:
+    """The non-empty fields of an input, stripped; empty strings never overwrite."""
+    out = {}
+    for name in FIELDS:
+        value = getattr(item, name)
+        if isinstance(value, str):
+            value = " ".join(value.split()) if name != "notes" else value.strip()
+        if value is None or value == "":
+            continue
+        out[name] = value
+    if "tags" in out:
+        out["tags"] = normalize_tags(out["tags"])
+    return out
+
+
+def add(db, item: ContactInput) -> tuple[str, int]:
+    """Add or update one contact in its own transaction; InputError for a bad address or a conflict."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = upsert(conn, item)
+    except (BadInput, Conflict) as exc:
+        conn.execute("ROLLBACK")
+        shown = ", ".join(item.addresses) or "(none)"
+        raise InputError(f"Cannot add {shown}: {exc}; give at least one valid address that no other contact has.") from None
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def find(db, address: str) -> dict | None:
+    """The contact holding ``address`` (any of its addresses), or None."""
+    addr = normalize_address(address)
+    if addr is None:
+        return None
+    row = db.execute("SELECT contact_id FROM contact_emails WHERE address = ?", [addr]).fetchone()
+    return get(db, row[0]) if row else None
+
+
+def get(db, contact_id: int) -> dict | None:
+    rows = list_contacts(db, ids=[contact_id])
+    return rows[0] if rows else None
+
+
+def _ledger_states(db) -> dict[int, str] | None:
+    """contact id -> ledger state, from ``contact_ledger`` when the ledger stage has made it."""
+    cols = {r[1] for r in db.execute("PRAGMA table_info(contact_ledger)").fetchall()}
+    if not {"contact_id", "state"} <= cols:
+        return None
+    return dict(db.execute("SELECT contact_id, state FROM contact_ledger").fetchall())
+
+
+def list_contacts(db, ids: list[int] | None = None) -> list[dict]:
+    """Every contact (or those in ``ids``) with its addresses in order and its ledger state if known."""
+    where, args = "", []
+    if ids is not None:
+        where = f"WHERE id IN ({', '.join('?' for _ in ids)})"
+        args = list(ids)
+    cur = db.execute(f"SELECT id, {', '.join(FIELDS)}, created_at, updated_at FROM contacts {where} ORDER BY id", args)
+    cols = [d[0] for d in cur.description]
+    rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+    emails: dict[int, list[str]] = {}
+    for contact_id, address in db.execute(
+        "SELECT contact_id, address FROM contact_emails ORDER BY contact_id, position, address"
+    ):
+        emails.setdefault(contact_id, []).append(address)
+    states = _ledger_states(db)
+    for row in rows:
+        row["emails"] = emails.get(row["id"], [])
+        row["email"] = row["emails"][0] if row["emails"] else None
+        if states is not None:
+            row["state"] = states.get(row["id"])
+    return rows
