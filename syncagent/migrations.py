@@ -180,3 +180,45 @@ def m0001_initial(db):
         );
         """
     )
+
+
+@migrations(name="0002_ledger")
+def m0002_ledger(db):
+    # Derived from messages and meetings by ledger_store.recompute; rebuilt whole each time.
+    db.executescript(
+        """
+        CREATE TABLE contact_ledger (
+            contact_id INTEGER PRIMARY KEY REFERENCES contacts(id) ON DELETE CASCADE,
+            state TEXT,
+            first_outreach_at TEXT,
+            first_reply_at TEXT,
+            first_response_hours REAL,
+            median_response_hours REAL,
+            replied INTEGER NOT NULL DEFAULT 0,
+            messages_sent INTEGER NOT NULL DEFAULT 0,
+            messages_received INTEGER NOT NULL DEFAULT 0,
+            last_interaction_at TEXT,
+            unanswered INTEGER NOT NULL DEFAULT 0,
+            computed_at TEXT NOT NULL
+        );
+
+        CREATE TABLE replies (
+            contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            asked_at TEXT NOT NULL,
+            replied_at TEXT NOT NULL,
+            response_hours REAL NOT NULL,
+            response_seconds INTEGER NOT NULL,
+            PRIMARY KEY (contact_id, message)
+        );
+        CREATE INDEX replies_replied_at ON replies (replied_at);
+
+        CREATE TABLE contact_messages (
+            contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            direction TEXT NOT NULL CHECK (direction IN ('incoming', 'outgoing')),
+            PRIMARY KEY (contact_id, message)
+        );
+        CREATE INDEX contact_messages_message ON contact_messages (message);
+        """
+    )

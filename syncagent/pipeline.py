@@ -20,3 +20,7 @@ def after_sync(db, config: Config, *, now: datetime | None = None) -> None:
     from syncagent import meetings
 
     meetings.rebuild(db, config.timezone)
+    from syncagent import ledger_store
+
+    ledger_store.recompute(db, now)
+    # reminders.reconcile(db, config, now) goes here: it reads the ledger just rebuilt.
