@@ -1,0 +1,369 @@
+"""Reminders: which thank-you, follow-up or check-in is owed, and what the user decided about it.
+
+Two layers, so the rules can be tested with a table of cases:
+
+* ``obligation(ledger, settings, tz, now)`` is pure: given one contact's ledger
+  it returns the single reminder owed (or None), its due time and its anchor,
+  the event it is counted from (DESIGN.md, "Open reminder").
+* ``reconcile``, ``listing`` and ``mark`` keep the ``reminders`` table. A row is
+  keyed by (contact, kind, anchor), so a new obligation (a new reply, a new
+  outgoing message) is a new row while the user's choice on an old one sticks:
+  dismissed and done rows stay as they are, snoozed rows wake when their
+  ``snoozed_until`` passes, and open rows whose obligation went away are settled
+  ('done') by the message that moved the ledger on.
+
+``--now`` (evaluating at an instant other than the clock) never settles rows:
+``listing`` evaluates the ledger in memory at that instant, joins each
+obligation to its stored row by key for the id and status, and reads that
+status *as of* the instant (a row resolved or snoozed later counts as open).
+It only inserts rows for obligations not stored yet, so they have an id; the
+next real ``reconcile`` settles any that no longer hold.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from syncagent import ledger as ledger_mod
+from syncagent.businessdays import add_business_days
+from syncagent.config import Config, Reminders
+from syncagent.errors import InputError
+from syncagent.timeutil import iso, parse_iso, utcnow
+
+log = logging.getLogger(__name__)
+
+THANK_YOU, FOLLOW_UP, CHECK_IN = "thank_you", "follow_up", "check_in"
+KINDS = (THANK_YOU, FOLLOW_UP, CHECK_IN)  # the order overdue reminders are listed in
+ACTIVE = ("open", "snoozed")
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """One owed reminder at an instant, with the facts its reason line is made of."""
+
+    kind: str  # thank_you | follow_up | check_in
+    due_at: datetime  # aware UTC
+    anchor: str  # ref of the event it is counted from ("message:12", "meeting:3")
+    anchor_at: datetime
+    reason: str  # one line, e.g. "Priya Shah replied 3 days ago; no thank-you sent"
+    subject: str | None = None  # subject of the anchor event
+    unanswered: int = 0  # follow_up: messages sent without an answer so far
+    max_unanswered: int = 0
+
+
+def obligation(ledger, settings: Reminders, tz: tzinfo | str, now: datetime,
+               cadence_days: float | None = None, *, name: str = "They") -> Obligation | None:
+    """The reminder owed to one contact at ``now`` (at most one), or None.
+
+    ASKED -> follow_up at the last outgoing message + N business days, unless
+    ``max_unanswered`` messages already went unanswered; REPLIED/MET -> thank_you
+    at the first reply (or the meeting's end) + ``thank_you_within_hours``;
+    ACKED -> check_in at the last message either way + the contact's
+    ``cadence_days`` (else ``check_in_after_days``) days of 24 hours.
+    """
+    tz = ZoneInfo(tz) if isinstance(tz, str) else tz
+    state = ledger.state
+    if state == ledger_mod.ASKED:
+        last = ledger.last_outgoing
+        if last is None or ledger.unanswered >= settings.max_unanswered:
+            return None  # the first message and its follow-ups went unanswered: stop asking
+        due = add_business_days(last.at, settings.follow_up_after_business_days, tz)
+        what = f"'{last.subject}'" if last.subject else "your message"
+        reason = (f"No reply to {what} sent {_day(last.at, tz, now)} "
+                  f"({ledger.unanswered} of {settings.max_unanswered})")
+        return Obligation(FOLLOW_UP, due, last.ref, last.at, reason, last.subject,
+                          ledger.unanswered, settings.max_unanswered)
+    if state in (ledger_mod.REPLIED, ledger_mod.MET):
+        owed = ledger.owed_since
+        if owed is None:
+            return None
+        due = owed.at + timedelta(hours=settings.thank_you_within_hours)
+        if owed.kind == ledger_mod.MEETING:
+            what = f" ('{owed.subject}')" if owed.subject else ""
+            reason = f"Met {name} {_ago(owed.at, now)}{what}; no thank-you sent"
+        else:
+            reason = f"{name} replied {_ago(owed.at, now)}; no thank-you sent"
+        return Obligation(THANK_YOU, due, owed.ref, owed.at, reason, owed.subject)
+    if state == ledger_mod.ACKED:
+        last = ledger.last_message
+        if last is None:
+            return None
+        days = cadence_days if cadence_days and cadence_days > 0 else settings.check_in_after_days
+        due = last.at + timedelta(days=days)
+        return Obligation(CHECK_IN, due, last.ref, last.at, f"Last talked {_ago(last.at, now)}", last.subject)
+    return None  # INBOUND or no history: nothing owed
+
+
+def _ago(then: datetime, now: datetime) -> str:
+    seconds = int((now - then).total_seconds())
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return _plural(seconds // 60, "minute") + " ago"
+    if seconds < 2 * 86400:
+        return _plural(seconds // 3600, "hour") + " ago"
+    return _plural(seconds // 86400, "day") + " ago"
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
+def _day(at: datetime, tz: tzinfo, now: datetime) -> str:
+    """'Mon 2 Nov' in the user's zone; the year is added when it is not the current one."""
+    local = at.astimezone(tz)
+    text = f"{local:%a} {local.day} {local:%b}"
+    return text if local.year == now.astimezone(tz).year else f"{text} {local.year}"
+
+
+# --- evaluation over the database ----------------------------------------------
+
+@dataclass(frozen=True)
+class _Contact:
+    id: int
+    name: str
+    company: str | None
+    cadence_days: float | None
+
+
+def _contacts(db) -> list[_Contact]:
+    return [_Contact(*row) for row in db.execute(
+        "SELECT id, name, company, cadence_days FROM contacts ORDER BY id").fetchall()]
+
+
+def evaluate(db, config: Config, now: datetime, events: dict | None = None):
+    """(contact, ledger, obligation or None) for every contact, as things stood at ``now``.
+
+    ``events`` (contact id -> events) defaults to ``ledger_store.contact_events``.
+    """
+    if events is None:
+        from syncagent.ledger_store import contact_events
+
+        events = contact_events(db, now=now)
+    tz = config.tz
+    out = []
+    for contact in _contacts(db):
+        led = ledger_mod.compute(events.get(contact.id, ()), now)
+        ob = obligation(led, config.reminders, tz, now, contact.cadence_days, name=contact.name)
+        out.append((contact, led, ob))
+    return out
+
+
+def _settled_by(led, kind: str, anchor: str, settings: Reminders, tz, cadence) -> "ledger_mod.Event | None":
+    """The first event after ``anchor`` at which (kind, anchor) stopped being owed.
+
+    Replays the ledger one event at a time, so a follow-up is settled by the
+    reply (or the next follow-up), a thank-you by the user's next message, a
+    check-in by the next message either way. None when the anchor is gone
+    (message deleted, contact address changed) or the settings changed.
+    """
+    events = led.events
+    start = next((i for i, e in enumerate(events) if e.ref == anchor), None)
+    if start is None:
+        return None
+    for i in range(start + 1, len(events)):
+        at = events[i].at
+        ob = obligation(ledger_mod.compute(events[: i + 1], at), settings, tz, at, cadence)
+        if ob is None or (ob.kind, ob.anchor) != (kind, anchor):
+            return events[i]
+    return None
+
+
+def _message_id(ref: str | None) -> int | None:
+    if ref and ref.startswith("message:"):
+        return int(ref.split(":", 1)[1])
+    return None
+
+
+def reconcile(db, config: Config, now: datetime | None = None, *, events: dict | None = None) -> dict:
+    """Bring the ``reminders`` table up to date at ``now`` (the real clock), in one transaction.
+
+    Returns counts: {"created", "settled", "woken"}.
+    """
+    now = now or utcnow()
+    now_text = iso(now)
+    evaluated = evaluate(db, config, now, events)
+    tz = config.tz
+    counts = {"created": 0, "settled": 0, "woken": 0}
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        active: dict[int, list] = {}
+        for row in conn.execute(
+            "SELECT id, contact_id, kind, anchor FROM reminders WHERE status IN ('open', 'snoozed')"
+        ).fetchall():
+            active.setdefault(row[1], []).append(row)
+        for contact, led, ob in evaluated:
+            current = (ob.kind, ob.anchor) if ob else None
+            for rid, _, kind, anchor in active.get(contact.id, ()):
+                if (kind, anchor) == current:
+                    continue
+                event = _settled_by(led, kind, anchor, config.reminders, tz, contact.cadence_days)
+                conn.execute(
+                    "UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = ? WHERE id = ?",
+                    [iso(event.at) if event else now_text, _message_id(event.ref if event else None), rid],
+                )
+                counts["settled"] += 1
+            if ob is None:
+                continue
+            cur = conn.execute(
+                "INSERT INTO reminders (contact_id, kind, anchor, due_at, status, created_at, reason) "
+                "VALUES (?, ?, ?, ?, 'open', ?, ?) ON CONFLICT (contact_id, kind, anchor) DO NOTHING",
+                [contact.id, ob.kind, ob.anchor, iso(ob.due_at), now_text, ob.reason],
+            )
+            counts["created"] += cur.rowcount
+            # Settings may have moved the due time; the reason's "N days ago" moves with the clock.
+            conn.execute(
+                "UPDATE reminders SET due_at = ?, reason = ? WHERE contact_id = ? AND kind = ? AND anchor = ? "
+                "AND status IN ('open', 'snoozed')",
+                [iso(ob.due_at), ob.reason, contact.id, ob.kind, ob.anchor],
+            )
+        counts["woken"] = conn.execute(
+            "UPDATE reminders SET status = 'open' WHERE status = 'snoozed' AND snoozed_until <= ?", [now_text]
+        ).rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if any(counts.values()):
+        log.info("reminders: %(created)d new, %(settled)d settled, %(woken)d back from snooze", counts)
+    return counts
+
+
+def _status_at(row: dict, now_text: str) -> str:
+    """The stored row's status as it stood at ``now``: a later resolution or snooze is ignored."""
+    status = row["status"]
+    if status in ("done", "dismissed") and row["resolved_at"] and row["resolved_at"] > now_text:
+        return "open"
+    if status == "snoozed" and (row["snoozed_until"] or "") <= now_text:
+        return "open"
+    return status
+
+
+def listing(db, config: Config, now: datetime | None = None, due_only: bool = False, *,
+            events: dict | None = None) -> list[dict]:
+    """Open reminders at ``now``: overdue first (thank-yous, follow-ups, check-ins), then upcoming.
+
+    Snoozed, done and dismissed reminders are left out. Each dict has id,
+    contact_id, contact_name, contact_email, company, kind, due_at (ISO UTC),
+    reason, status, overdue_seconds (negative when upcoming), last_subject,
+    anchor, created_at, snoozed_until and notified_at.
+    """
+    now = now or utcnow()
+    now_text = iso(now)
+    owed = [(c, led, ob) for c, led, ob in evaluate(db, config, now, events) if ob]
+    stored = _rows_by_key(db)
+    missing = [(c, ob) for c, _, ob in owed if (c.id, ob.kind, ob.anchor) not in stored]
+    if missing:
+        with _transaction(db):
+            for c, ob in missing:
+                db.conn.execute(
+                    "INSERT INTO reminders (contact_id, kind, anchor, due_at, status, created_at, reason) "
+                    "VALUES (?, ?, ?, ?, 'open', ?, ?) ON CONFLICT (contact_id, kind, anchor) DO NOTHING",
+                    [c.id, ob.kind, ob.anchor, iso(ob.due_at), iso(utcnow()), ob.reason],
+                )
+        stored = _rows_by_key(db)
+    emails = _first_emails(db)
+    out = []
+    for c, led, ob in owed:
+        row = stored[(c.id, ob.kind, ob.anchor)]
+        if _status_at(row, now_text) != "open":
+            continue
+        overdue = int((now - ob.due_at).total_seconds())
+        if due_only and overdue < 0:
+            continue
+        out.append({
+            "id": row["id"],
+            "contact_id": c.id,
+            "contact_name": c.name,
+            "contact_email": emails.get(c.id),
+            "company": c.company,
+            "kind": ob.kind,
+            "due_at": iso(ob.due_at),
+            "reason": ob.reason,
+            "status": "open",
+            "overdue_seconds": overdue,
+            "last_subject": led.last_message.subject if led.last_message else None,
+            "anchor": ob.anchor,
+            "created_at": row["created_at"],
+            "snoozed_until": row["snoozed_until"],
+            "notified_at": row["notified_at"],
+        })
+    order = {k: i for i, k in enumerate(KINDS)}
+    out.sort(key=lambda r: (0, order[r["kind"]], -r["overdue_seconds"], r["id"]) if r["overdue_seconds"] >= 0
+             else (1, 0, -r["overdue_seconds"], r["id"]))
+    return out
+
+
+def _rows_by_key(db) -> dict[tuple, dict]:
+    cur = db.execute("SELECT * FROM reminders")
+    cols = [d[0] for d in cur.description]
+    rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+    return {(r["contact_id"], r["kind"], r["anchor"]): r for r in rows}
+
+
+def _first_emails(db) -> dict[int, str]:
+    emails: dict[int, str] = {}
+    for contact_id, address in db.execute(
+        "SELECT contact_id, address FROM contact_emails ORDER BY contact_id, position, address"
+    ).fetchall():
+        emails.setdefault(contact_id, address)
+    return emails
+
+
+class _transaction:
+    def __init__(self, db):
+        self.conn = db.conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb):
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+# --- the user's choices ------------------------------------------------------------
+
+def get(db, reminder_id: int) -> dict:
+    cur = db.execute("SELECT * FROM reminders WHERE id = ?", [reminder_id])
+    row = cur.fetchone()
+    if row is None:
+        raise InputError(f"There is no reminder with id {reminder_id}; run `syncagent reminders` to see the ids.")
+    return dict(zip([d[0] for d in cur.description], row))
+
+
+def mark(db, reminder_id: int, action: str, now: datetime | None = None, until: datetime | None = None) -> dict:
+    """Apply 'done', 'dismiss' or 'snooze' (until ``until``, default 3 days) to a reminder; return the row."""
+    now = now or utcnow()
+    get(db, reminder_id)
+    if action == "done":
+        db.execute("UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = NULL, snoozed_until = NULL "
+                   "WHERE id = ?", [iso(now), reminder_id])
+    elif action == "dismiss":
+        db.execute("UPDATE reminders SET status = 'dismissed', resolved_at = ?, resolved_by = NULL, "
+                   "snoozed_until = NULL WHERE id = ?", [iso(now), reminder_id])
+    elif action == "snooze":
+        until = until or now + timedelta(days=3)
+        if until <= now:
+            raise InputError(f"The snooze date {iso(until)} is not in the future; give a later --until date.")
+        db.execute("UPDATE reminders SET status = 'snoozed', snoozed_until = ?, resolved_at = NULL, "
+                   "resolved_by = NULL WHERE id = ?", [iso(until), reminder_id])
+    else:
+        raise ValueError(action)
+    return get(db, reminder_id)
+
+
+def parse_until(text: str, tz: tzinfo) -> datetime:
+    """An ISO date (midnight at its start, in the user's zone) or datetime (local if no offset) -> UTC."""
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"--until {text!r} is not an ISO date or date-time; write it like 2026-12-01 or "
+                         "2026-12-01T09:00.") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return parse_iso(dt.isoformat())
