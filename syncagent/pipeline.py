@@ -23,4 +23,6 @@ def after_sync(db, config: Config, *, now: datetime | None = None) -> None:
     from syncagent import ledger_store
 
     ledger_store.recompute(db, now)
-    # reminders.reconcile(db, config, now) goes here: it reads the ledger just rebuilt.
+    from syncagent import reminders
+
+    reminders.reconcile(db, config, now)  # reads the messages and meetings just rebuilt
