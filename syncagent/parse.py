@@ -1,0 +1,259 @@
+"""Raw headers (bytes from IMAP or a file, or Gmail's header pairs) -> a normalized Message.
+
+Mail in the wild is broken in every way, so nothing here raises: undecodable
+bytes become readable text, unparsable dates fall back to the arrival time, and
+a missing Message-ID becomes a stable hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timezone
+from email import message_from_bytes
+from email.header import decode_header
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_tz
+
+from syncagent.automatic import classify
+from syncagent.model import Address, Message
+from syncagent.timeutil import iso
+
+_ANGLE_ID = re.compile(r"<([^<>\s]+)>")
+_BARE_ID = re.compile(r"[^\s<>\"]+@[^\s<>\"]+")
+_WS = re.compile(r"\s+")
+MAX_ADDRESSES = 10_000
+MAX_REFERENCES = 1_000
+MAX_TEXT = 2_000
+
+
+def parse_message(raw: bytes, *, arrived_at: datetime | None = None, size: int | None = None,
+                  thread_hint: str | None = None, gmail_id: str | None = None) -> Message:
+    """Parse a header block (or a whole message: only headers are read)."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0] if raw else b""
+    msg = message_from_bytes(head + b"\n\n", policy=compat32)
+    pairs = [(name, _header_text(value)) for name, value in msg._headers]  # noqa: SLF001 - raw values
+    defects = len(msg.defects)
+    return parse_header_pairs(pairs, arrived_at=arrived_at, size=size, thread_hint=thread_hint,
+                              gmail_id=gmail_id, defects=defects)
+
+
+def parse_header_pairs(pairs, *, arrived_at: datetime | None = None, size: int | None = None,
+                       thread_hint: str | None = None, gmail_id: str | None = None,
+                       defects: int = 0) -> Message:
+    """Build a Message from (name, text) header pairs; text may still hold RFC 2047 words."""
+    headers: dict[str, list[str]] = {}
+    for name, value in pairs:
+        headers.setdefault(name.strip().lower(), []).append(value if isinstance(value, str) else _header_text(value))
+
+    def first(name: str) -> str | None:
+        values = headers.get(name)
+        return values[0] if values else None
+
+    addresses: list[Address] = []
+    seen: set[tuple[str, str]] = set()
+    for role in ("from", "to", "cc", "bcc"):
+        for name, addr in _addresses(headers.get(role, [])):
+            if (role, addr) in seen or len(addresses) >= MAX_ADDRESSES:
+                continue
+            seen.add((role, addr))
+            addresses.append(Address(role, addr, name))
+    sender = next((a for a in addresses if a.role == "from"), None)
+    if sender is None:
+        # Some bounces and drafts carry only Sender or Return-Path.
+        for name, addr in _addresses(headers.get("sender", []) + headers.get("return-path", [])):
+            sender = Address("from", addr, name)
+            addresses.insert(0, sender)
+            break
+
+    subject = _clip(_decode_words(first("subject"))) if first("subject") is not None else None
+    date, date_source = _date(first("date"), arrived_at)
+    refs = _ids(" ".join(headers.get("references", [])))[-MAX_REFERENCES:]
+    in_reply_to_ids = _ids(first("in-reply-to") or "")
+    in_reply_to = in_reply_to_ids[-1] if in_reply_to_ids else (refs[-1] if refs else None)
+    message_id = _message_id(first("message-id"), date, sender, subject, gmail_id)
+    refs = [r for r in refs if r != message_id]
+    if in_reply_to == message_id:
+        in_reply_to = None
+    list_id = first("list-id")
+    auto, reason = classify(headers, sender.address if sender else None, subject)
+    return Message(
+        message_id=message_id,
+        date=date,
+        date_source=date_source,
+        arrived_at=iso(arrived_at) if arrived_at else None,
+        from_address=sender.address if sender else None,
+        from_name=sender.name if sender else None,
+        subject=subject,
+        in_reply_to=in_reply_to,
+        references=tuple(refs),
+        addresses=tuple(addresses),
+        automatic=auto,
+        automatic_reason=reason,
+        size=size,
+        list_id=_clip(_decode_words(list_id)) if list_id else None,
+        thread_hint=thread_hint,
+        gmail_id=gmail_id,
+        defects=defects,
+    )
+
+
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def _header_text(value) -> str:
+    """A raw header value as text, unfolded: stray 8-bit bytes read as UTF-8, else Windows-1252."""
+    return _FOLD.sub("", _raw_text(value)).replace("\r", "").replace("\n", " ")
+
+
+def _raw_text(value) -> str:
+    if isinstance(value, bytes):
+        data = value
+    else:
+        value = str(value)
+        try:
+            return value.encode("ascii").decode("ascii") if value.isascii() else _from_surrogates(value)
+        except UnicodeError:
+            return _from_surrogates(value)
+    return _bytes_text(data)
+
+
+def _from_surrogates(value: str) -> str:
+    try:
+        data = value.encode("utf-8", "surrogateescape")
+    except UnicodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return _bytes_text(data)
+
+
+def _bytes_text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
+
+
+def _decode_words(text: str | None) -> str:
+    """Decode RFC 2047 encoded words, tolerating unknown charsets and bad encodings."""
+    if not text:
+        return text or ""
+    text = text.replace("\x00", "")
+    if "=?" not in text:
+        return _WS.sub(" ", text).strip()
+    try:
+        parts = decode_header(text)
+    except Exception:
+        return _WS.sub(" ", text).strip()
+    out = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):
+            out.append(chunk)
+            continue
+        out.append(_decode_chunk(chunk, charset))
+    # decode_header keeps the whitespace between plain and encoded words inconsistently.
+    return _WS.sub(" ", "".join(out)).strip()
+
+
+def _decode_chunk(chunk: bytes, charset: str | None) -> str:
+    for cs in (charset, "utf-8", "cp1252"):
+        if not cs or cs.lower() in ("unknown-8bit", "x-unknown"):
+            continue
+        try:
+            return chunk.decode(cs)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return chunk.decode("utf-8", "replace")
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = text.replace("\x00", "")
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _addresses(values: list[str]) -> list[tuple[str | None, str]]:
+    out = []
+    for value in values:
+        value = value.replace("\x00", "")
+        if len(value) > 1_000_000:
+            value = value[:1_000_000]
+        try:
+            parsed = getaddresses([value])
+        except Exception:
+            parsed = [("", m) for m in _BARE_ID.findall(value)]
+        for name, addr in parsed:
+            addr = normalize_address(addr)
+            if not addr:
+                continue
+            name = _decode_words(name) if name else None
+            out.append((_clip(name) or None, addr))
+    return out
+
+
+def normalize_address(addr: str | None) -> str | None:
+    """Lower-case, trimmed, with angle brackets and a mailto: prefix removed; None if not an address."""
+    if not addr:
+        return None
+    addr = addr.strip().strip("<>").strip()
+    if addr.lower().startswith("mailto:"):
+        addr = addr[7:]
+    if "@" not in addr or any(c.isspace() for c in addr):
+        return None
+    addr = addr.lower()
+    return addr if len(addr) <= 320 else None
+
+
+def _ids(text: str) -> list[str]:
+    ids = _ANGLE_ID.findall(text)
+    if not ids:
+        ids = _BARE_ID.findall(text)
+    out, seen = [], set()
+    for i in ids:
+        if i not in seen:
+            seen.add(i)
+            out.append(i)
+    return out
+
+
+def _message_id(value: str | None, date: str, sender: Address | None, subject: str | None,
+                gmail_id: str | None) -> str:
+    ids = _ids(value or "")
+    if ids:
+        return ids[0][:995]
+    if gmail_id:
+        return f"gmail-{gmail_id}@syncagent.invalid"
+    basis = "\x1f".join([date, sender.address if sender else "", subject or ""])
+    return "sha1-" + hashlib.sha1(basis.encode("utf-8", "replace")).hexdigest() + "@syncagent.invalid"
+
+
+def _date(value: str | None, arrived_at: datetime | None) -> tuple[str, str]:
+    parsed = _parse_date(value) if value else None
+    if parsed is not None:
+        return parsed, "header"
+    if arrived_at is not None:
+        return iso(arrived_at), "arrival"
+    return "1970-01-01T00:00:00Z", "missing"
+
+
+def _parse_date(value: str) -> str | None:
+    try:
+        tup = parsedate_tz(value.replace("\x00", ""))
+    except Exception:
+        return None
+    if tup is None:
+        return None
+    try:
+        year = tup[0]
+        if year < 1900 or year > 9999:
+            return None
+        offset = tup[9] or 0
+        dt = datetime(year, tup[1], tup[2], tup[3], tup[4], min(tup[5], 59), tzinfo=timezone.utc)
+        from datetime import timedelta
+
+        dt = dt - timedelta(seconds=offset)
+        if dt.year < 1900 or dt.year > 9999:
+            return None
+        return iso(dt)
+    except (ValueError, OverflowError, TypeError):
+        return None
