@@ -7,7 +7,8 @@ mock.
 
 What it starts: ``/usr/sbin/dovecot -F -c <tmp>/dovecot.conf`` with its own
 base_dir, state_dir and log in a temp dir, IMAP only, plaintext login allowed
-(``ssl = no``, ``disable_plaintext_auth = no``), a passwd-file user database,
+(``ssl = no``, ``disable_plaintext_auth = no``), a static passdb (any user name,
+one password: a new name is a fresh mailbox),
 maildir storage and a SPECIAL-USE ``Sent`` folder. Dovecot refuses to run mail
 processes as root, so when the tests run as root the mailboxes belong to
 ``nobody``; otherwise everything runs as the current user.
@@ -83,13 +84,14 @@ last_valid_uid = 0
 first_valid_gid = 1
 shutdown_clients = yes
 {users}
+# Any user name logs in with the one test password: a fresh name is a fresh mailbox.
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {d}/passwd
+  driver = static
+  args = password={password}
 }}
 userdb {{
-  driver = passwd-file
-  args = username_format=%u {d}/passwd
+  driver = static
+  args = uid={uid} gid={gid} home={d}/home/%u
 }}
 service imap-login {{
   inet_listener imap {{
@@ -251,10 +253,12 @@ class Dovecot:
             users = (f"default_internal_user = {me.pw_name}\ndefault_login_user = {me.pw_name}\n"
                      f"default_internal_group = {_group(me.pw_gid)}\n")
             login_extra = "  chroot =\n"
-        (self.dir / "passwd").write_text("")
         (self.dir / "home").mkdir()
+        if root:
+            os.chown(self.dir / "home", self.mail_uid, self.mail_gid)  # Dovecot creates homes as nobody
         (self.dir / "dovecot.conf").write_text(
-            _CONF.format(d=self.dir, port=self.direct_port, users=users, login_extra=login_extra))
+            _CONF.format(d=self.dir, port=self.direct_port, users=users, login_extra=login_extra,
+                         password=PASSWORD, uid=self.mail_uid, gid=self.mail_gid))
 
     # --- lifecycle ---------------------------------------------------------
     def start(self):
@@ -300,15 +304,9 @@ class Dovecot:
         return "\n".join(text.splitlines()[-n:])
 
     # --- users -------------------------------------------------------------
-    def new_user(self, password: str = PASSWORD) -> "Mailbox":
-        """A fresh user with an empty mailbox (Dovecot rereads passwd-file on change)."""
-        name = f"user{next(self._users)}@example.test"
-        home = self.dir / "home" / name
-        home.mkdir()
-        os.chown(home, self.mail_uid, self.mail_gid) if os.geteuid() == 0 else None
-        with open(self.dir / "passwd", "a") as f:
-            f.write(f"{name}:{{PLAIN}}{password}:{self.mail_uid}:{self.mail_gid}::{home}::\n")
-        return Mailbox(self, name, password)
+    def new_user(self) -> "Mailbox":
+        """A fresh user with an empty mailbox (the static passdb takes any name)."""
+        return Mailbox(self, f"user{next(self._users)}@example.test", PASSWORD)
 
     # --- command counting ----------------------------------------------------
     @property
