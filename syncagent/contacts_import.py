@@ -106,7 +106,10 @@ def read_records(path: Path) -> tuple[str, list[Record]]:
     """(format label, records) for a contacts file of any supported kind."""
     text = read_text(path)
     if detect_format(path, text) == "vcard":
-        return "vCard", read_vcards(text)
+        records = read_vcards(text)
+        if not records:
+            raise InputError(f"{path} holds no vCard (BEGIN:VCARD ... END:VCARD); export the contacts again as vCard, or give a CSV.")
+        return "vCard", records
     return read_csv(path, text)
 
 
@@ -301,5 +304,5 @@ def import_file(db, path: str | Path) -> ImportReport:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    log.info("%s", report.summary())
+    log.debug("%s", report.summary())
     return report
