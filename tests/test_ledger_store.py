@@ -233,3 +233,60 @@ def test_hand_edited_contact_address_still_matches(db):
     db.execute("UPDATE contact_emails SET address = ' Bob@Startup.Example' WHERE contact_id = 2")
     save(db, raw(ME, "bob@startup.example", "Hi", "Mon, 02 Nov 2026 09:00:00 +0000", "ask@me"), "Sent")
     assert [e.kind for e in ledger_store.contact_events(db, NOW)[2]] == ["out"]
+
+
+ENRON = CORPORA / "enron-mbox"
+
+
+@pytest.mark.skipif(not (ENRON / "enron.allen-p.sent").exists(), reason="corpus ../shared/corpora/enron-mbox absent")
+def test_enron_allen_ledger(tmp_path):
+    """Ledger facts on Phillip Allen's real mail of 12-14 Dec 2000, checked by reading the messages.
+
+    How they were verified: the mbox files `enron.allen-p.sent` and `enron.allen-p.notes_inbox`
+    were read message by message (Date, From, To, Cc, body). On 12 Dec 12:03Z Phillip wrote
+    Christi Nicolay "Talking points about California Gas market"; she answered at 12:41Z.
+    On 13 Dec 15:04Z he sent two charts to a list (Christi, pkaufma@ = Paul Kaufman,
+    Rebecca Cantrell, Stephanie Miller, ...). Rebecca asked about the charts at 16:01Z ("Re:")
+    and at 16:22Z forwarded "Final Filed Version -- SDG&E Comments" to a list that includes
+    Stephanie. Paul's "Re:" about the charts is dated 13:40Z, before the mail it quotes (the
+    corpus' clocks disagree; the ledger follows Date headers), and Phillip answered him on
+    14 Dec 10:11Z "Yes you can use this chart. Does it make sense?". Stephanie wrote at 13:26Z
+    to Jeff Dasovich with Phillip and pkaufma@ in Cc.
+    The corpus gives every folder's copy its own Message-ID, so Phillip's own copies in
+    notes_inbox (he mailed himself at pallen@enron.com) are skipped: a real mailbox would
+    dedupe them by Message-ID.
+    """
+    db = store.open_db(tmp_path / "enron.db")
+    own = ["phillip.allen@enron.com", "pallen@enron.com"]
+    for name in ("sent", "notes_inbox"):
+        items = []
+        for i, m in enumerate(mailbox.mbox(str(ENRON / f"enron.allen-p.{name}"))):
+            msg = parse_message(bytes(m))
+            if name == "notes_inbox" and msg.from_address in own:
+                continue
+            items.append((msg, Seen(folder=name, location=str(i))))
+        store.save_batch(db, "allen", own, Batch(items=items, folder=name))
+    add_contact(db, 1, "Christi Nicolay", ["christi.nicolay@enron.com"])
+    add_contact(db, 2, "Rebecca Cantrell", ["rebecca.cantrell@enron.com"])
+    add_contact(db, 3, "Paul Kaufman", ["paul.kaufman@enron.com", "pkaufma@enron.com"])
+    add_contact(db, 4, "Stephanie Miller", ["stephanie.miller@enron.com"])
+    result = ledger_store.recompute(db, datetime(2000, 12, 31, tzinfo=timezone.utc))
+
+    christi, rebecca, paul, stephanie = (result[i] for i in (1, 2, 3, 4))
+    # Christi: asked, replied in 38 minutes, then got the charts (a thank-you-ish send): ACKED.
+    # Her Cc on Stephanie's mail is not a message from her.
+    assert [(r.seconds, r.asked_at.isoformat()) for r in christi.replies] == [(2280, "2000-12-12T12:03:00+00:00")]
+    assert (christi.state, christi.messages_sent, christi.messages_received) == ("ACKED", 2, 1)
+    # Rebecca: one ask, a reply after 57 minutes, then an FYI: still REPLIED, owed from the first reply.
+    assert [r.seconds for r in rebecca.replies] == [3420]
+    assert (rebecca.state, rebecca.messages_sent, rebecca.messages_received) == ("REPLIED", 1, 2)
+    assert rebecca.owed_since.subject == "Re:" and rebecca.owed_since.at.isoformat() == "2000-12-13T16:01:00+00:00"
+    # Paul: reached through his second address; his mail came first (INBOUND), so no reply is timed;
+    # the 14 Dec answer is a new ask. Stephanie's Cc to pkaufma@ is not from him.
+    assert (paul.state, paul.unanswered, paul.replies) == ("ASKED", 1, ())
+    assert (paul.messages_sent, paul.messages_received) == (2, 1)
+    assert paul.first_outreach_at.isoformat() == "2000-12-13T15:04:00+00:00"
+    # Stephanie: her own mail (Phillip in Cc) counts; Rebecca's FYI addressed to her does not.
+    assert (stephanie.state, stephanie.messages_sent, stephanie.messages_received) == ("ACKED", 1, 1)
+    row = db.execute("SELECT replied, first_response_hours, state FROM contact_summary WHERE contact_id = 2").fetchone()
+    assert row == (1, 0.95, "REPLIED")
