@@ -189,8 +189,7 @@ def reconcile(db, config: Config, now: datetime | None = None, *, events: dict |
     tz = config.tz
     counts = {"created": 0, "settled": 0, "woken": 0}
     conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _transaction(db):
         active: dict[int, list] = {}
         for row in conn.execute(
             "SELECT id, contact_id, kind, anchor FROM reminders WHERE status IN ('open', 'snoozed')"
@@ -224,10 +223,6 @@ def reconcile(db, config: Config, now: datetime | None = None, *, events: dict |
         counts["woken"] = conn.execute(
             "UPDATE reminders SET status = 'open' WHERE status = 'snoozed' AND snoozed_until <= ?", [now_text]
         ).rowcount
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     if any(counts.values()):
         log.info("reminders: %(created)d new, %(settled)d settled, %(woken)d back from snooze", counts)
     return counts
@@ -315,14 +310,23 @@ def _first_emails(db) -> dict[int, str]:
 
 
 class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or a savepoint inside a caller's transaction."""
+
     def __init__(self, db):
         self.conn = db.conn
+        self.nested = self.conn.in_transaction
 
     def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("SAVEPOINT reminders" if self.nested else "BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type, exc, tb):
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            self.conn.execute("RELEASE reminders" if self.nested else "COMMIT")
+        elif self.nested:
+            self.conn.execute("ROLLBACK TO reminders")
+            self.conn.execute("RELEASE reminders")
+        elif self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
         return False
 
 

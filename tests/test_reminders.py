@@ -1,0 +1,350 @@
+"""Reminder rules (pure), the reminders table lifecycle, and the `reminders` command."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from syncagent import config as config_mod
+from syncagent import reminders
+from syncagent.errors import InputError
+from syncagent.ledger import Event, compute
+from syncagent.store import open_db
+from syncagent.timeutil import iso
+
+NY = ZoneInfo("America/New_York")
+SETTINGS = config_mod.Reminders()  # 24 h, 7 business days, 3 unanswered, 90 days
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+def out(when, n, subject="Coffee chat?"):
+    return Event(at(when), "out", f"message:{n}", subject)
+
+
+def inc(when, n, subject="Re: Coffee chat?"):
+    return Event(at(when), "in", f"message:{n}", subject)
+
+
+def meet(when, n, summary="Coffee"):
+    return Event(at(when), "meeting", f"meeting:{n}", summary)
+
+
+MON = "2026-11-02T14:00:00"  # Monday 2 Nov 2026, 09:00 in New York (EST)
+NOW = at("2026-11-20T12:00:00")
+
+# (events, cadence_days, expected (kind, due_at, anchor) or None, what it proves)
+CASES = [
+    ([], None, None, "no history owes nothing"),
+    ([inc(MON, 1)], None, None, "INBOUND owes nothing"),
+    ([out(MON, 1)], None, ("follow_up", "2026-11-11T14:00:00", "message:1"), "ASKED: +7 business days"),
+    ([out(MON, 1), out("2026-11-11T15:00:00", 2)], None,
+     ("follow_up", "2026-11-20T15:00:00", "message:2"), "a follow-up restarts the follow-up clock"),
+    ([out(MON, 1), out("2026-11-11T15:00:00", 2), out("2026-11-20T10:00:00", 3)], None, None,
+     "max_unanswered (3) messages unanswered: stop"),
+    ([out(MON, 1), inc("2026-11-03T10:00:00", 2)], None,
+     ("thank_you", "2026-11-04T10:00:00", "message:2"), "REPLIED: thank-you 24 h after the reply"),
+    ([out(MON, 1), inc("2026-11-03T10:00:00", 2), inc("2026-11-03T18:00:00", 3)], None,
+     ("thank_you", "2026-11-04T10:00:00", "message:2"), "two replies: counted from the first"),
+    ([out(MON, 1), meet("2026-11-05T16:00:00", 7)], None,
+     ("thank_you", "2026-11-06T16:00:00", "meeting:7"), "MET: thank-you 24 h after the meeting ends"),
+    ([out(MON, 1), inc("2026-11-03T10:00:00", 2), out("2026-11-03T20:00:00", 3)], None,
+     ("check_in", "2027-02-01T20:00:00", "message:3"), "ACKED: check-in after 90 days"),
+    ([out(MON, 1), inc("2026-11-03T10:00:00", 2), out("2026-11-03T20:00:00", 3)], 30,
+     ("check_in", "2026-12-03T20:00:00", "message:3"), "per-contact cadence_days overrides 90"),
+    ([out(MON, 1), inc("2026-11-03T10:00:00", 2), out("2026-11-03T20:00:00", 3), inc("2026-11-04T09:00:00", 4)],
+     None, ("check_in", "2027-02-02T09:00:00", "message:4"), "they answered the thank-you: check-in from it"),
+    ([inc(MON, 1), out("2026-11-02T15:00:00", 2)], None,
+     ("check_in", "2027-01-31T15:00:00", "message:2"), "INBOUND answered: ACKED, a check-in"),
+]
+
+
+@pytest.mark.parametrize("events, cadence, expected, why", CASES, ids=[c[3] for c in CASES])
+def test_obligation_table(events, cadence, expected, why):
+    """Each ledger state maps to the reminder DESIGN.md names, with the right due time and anchor."""
+    ob = reminders.obligation(compute(events, NOW), SETTINGS, NY, NOW, cadence)
+    got = (ob.kind, ob.due_at, ob.anchor) if ob else None
+    want = (expected[0], at(expected[1]), expected[2]) if expected else None
+    assert got == want, why
+
+
+def test_follow_up_across_dst_keeps_local_time():
+    """A follow-up counted over the November DST change is due at the same New York wall time."""
+    ob = reminders.obligation(compute([out("2026-10-27T13:15:00", 1)], NOW), SETTINGS, NY, NOW)
+    assert ob.due_at == at("2026-11-05T14:15:00")  # 09:15 EDT -> 09:15 EST
+
+
+def test_reason_lines():
+    """Reasons are one readable line: who, what, when, and how many asks so far."""
+    now = at("2026-11-06T11:00:00")
+    replied = reminders.obligation(compute([out(MON, 1), inc("2026-11-03T10:00:00", 2)], now), SETTINGS, NY, now,
+                                   name="Priya Shah")
+    assert replied.reason == "Priya Shah replied 3 days ago; no thank-you sent"
+    asked = reminders.obligation(compute([out(MON, 1)], now), SETTINGS, NY, now)
+    assert asked.reason == "No reply to 'Coffee chat?' sent Mon 2 Nov (1 of 3)"
+    met = reminders.obligation(compute([meet("2026-11-05T16:00:00", 7)], now), SETTINGS, NY, now, name="Priya Shah")
+    assert met.reason == "Met Priya Shah 19 hours ago ('Coffee'); no thank-you sent"
+    later = at("2027-02-03T21:00:00")
+    acked = reminders.obligation(compute([inc(MON, 1), out("2026-11-03T20:00:00", 2)], later), SETTINGS, NY, later)
+    assert acked.reason == "Last talked 92 days ago"
+
+
+# --- the table -------------------------------------------------------------------
+
+@pytest.fixture
+def cfg(tmp_path):
+    return config_mod.parse({"timezone": "America/New_York", "database": {"path": str(tmp_path / "s.db")}},
+                            tmp_path / "config.toml")
+
+
+@pytest.fixture
+def db(cfg):
+    return open_db(cfg.database)
+
+
+ME = "me@example.com"
+
+
+def add_contact(db, name, email, company=None, cadence=None):
+    cur = db.conn.execute(
+        "INSERT INTO contacts (name, company, cadence_days, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        [name, company, cadence, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"])
+    db.conn.execute("INSERT INTO contact_emails (address, contact_id, position) VALUES (?, ?, 0)",
+                    [email, cur.lastrowid])
+    return cur.lastrowid
+
+
+def add_message(db, when, direction, other, subject):
+    """A stored message between the user and ``other``; returns messages.id."""
+    sender, to = (ME, other) if direction == "outgoing" else (other, ME)
+    cur = db.conn.execute(
+        "INSERT INTO messages (account, message_id, date, from_address, subject, direction, first_seen_at) "
+        "VALUES ('test', ?, ?, ?, ?, ?, ?)",
+        [f"<{when}.{sender}.{other}@test>", iso(at(when)), sender, subject, direction, iso(at(when))])
+    mid = cur.lastrowid
+    db.conn.execute("INSERT INTO message_addresses (message, role, address) VALUES (?, 'from', ?)", [mid, sender])
+    db.conn.execute("INSERT INTO message_addresses (message, role, address) VALUES (?, 'to', ?)", [mid, to])
+    return mid
+
+
+def rows(db):
+    cur = db.execute("SELECT id, contact_id, kind, anchor, status, resolved_at, resolved_by FROM reminders ORDER BY id")
+    return [tuple(r) for r in cur.fetchall()]
+
+
+PRIYA = "priya@example.org"
+
+
+def test_reconcile_creates_once_and_reply_settles(db, cfg):
+    """A follow-up row is created once; the reply settles it (resolved_by = the reply) and raises a thank-you."""
+    cid = add_contact(db, "Priya Shah", PRIYA, "Acme")
+    m1 = add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+    reminders.reconcile(db, cfg, at("2026-11-03T00:00:00"))
+    reminders.reconcile(db, cfg, at("2026-11-03T00:00:00"))
+    assert rows(db) == [(1, cid, "follow_up", f"message:{m1}", "open", None, None)]
+    m2 = add_message(db, "2026-11-12T10:00:00", "incoming", PRIYA, "Re: Coffee chat?")
+    counts = reminders.reconcile(db, cfg, at("2026-11-12T11:00:00"))
+    assert counts == {"created": 1, "settled": 1, "woken": 0}
+    assert rows(db) == [
+        (1, cid, "follow_up", f"message:{m1}", "done", "2026-11-12T10:00:00Z", m2),
+        (2, cid, "thank_you", f"message:{m2}", "open", None, None),
+    ]
+    m3 = add_message(db, "2026-11-12T20:00:00", "outgoing", PRIYA, "Thank you!")
+    reminders.reconcile(db, cfg, at("2026-11-13T00:00:00"))
+    assert rows(db)[1] == (2, cid, "thank_you", f"message:{m2}", "done", "2026-11-12T20:00:00Z", m3)
+    assert rows(db)[2][2:5] == ("check_in", f"message:{m3}", "open")
+
+
+def test_follow_up_settled_by_next_follow_up(db, cfg):
+    """A second follow-up settles the first row and raises a new one anchored on itself."""
+    add_contact(db, "Priya Shah", PRIYA)
+    add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+    reminders.reconcile(db, cfg, at("2026-11-03T00:00:00"))
+    m2 = add_message(db, "2026-11-11T15:00:00", "outgoing", PRIYA, "Re: Coffee chat?")
+    reminders.reconcile(db, cfg, at("2026-11-11T16:00:00"))
+    assert [r[2:] for r in rows(db)] == [
+        ("follow_up", "message:1", "done", "2026-11-11T15:00:00Z", m2),
+        ("follow_up", f"message:{m2}", "open", None, None),
+    ]
+
+
+def test_dismissed_stays_dismissed_and_new_reply_raises_new_row(db, cfg):
+    """A dismissal sticks across reconciles; a reply after it raises a new (thank-you) row."""
+    add_contact(db, "Priya Shah", PRIYA)
+    add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+    reminders.reconcile(db, cfg, at("2026-11-12T00:00:00"))
+    reminders.mark(db, 1, "dismiss", at("2026-11-12T01:00:00"))
+    reminders.reconcile(db, cfg, at("2026-11-12T02:00:00"))
+    assert rows(db) == [(1, 1, "follow_up", "message:1", "dismissed", "2026-11-12T01:00:00Z", None)]
+    assert reminders.listing(db, cfg, at("2026-11-12T02:00:00")) == []
+    m2 = add_message(db, "2026-11-13T10:00:00", "incoming", PRIYA, "Re: Coffee chat?")
+    reminders.reconcile(db, cfg, at("2026-11-13T11:00:00"))
+    assert [r[2:5] for r in rows(db)] == [("follow_up", "message:1", "dismissed"),
+                                          ("thank_you", f"message:{m2}", "open")]
+
+
+def test_snooze_expires(db, cfg):
+    """A snoozed reminder is hidden until snoozed_until, then open again (and listed) after reconcile."""
+    add_contact(db, "Priya Shah", PRIYA)
+    add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+    reminders.reconcile(db, cfg, at("2026-11-12T00:00:00"))
+    until = at("2026-11-15T00:00:00")
+    reminders.mark(db, 1, "snooze", at("2026-11-12T00:00:00"), until)
+    second = timedelta(seconds=1)
+    assert reminders.listing(db, cfg, until - second) == []
+    reminders.reconcile(db, cfg, until - second)
+    assert rows(db)[0][4] == "snoozed"
+    assert [r["id"] for r in reminders.listing(db, cfg, until)] == [1]
+    reminders.reconcile(db, cfg, until)
+    assert rows(db)[0][4] == "open"
+
+
+def test_snooze_default_is_three_days_and_past_refused(db, cfg):
+    """`snooze` without --until postpones by 3 days; a date in the past is refused with a sentence."""
+    add_contact(db, "Priya Shah", PRIYA)
+    add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+    reminders.reconcile(db, cfg, at("2026-11-12T00:00:00"))
+    row = reminders.mark(db, 1, "snooze", at("2026-11-12T00:00:00"))
+    assert row["snoozed_until"] == "2026-11-15T00:00:00Z"
+    with pytest.raises(InputError, match="not in the future"):
+        reminders.mark(db, 1, "snooze", at("2026-11-12T00:00:00"), at("2026-11-11T00:00:00"))
+
+
+def test_due_boundary_one_second(db, cfg):
+    """Due at 14:00:00Z: one second before it is upcoming (not --due); at and after it, overdue."""
+    add_contact(db, "Priya Shah", PRIYA)
+    add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+    due = at("2026-11-11T14:00:00")
+    second = timedelta(seconds=1)
+    before = reminders.listing(db, cfg, due - second)
+    assert before[0]["overdue_seconds"] == -1
+    assert reminders.listing(db, cfg, due - second, due_only=True) == []
+    assert reminders.listing(db, cfg, due, due_only=True)[0]["overdue_seconds"] == 0
+    assert reminders.listing(db, cfg, due + second, due_only=True)[0]["overdue_seconds"] == 1
+
+
+def test_max_unanswered_cut_off(db, cfg):
+    """After the third unanswered message the open follow-up is settled and no new one appears."""
+    add_contact(db, "Priya Shah", PRIYA)
+    add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+    add_message(db, "2026-11-11T15:00:00", "outgoing", PRIYA, "Re: Coffee chat?")
+    reminders.reconcile(db, cfg, at("2026-11-12T00:00:00"))
+    m3 = add_message(db, "2026-11-20T15:00:00", "outgoing", PRIYA, "Re: Coffee chat?")
+    reminders.reconcile(db, cfg, at("2026-11-21T00:00:00"))
+    assert [r[4:] for r in rows(db)] == [("done", "2026-11-20T15:00:00Z", m3)]
+    assert reminders.listing(db, cfg, at("2026-12-31T00:00:00")) == []
+
+
+def test_cadence_days_per_contact(db, cfg):
+    """contacts.cadence_days replaces check_in_after_days for that contact only."""
+    add_contact(db, "Priya Shah", PRIYA, cadence=30)
+    add_contact(db, "Sam Lee", "sam@example.net")
+    for other in (PRIYA, "sam@example.net"):
+        add_message(db, "2026-11-02T14:00:00", "incoming", other, "Hello")
+        add_message(db, "2026-11-03T14:00:00", "outgoing", other, "Re: Hello")
+    listed = reminders.listing(db, cfg, at("2026-11-04T00:00:00"))
+    assert [(r["contact_name"], r["kind"], r["due_at"]) for r in listed] == [
+        ("Priya Shah", "check_in", "2026-12-03T14:00:00Z"),
+        ("Sam Lee", "check_in", "2027-02-01T14:00:00Z"),
+    ]
+
+
+def test_replay_now_does_not_settle_stored_rows(db, cfg):
+    """`--now` in the past shows the reminder owed then (a later-settled row reads as open), changing nothing stored."""
+    add_contact(db, "Priya Shah", PRIYA)
+    m1 = add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+    m2 = add_message(db, "2026-11-12T10:00:00", "incoming", PRIYA, "Re: Coffee chat?")
+    reminders.reconcile(db, cfg, at("2026-11-03T00:00:00"))  # a sync on the 3rd raised the follow-up
+    reminders.reconcile(db, cfg, at("2026-11-13T00:00:00"))
+    before = rows(db)
+    past = reminders.listing(db, cfg, at("2026-11-11T15:00:00"))
+    assert [(r["id"], r["kind"], r["anchor"], r["overdue_seconds"]) for r in past] == [
+        (1, "follow_up", f"message:{m1}", 3600)]
+    assert rows(db) == before
+    now = reminders.listing(db, cfg, at("2026-11-13T00:00:00"))
+    assert [(r["id"], r["kind"], r["anchor"]) for r in now] == [(2, "thank_you", f"message:{m2}")]
+
+
+def test_listing_order_and_fields(db, cfg):
+    """Overdue first (thank-yous, follow-ups, check-ins), upcoming after; each with the documented fields."""
+    add_contact(db, "Ann Follow", "ann@example.org", "Initech")
+    add_contact(db, "Bo Thanks", "bo@example.org")
+    add_contact(db, "Cy Later", "cy@example.org")
+    add_message(db, "2026-11-02T14:00:00", "outgoing", "ann@example.org", "Coffee chat?")
+    add_message(db, "2026-11-10T14:00:00", "outgoing", "bo@example.org", "Question")
+    add_message(db, "2026-11-12T14:00:00", "incoming", "bo@example.org", "Re: Question")
+    add_message(db, "2026-11-13T14:00:00", "outgoing", "cy@example.org", "Hello")
+    listed = reminders.listing(db, cfg, at("2026-11-16T12:00:00"))
+    assert [(r["contact_name"], r["kind"], r["overdue_seconds"] >= 0) for r in listed] == [
+        ("Bo Thanks", "thank_you", True), ("Ann Follow", "follow_up", True), ("Cy Later", "follow_up", False)]
+    first = listed[1]
+    assert first["contact_email"] == "ann@example.org" and first["company"] == "Initech"
+    assert first["due_at"] == "2026-11-11T14:00:00Z" and first["last_subject"] == "Coffee chat?"
+    assert set(first) >= {"id", "contact_id", "contact_name", "contact_email", "company", "kind", "due_at",
+                          "reason", "status", "overdue_seconds", "last_subject"}
+
+
+def test_unknown_id_is_one_sentence(db):
+    """Acting on an id that does not exist raises a one-sentence InputError."""
+    with pytest.raises(InputError, match=r"^There is no reminder with id 99; run `syncagent reminders`"):
+        reminders.mark(db, 99, "done")
+
+
+# --- the command -----------------------------------------------------------------
+
+@pytest.fixture
+def cli_env(tmp_path, cfg, db):
+    path = tmp_path / "config.toml"
+    path.write_text(f'timezone = "America/New_York"\n[database]\npath = "{cfg.database}"\n')
+    add_contact(db, "Priya Shah", PRIYA, "Acme")
+    add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+    return path
+
+
+def invoke(path, *args):
+    from syncagent.cli import cli
+
+    return CliRunner().invoke(cli, ["--config", str(path), "reminders", *args], catch_exceptions=False)
+
+
+def test_cli_json_shape(cli_env):
+    """`reminders --json --now` prints the documented JSON array."""
+    result = invoke(cli_env, "--json", "--now", "2026-11-12T00:00:00Z")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data == [{
+        "id": 1, "contact_id": 1, "contact_name": "Priya Shah", "contact_email": PRIYA, "company": "Acme",
+        "kind": "follow_up", "due_at": "2026-11-11T14:00:00Z",
+        "reason": "No reply to 'Coffee chat?' sent Mon 2 Nov (1 of 3)", "status": "open",
+        "overdue_seconds": 36000, "last_subject": "Coffee chat?", "anchor": "message:1",
+        "created_at": data[0]["created_at"], "snoozed_until": None, "notified_at": None,
+    }]
+    assert invoke(cli_env, "--json", "--due", "--now", "2026-11-11T13:59:59Z").output.strip() == "[]"
+
+
+def test_cli_table_and_actions(cli_env):
+    """The table shows how overdue and why; done/dismiss/snooze act by id; an unknown id exits 1."""
+    table = invoke(cli_env, "--now", "2026-11-12T00:00:00Z")
+    assert table.exit_code == 0
+    assert "Priya Shah" in table.output and "10 hours overdue" in table.output and "Coffee chat?" in table.output
+    snoozed = invoke(cli_env, "snooze", "1", "--until", "2026-12-01")
+    assert snoozed.exit_code == 0 and "Snoozed reminder 1 until" in snoozed.output
+    from syncagent.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(cli_env), "reminders", "done", "42"])
+    assert exc.value.code == 1
+
+
+def test_cli_help_has_examples():
+    """`reminders --help` shows examples."""
+    from syncagent.cli import cli
+
+    result = CliRunner().invoke(cli, ["reminders", "--help"])
+    assert result.exit_code == 0 and "Examples" in result.output and "snooze" in result.output
