@@ -61,15 +61,19 @@ def split_addresses(cell: str | None) -> list[str]:
     return pieces
 
 
+# Google Contacts puts every contact in this group: it says nothing about the person.
+_SYSTEM_GROUPS = {"mycontacts"}
+
+
 def normalize_tags(value) -> str | None:
     """Tags as one ``"a, b"`` text whether given as a list or a ';'/','-separated cell."""
     if value is None:
         return None
-    items = value if isinstance(value, (list, tuple)) else re.split(r"[;,]", str(value))
+    items = value if isinstance(value, (list, tuple)) else re.split(r"[;,]|:::", str(value))
     tags: list[str] = []
     for item in items:
-        item = str(item).strip()
-        if item and item not in tags:
+        item = str(item).strip().lstrip("* ").strip()  # Google marks its system groups with "* "
+        if item and item.lower() not in _SYSTEM_GROUPS and item not in tags:
             tags.append(item)
     return ", ".join(tags) or None
 

@@ -28,15 +28,17 @@ _COLUMNS = {
     "first_name": ("firstname", "givenname"),
     "last_name": ("lastname", "familyname", "surname"),
     "email": ("email", "emails", "emailaddress", "emailaddresses", "mail"),
-    "company": ("company", "organization", "organisation", "org"),
-    "title": ("title", "position", "jobtitle"),
+    "company": ("company", "organization", "organisation", "org", "organizationname", "organization1name"),
+    "title": ("title", "position", "jobtitle", "organizationtitle", "organization1title"),
     "segment": ("segment",),
-    "tags": ("tags", "tag", "categories"),
+    "tags": ("tags", "tag", "categories", "labels"),
     "notes": ("notes", "note"),
     "url": ("url", "linkedin", "profileurl"),
     "cadence_days": ("cadencedays", "cadence"),
 }
 _ALIASES = {alias: key for key, aliases in _COLUMNS.items() for alias in aliases}
+# Google Contacts ("E-mail 1 - Value") and Outlook ("E-mail 2 Address") CSVs spread addresses over columns.
+_MORE_EMAIL = re.compile(r"^e?mail\d+(?:value|address)$")
 EXPECTED = "name and email (or emails), optionally company, title, segment, tags, notes and cadence_days"
 
 
@@ -117,7 +119,7 @@ def _key(cell: str) -> str:
     return re.sub(r"[\s_\-]+", "", cell.strip().lstrip("\ufeff").lower())
 
 
-def _find_header(lines: list[str]) -> tuple[int, str, dict[str, int]] | None:
+def _find_header(lines: list[str]) -> tuple[int, str, dict[str, list[int]]] | None:
     """(line index, delimiter, column map) of the first line that names an email column.
 
     LinkedIn exports start with a few lines of notes before the real header,
@@ -127,11 +129,11 @@ def _find_header(lines: list[str]) -> tuple[int, str, dict[str, int]] | None:
         best = None
         for delimiter in (",", ";", "\t"):
             cells = next(csv.reader([line], delimiter=delimiter), [])
-            columns: dict[str, int] = {}
+            columns: dict[str, list[int]] = {}
             for pos, cell in enumerate(cells):
-                key = _ALIASES.get(_key(cell))
-                if key and key not in columns:
-                    columns[key] = pos
+                key = _ALIASES.get(_key(cell)) or ("email" if _MORE_EMAIL.match(_key(cell)) else None)
+                if key == "email" or (key and key not in columns):
+                    columns.setdefault(key, []).append(pos)
             if "email" in columns and (best is None or len(columns) > len(best[2])):
                 best = (index, delimiter, columns)
         if best:
@@ -162,12 +164,10 @@ def read_csv(path: Path, text: str) -> tuple[str, list[Record]]:
     return label, records
 
 
-def _csv_record(where: str, cells: list[str], columns: dict[str, int]) -> Record:
+def _csv_record(where: str, cells: list[str], columns: dict[str, list[int]]) -> Record:
     def cell(key: str) -> str | None:
-        pos = columns.get(key)
-        if pos is None or pos >= len(cells):
-            return None
-        return cells[pos].strip() or None
+        values = [cells[p].strip() for p in columns.get(key, []) if p < len(cells) and cells[p].strip()]
+        return ";".join(values) or None
 
     name = cell("name") or " ".join(p for p in (cell("first_name"), cell("last_name")) if p) or None
     try:
@@ -176,7 +176,8 @@ def _csv_record(where: str, cells: list[str], columns: dict[str, int]) -> Record
         return Record(where, problem=f"bad cadence_days {cell('cadence_days')!r} (a number of days)")
     item = ContactInput(
         name=name,
-        addresses=contacts.split_addresses(cell("email")),
+        # Google writes several addresses in one cell as "a ::: b".
+        addresses=contacts.split_addresses((cell("email") or "").replace(":::", ";")),
         company=cell("company"),
         title=cell("title"),
         segment=cell("segment"),

@@ -189,7 +189,7 @@ def test_vcard_3_and_4_with_several_emails(db, tmp_path):
     assert {k: jane[k] for k in ("name", "emails", "company", "title", "tags", "notes")} == {
         "name": "Jane Doe",
         "emails": ["jane@example.com", "jane@home.example", "jane.doe@other.example"],
-        "company": "Acme Research", "title": "CTO", "tags": "mentor, myContacts", "notes": "Met at PyCon, 2025",
+        "company": "Acme Research", "title": "CTO", "tags": "mentor", "notes": "Met at PyCon, 2025",
     }
     assert contacts.find(db, "robert@example.net")["emails"] == ["bob@example.org", "robert@example.net"]
     assert contacts.find(db, "broken@example.com")["name"] == "Broken Card"
@@ -285,3 +285,17 @@ def test_vcf_without_cards_is_an_input_error(db, tmp_path):
     """A .vcf file with no vCard in it is refused with a sentence, not imported as nothing."""
     with pytest.raises(InputError, match="holds no vCard"):
         import_file(db, write(tmp_path, "empty.vcf", "hello\n"))
+
+
+def test_google_contacts_csv_with_numbered_email_columns(db, tmp_path):
+    """Google's CSV export ("E-mail 1 - Value", "a ::: b" cells, Labels) reads every address."""
+    path = write(tmp_path, "contacts.csv", (
+        "First Name,Middle Name,Last Name,Labels,E-mail 1 - Label,E-mail 1 - Value,E-mail 2 - Label,"
+        "E-mail 2 - Value,Organization Name,Organization Title\n"
+        "Jane,,Doe,* myContacts ::: mentors,* Work,jane@example.com ::: jd@example.com,Home,jane@home.example,Acme,CTO\n"
+    ))
+    report = import_file(db, path)
+    assert (report.added, report.skipped) == (1, [])
+    jane = contacts.find(db, "jd@example.com")
+    assert (jane["name"], jane["emails"], jane["company"], jane["title"], jane["tags"]) == (
+        "Jane Doe", ["jane@example.com", "jd@example.com", "jane@home.example"], "Acme", "CTO", "mentors")
