@@ -4,8 +4,9 @@
 ``meeting_contacts``, so it can run after every sync and gives the same result
 each time. Per event (UID, RECURRENCE-ID) the invitation with the highest
 SEQUENCE wins (a tie goes to the later message); a CANCEL with a sequence at
-least as high marks the meeting ``cancelled``. The ledger counts a meeting at
-its ``end_at`` and ignores cancelled ones.
+least as high (or STATUS:CANCELLED) marks the meeting ``cancelled``, and every
+other meeting is ``confirmed``. The ledger counts a meeting at its ``end_at``
+and ignores cancelled ones.
 
 Recurring events: a master event with an RRULE is one meeting, its first
 occurrence (DTSTART of the master). Occurrences are not expanded, so a weekly
@@ -195,7 +196,8 @@ def resolve(events: list[Event]) -> list[Event]:
             cancel.status = "cancelled"
             result[key] = cancel
     for event in result.values():
-        if event.status not in ("confirmed", "tentative", "cancelled"):
+        # Two statuses only, so readers can filter on 'confirmed': a TENTATIVE invitation is still a meeting.
+        if event.status != "cancelled":
             event.status = "confirmed"
     return sorted(result.values(), key=lambda e: (e.start_at or "", e.uid, e.recurrence_id))
 

@@ -243,3 +243,11 @@ def test_real_invites_from_the_corpus(db):
     assert [(r["start_at"], r["end_at"]) for r in la] == [("2018-03-13T18:00:00Z", "2018-03-13T19:00:00Z")]
     linked = db.execute("SELECT COUNT(*) FROM meeting_contacts").fetchone()[0]
     assert linked >= 5
+
+
+def test_status_is_confirmed_or_cancelled(db):
+    """TENTATIVE counts as confirmed; an invitation whose own STATUS is CANCELLED is cancelled."""
+    store_invite(db, ics(vevent(uid="t", extra="STATUS:TENTATIVE"), vevent(uid="c", extra="STATUS:CANCELLED")),
+                 "2026-11-01T10:00:00Z")
+    meetings.rebuild(db)
+    assert sorted((r["uid"], r["status"]) for r in meetings_rows(db)) == [("c", "cancelled"), ("t", "confirmed")]
