@@ -126,7 +126,7 @@ def recompute(db, now: datetime | None = None) -> dict[int, Ledger]:
                 if e.kind != MEETING
             ),
         )
-    log.info("ledger recomputed for %d contacts", len(result))
+    log.debug("ledger recomputed for %d contacts", len(result))
     return result
 
 
