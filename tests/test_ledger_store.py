@@ -290,3 +290,27 @@ def test_enron_allen_ledger(tmp_path):
     assert (stephanie.state, stephanie.messages_sent, stephanie.messages_received) == ("ACKED", 1, 1)
     row = db.execute("SELECT replied, first_response_hours, state FROM contact_summary WHERE contact_id = 2").fetchone()
     assert row == (1, 0.95, "REPLIED")
+
+
+def test_failed_recompute_leaves_the_previous_tables(db):
+    """A write failing half-way through a rebuild rolls it all back: readers keep the last good ledger."""
+    save(db, raw(ME, "bob@startup.example", "Hi", "Mon, 02 Nov 2026 09:00:00 +0000", "ask@me"), "Sent")
+    ledger_store.recompute(db, datetime(2026, 11, 3, tzinfo=timezone.utc))
+    save(db, raw("bob@startup.example", ME, "Re: Hi", "Tue, 03 Nov 2026 09:00:00 +0000", "re@startup"))
+    # Fails after contact_ledger and replies were already rewritten inside the transaction.
+    db.execute("CREATE TEMP TRIGGER fail BEFORE INSERT ON contact_messages BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(Exception, match="disk full"):
+        ledger_store.recompute(db, NOW)
+    assert not db.conn.in_transaction
+    assert (ledger_row(db, 2)["state"], replies(db, 2)) == ("ASKED", [])
+    assert db.execute("SELECT COUNT(*) FROM contact_messages").fetchone() == (1,)
+
+
+def test_recompute_inside_a_callers_transaction(db):
+    """Called within an open transaction, recompute uses a savepoint and the caller decides to commit."""
+    save(db, raw(ME, "bob@startup.example", "Hi", "Mon, 02 Nov 2026 09:00:00 +0000", "ask@me"), "Sent")
+    db.conn.execute("BEGIN")
+    ledger_store.recompute(db, NOW)
+    assert db.conn.in_transaction
+    db.conn.execute("ROLLBACK")
+    assert db.execute("SELECT COUNT(*) FROM contact_ledger").fetchone() == (0,)
