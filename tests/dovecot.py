@@ -77,6 +77,14 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Tests log in with a wrong password on purpose: no delay, and no auth penalty
+# (anvil's socket mode 0 disables it) slowing the next login from 127.0.0.1.
+auth_failure_delay = 0
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 mail_location = maildir:~/Maildir
 mail_plugins =
 first_valid_uid = 1

@@ -278,8 +278,12 @@ def test_corpora_sync_without_errors(mailbox, tmp_path, monkeypatch):
     result = sync(db, cfg)
     assert result.ok, result.error
     assert count(db, "SELECT COUNT(*) FROM message_folders") == appended
-    # Broken headers come out as readable text: no undecoded RFC 2047 words, no replacement soup.
-    subjects = [r[0] for r in db.execute("SELECT subject FROM messages WHERE subject IS NOT NULL")]
-    assert subjects
-    assert not [s for s in subjects if "=?utf-8?" in s.lower() and "?=" in s]
-    assert all(s.isprintable() or "\t" in s for s in subjects[:50] if s)
+    # Broken headers come out as readable text: RFC 2047 in odd charsets, raw 8-bit, UTF-7.
+    subjects = {r[0] for r in db.execute("SELECT subject FROM messages WHERE subject IS NOT NULL")}
+    for expected in ("Essai accentué",  # notmuch, ISO-8859-1 encoded word
+                     "代开各地增值税发票",  # spamscope, GB2312 base64
+                     "Die Hasen und die Frösche (Microsoft Outlook 00)",  # stalwart legacy, UTF-7
+                     "Säying Hello"):  # ruby-mail, raw UTF-8 header (RFC 6532)
+        assert expected in subjects
+    assert any(s.startswith("Formação FrenetikPolis") for s in subjects)  # raw Latin-1 bytes
+    assert count(db, "SELECT COUNT(*) FROM messages WHERE has_calendar = 1") >= 15
