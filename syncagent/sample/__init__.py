@@ -1,0 +1,1 @@
+"""The bundled sample mailbox used by `syncagent demo` (see generate.py)."""
