@@ -222,3 +222,11 @@ def m0002_ledger(db):
         CREATE INDEX contact_messages_message ON contact_messages (message);
         """
     )
+
+
+@migrations(name="0003_fts")
+def m0003_fts(db):
+    # Full-text search over subjects and snippets (Datasette's search box on messages).
+    # The triggers keep the index in step with inserts and the store's ON CONFLICT updates;
+    # enable_fts returns early when the index already exists as configured.
+    db["messages"].enable_fts(["subject", "snippet"], create_triggers=True)
