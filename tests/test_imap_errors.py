@@ -229,3 +229,51 @@ def test_folder_choice_follows_special_use(caplog):
         assert _source([((), b"/", "INBOX")])._folders() == ["INBOX"]
     assert "marks no folder as Sent" in caplog.text
     assert _source(plain, folders=("Archive",))._folders() == ["Archive"]
+
+
+def test_connect_is_retried_with_backoff(tmp_path, monkeypatch, capsys):
+    """A server that hangs up at once is tried CONNECT_ATTEMPTS times, then reported as a dropped connection."""
+    monkeypatch.setattr(imap_connect, "CONNECT_ATTEMPTS", 3)
+    monkeypatch.setattr(imap_connect, "CONNECT_WAIT_MAX", 0)
+    accepted = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+
+    def hang_up():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        path = write_config(tmp_path, monkeypatch, port=port)
+        code, _out, err = run_cli(path, capsys)
+    finally:
+        listener.close()
+    assert code == 1
+    assert f"The connection to 127.0.0.1:{port} for account 'work' failed" in error_line(err)
+    assert len(accepted) == 3
+
+
+@pytest.mark.dovecot
+def test_oauth2_uses_the_gmail_token(mailbox, tmp_path, monkeypatch, capsys):
+    """auth = "oauth2" logs in with AUTHENTICATE XOAUTH2 and the token from gmail_auth (refused here)."""
+    from syncagent import gmail_auth
+
+    monkeypatch.setattr(gmail_auth, "access_token", lambda account: "ya29.test-token")
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[database]\npath = "{tmp_path / "db.sqlite"}"\n\n[[accounts]]\nname = "work"\nkind = "imap"\n'
+        f'host = "127.0.0.1"\nport = {mailbox.server.port}\nsecurity = "none"\nusername = "{mailbox.user}"\n'
+        'auth = "oauth2"\ntimeout = 10\n')
+    code, _out, err = run_cli(path, capsys)
+    assert code == 1
+    assert "rejected the login" in error_line(err)
+    assert "AUTHENTICATE" in mailbox.server.commands
+    assert "LOGIN" not in mailbox.server.commands

@@ -287,3 +287,34 @@ def test_corpora_sync_without_errors(mailbox, tmp_path, monkeypatch):
         assert expected in subjects
     assert any(s.startswith("Formação FrenetikPolis") for s in subjects)  # raw Latin-1 bytes
     assert count(db, "SELECT COUNT(*) FROM messages WHERE has_calendar = 1") >= 15
+
+
+def test_flag_change_elsewhere_fetches_nothing(mailbox, tmp_path, monkeypatch):
+    """Another client marking mail read (a new HIGHESTMODSEQ) makes the next sync look, but fetch nothing."""
+    mailbox.append_many("INBOX", [make_message(i) for i in range(3)])
+    cfg = make_config(mailbox, tmp_path, monkeypatch)
+    db = open_db(cfg.database)
+    assert sync(db, cfg).new_messages == 3
+    with mailbox.client() as c:
+        c.select_folder("INBOX")
+        c.add_flags([1], [rb"\Seen"])
+    mailbox.server.reset_commands()
+    assert sync(db, cfg).new_messages == 0
+    assert "EXAMINE" in mailbox.server.commands and "UID FETCH" not in mailbox.server.commands
+    mailbox.server.reset_commands()
+    sync(db, cfg)
+    assert "EXAMINE" not in mailbox.server.commands
+
+
+def test_expunge_and_new_mail_together(mailbox, tmp_path, monkeypatch):
+    """One message expunged and one added (same count) still marks the old one gone and adds the new one."""
+    mailbox.append_many("INBOX", [make_message(i) for i in range(3)])
+    cfg = make_config(mailbox, tmp_path, monkeypatch)
+    db = open_db(cfg.database)
+    assert sync(db, cfg).new_messages == 3
+    mailbox.expunge("INBOX", [1])
+    mailbox.append("INBOX", make_message(3))
+    assert mailbox.status("INBOX")[b"MESSAGES"] == 3
+    assert sync(db, cfg).new_messages == 1
+    assert db.execute("SELECT message_id FROM messages WHERE gone = 1").fetchall() == [("msg0@example.org",)]
+    assert count(db, "SELECT COUNT(*) FROM messages WHERE gone = 0") == 3
