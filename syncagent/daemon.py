@@ -56,6 +56,7 @@ class Daemon:
         self.work = threading.Lock()  # one pass (sync or digest) at a time on the database
         self.syncing_since: float | None = None
         self.last_progress = time.monotonic()
+        self.stall_logged = False
         self.scheduler = BlockingScheduler(
             timezone=config.tz,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
@@ -163,11 +164,13 @@ class Daemon:
                 log.debug("digest failure detail", exc_info=True)
 
     def watchdog_job(self, period: float) -> None:
-        since = self.syncing_since
-        if since is None or time.monotonic() - self.last_progress < period:
+        stalled = time.monotonic() - self.last_progress
+        if self.syncing_since is None or stalled < period:
+            self.stall_logged = False
             sdnotify.notify("WATCHDOG=1")
-        else:
-            log.warning("no progress for %.0f s: leaving it to the watchdog", time.monotonic() - self.last_progress)
+        elif not self.stall_logged:  # once per stall, not every tick
+            self.stall_logged = True
+            log.warning("the sync has made no progress for %.0f s; withholding watchdog pings", stalled)
 
     def _schedule_sync(self, when: datetime) -> None:
         from apscheduler.triggers.date import DateTrigger

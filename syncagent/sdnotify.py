@@ -21,6 +21,7 @@ def notify(*lines: str) -> bool:
         address = "\0" + address[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.setblocking(False)  # a stalled receiver must never stall the daemon
             sock.connect(address)
             sock.sendall("\n".join(lines).encode("utf-8"))
         return True

@@ -1,0 +1,184 @@
+"""`syncagent run`: syncs on its own, survives the server going away, talks to systemd, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dovecot import make_message
+from syncagent import config as config_mod
+from syncagent.daemon import BACKOFF_FIRST, Daemon
+
+ME = "me@example.test"
+DEADLINE = 60.0  # generous: a slow CI box; the loops end as soon as the condition holds
+
+
+def test_backoff_capped_at_interval_and_jitter_bounded():
+    """Failed passes retry sooner, doubling, never later than the interval; jitter stays within a quarter."""
+    cfg = config_mod.parse({"sync": {"interval_minutes": 10, "jitter_seconds": 600}}, None)
+    d = Daemon(cfg)
+    delays = []
+    for failures in range(1, 10):
+        d.failures = failures
+        delays.append(d.next_delay(ok=False))
+    assert delays[:3] == [BACKOFF_FIRST, BACKOFF_FIRST * 2, BACKOFF_FIRST * 4]
+    assert max(delays) == 600 and delays == sorted(delays)
+    assert all(450 <= d.next_delay(ok=True) <= 750 for _ in range(200))
+    fast = Daemon(config_mod.parse({"sync": {"interval_minutes": 0.02}}, None))
+    fast.failures = 1
+    assert fast.next_delay(ok=False) == pytest.approx(1.2)
+
+
+def wait_for(what, check, timeout=DEADLINE, proc=None, tick=None):
+    """Poll ``check`` until it returns a truthy value, or fail naming ``what``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if tick:
+            tick()
+        value = check()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"the daemon exited ({proc.returncode}) while waiting for {what}")
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def query(db_path: Path, sql: str, args=()):
+    if not db_path.exists():
+        return []
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError:  # not migrated yet
+        return []
+    finally:
+        conn.close()
+
+
+class NotifySocket:
+    """A datagram socket standing in for systemd's $NOTIFY_SOCKET, collecting what the daemon sends."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setblocking(False)
+        self.lines: list[str] = []
+
+    def drain(self) -> list[str]:
+        while True:
+            try:
+                self.lines.extend(self.sock.recv(4096).decode().split("\n"))
+            except BlockingIOError:
+                return self.lines
+
+    def close(self):
+        self.sock.close()
+
+
+def write_config(tmp_path, mailbox, interval=0.02) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'timezone = "America/New_York"\n'
+        f'[database]\npath = "{tmp_path / "s.db"}"\n'
+        f'[sync]\ninterval_minutes = {interval}\njitter_seconds = 0\n'
+        f'[[accounts]]\nname = "test"\nkind = "imap"\nhost = "127.0.0.1"\nport = {mailbox.server.port}\n'
+        f'security = "none"\nusername = "{mailbox.user}"\npassword_env = "SYNCAGENT_TEST_IMAP_PW"\n'
+        f'addresses = ["{ME}"]\ntimeout = 5\n'
+    )
+    return path
+
+
+@pytest.mark.dovecot
+@pytest.mark.slow
+def test_run_syncs_survives_outage_and_stops_on_sigterm(mailbox, tmp_path):
+    """The daemon syncs at start and on schedule, refuses a second writer, rides out a Dovecot outage
+    (logs it, loses nothing), reports to systemd, and exits 0 within 5 s of SIGTERM."""
+    mailbox.append_many("INBOX", [make_message(i) for i in range(2)])
+    cfg = write_config(tmp_path, mailbox)
+    db = tmp_path / "s.db"
+    notify = NotifySocket(tmp_path / "notify.sock")
+    env = dict(os.environ, SYNCAGENT_TEST_IMAP_PW=mailbox.password, NOTIFY_SOCKET=notify.path,
+               WATCHDOG_USEC="3000000", PYTHONUNBUFFERED="1")
+    env.pop("WATCHDOG_PID", None)
+    log_path = tmp_path / "daemon.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "syncagent", "--config", str(cfg), "run"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        count = "SELECT COUNT(*) FROM messages"
+        wait_for("the first sync", lambda: query(db, count) == [(2,)], proc=proc, tick=notify.drain)
+        wait_for("READY=1", lambda: "READY=1" in notify.drain())
+
+        # A second writer is refused while the daemon holds the lock.
+        second = subprocess.run([sys.executable, "-m", "syncagent", "--config", str(cfg), "sync"],
+                                capture_output=True, text=True, env=env, timeout=60)
+        assert second.returncode == 1
+        assert second.stderr.strip() == (
+            f"Error: Another syncagent process (pid {proc.pid}) is writing to {db}; wait for it to finish "
+            "or stop it (`systemctl --user stop syncagent`).")
+
+        # New mail is picked up on the next scheduled pass.
+        mailbox.append("INBOX", make_message(2))
+        wait_for("the appended message", lambda: query(db, count) == [(3,)], proc=proc, tick=notify.drain)
+
+        # The server goes away: passes fail, are recorded, and the daemon keeps going.
+        failed = "SELECT COUNT(*) FROM sync_runs WHERE status = 'failed'"
+        mailbox.server.stop()
+        wait_for("a failed sync recorded", lambda: query(db, failed)[0][0] >= 2, proc=proc, tick=notify.drain)
+        mailbox.server.start()
+        mailbox.append("INBOX", make_message(3))
+        wait_for("recovery after the outage", lambda: query(db, count) == [(4,)], proc=proc, tick=notify.drain)
+        assert query(db, "SELECT COUNT(DISTINCT message_id) FROM messages") == [(4,)]  # nothing doubled
+        assert query(db, "SELECT status FROM sync_runs ORDER BY id DESC LIMIT 1") != [("failed",)]
+        wait_for("a watchdog ping", lambda: "WATCHDOG=1" in notify.drain())
+        assert any(line.startswith("STATUS=") for line in notify.drain())
+
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+        assert time.monotonic() - started < 5
+        assert "STOPPING=1" in notify.drain()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        notify.close()
+    text = log_path.read_text()
+    assert "test: failed after" in text, text[-2000:]  # the outage is logged with its reason
+    assert "retrying in" in text
+    assert "Traceback" not in text
+
+
+def test_sigterm_before_any_account_answers_exits_zero(tmp_path):
+    """A daemon whose only server is unreachable still stops cleanly (exit 0) on SIGTERM."""
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    free = port.getsockname()[1]
+    port.close()
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[database]\npath = "{tmp_path / "s.db"}"\n[sync]\ninterval_minutes = 0.02\n'
+        f'[[accounts]]\nname = "gone"\nkind = "imap"\nhost = "127.0.0.1"\nport = {free}\nsecurity = "none"\n'
+        f'username = "u"\npassword_env = "NOPE"\ntimeout = 2\n')
+    proc = subprocess.Popen([sys.executable, "-m", "syncagent", "--config", str(cfg), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        db = tmp_path / "s.db"
+        wait_for("a failed pass", lambda: query(db, "SELECT COUNT(*) FROM sync_runs WHERE status = 'failed'")
+                 and query(db, "SELECT COUNT(*) FROM sync_runs WHERE status = 'failed'")[0][0] >= 1, proc=proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
