@@ -66,11 +66,12 @@ def contact_events(db, now: datetime | None = None) -> dict[int, list[Event]]:
     # ORDER BY m.id makes "the lowest id wins" hold for cross-account duplicates; the
     # set also drops a second role of the same message (To and Bcc, two addresses).
     rows = db.conn.execute(sql, {"until": until})
+    parsed: dict[str, datetime | None] = {}  # a message reaching several contacts is parsed once
     for contact_id, pk, message_id, date, direction, subject in rows:
         key = (contact_id, message_id)
         if key in seen:
             continue
-        at = _parse(date, pk)
+        at = parsed.get(date) if date in parsed else parsed.setdefault(date, _parse(date, pk))
         if at is None:
             continue
         seen.add(key)
@@ -89,48 +90,68 @@ def ledgers(db, now: datetime | None = None) -> dict[int, Ledger]:
     return {cid: compute(evs, now) for cid, evs in contact_events(db, now).items()}
 
 
+_LEDGER_COLUMNS = (
+    "contact_id", "state", "first_outreach_at", "first_reply_at", "first_response_hours",
+    "median_response_hours", "replied", "messages_sent", "messages_received", "last_interaction_at",
+    "unanswered",
+)
+_REPLY_COLUMNS = ("contact_id", "message", "asked_at", "replied_at", "response_hours", "response_seconds")
+_CONTACT_MESSAGE_COLUMNS = ("contact_id", "message", "direction")
+
+
 def recompute(db, now: datetime | None = None) -> dict[int, Ledger]:
     """Rebuild contact_ledger, replies and contact_messages at ``now`` in one transaction.
 
     Idempotent: the tables are derived, so running it twice leaves the same rows
-    (apart from ``computed_at``). Returns the ledgers, for stages that run next.
+    (``computed_at`` says when they were last confirmed). Only rows that changed are
+    written, so the rebuild after a sync that brought a few messages stays cheap.
+    Returns the ledgers, for stages that run next.
     """
     now = to_utc(now or utcnow())
     computed_at = iso(now)
     with _transaction(db.conn) as conn:
         result = ledgers(db, now)
-        conn.execute("DELETE FROM replies")
-        conn.execute("DELETE FROM contact_messages")
-        conn.execute("DELETE FROM contact_ledger")
-        conn.executemany(
-            "INSERT INTO contact_ledger (contact_id, state, first_outreach_at, first_reply_at, "
-            "first_response_hours, median_response_hours, replied, messages_sent, messages_received, "
-            "last_interaction_at, unanswered, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_ledger_row(cid, led, computed_at) for cid, led in result.items()),
-        )
-        conn.executemany(
-            "INSERT INTO replies (contact_id, message, asked_at, replied_at, response_hours, "
-            "response_seconds) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (cid, _message_pk(r.ref), iso(r.asked_at), iso(r.replied_at), _hours(r.seconds), r.seconds)
-                for cid, led in result.items()
-                for r in led.replies
-            ),
-        )
-        conn.executemany(
-            "INSERT INTO contact_messages (contact_id, message, direction) VALUES (?, ?, ?)",
-            (
-                (cid, _message_pk(e.ref), "outgoing" if e.kind == OUT else "incoming")
-                for cid, led in result.items()
-                for e in led.events
-                if e.kind != MEETING
-            ),
-        )
+        _replace_rows(conn, "contact_ledger", _LEDGER_COLUMNS, 1,
+                      (_ledger_row(cid, led) for cid, led in result.items()), computed_at)
+        _replace_rows(conn, "replies", _REPLY_COLUMNS, 2, (
+            (cid, _message_pk(r.ref), iso(r.asked_at), iso(r.replied_at), _hours(r.seconds), r.seconds)
+            for cid, led in result.items()
+            for r in led.replies
+        ))
+        _replace_rows(conn, "contact_messages", _CONTACT_MESSAGE_COLUMNS, 2, (
+            (cid, _message_pk(e.ref), "outgoing" if e.kind == OUT else "incoming")
+            for cid, led in result.items()
+            for e in led.events
+            if e.kind != MEETING
+        ))
+        conn.execute("UPDATE contact_ledger SET computed_at = ? WHERE computed_at != ?", [computed_at, computed_at])
     log.debug("ledger recomputed for %d contacts", len(result))
     return result
 
 
-def _ledger_row(contact_id: int, led: Ledger, computed_at: str) -> tuple:
+def _replace_rows(conn, table: str, columns: tuple[str, ...], key_len: int, rows, computed_at: str | None = None) -> None:
+    """Make ``table`` hold exactly ``rows``: delete the rows that went or changed, insert the new ones.
+
+    The first ``key_len`` columns are the primary key. ``computed_at``, where given, is
+    written with inserted rows (it is not compared).
+    """
+    wanted = set(rows)
+    existing = set(conn.execute(f"SELECT {', '.join(columns)} FROM {table}"))
+    stale = existing - wanted
+    if stale:
+        where = " AND ".join(f"{c} = ?" for c in columns[:key_len])
+        conn.executemany(f"DELETE FROM {table} WHERE {where}", (row[:key_len] for row in stale))
+    fresh = wanted - existing
+    if fresh:
+        cols = columns + (("computed_at",) if computed_at is not None else ())
+        extra = (computed_at,) if computed_at is not None else ()
+        conn.executemany(
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+            (row + extra for row in sorted(fresh, key=lambda r: r[:key_len])),
+        )
+
+
+def _ledger_row(contact_id: int, led: Ledger) -> tuple:
     seconds = [r.seconds for r in led.replies]
     return (
         contact_id,
@@ -144,7 +165,6 @@ def _ledger_row(contact_id: int, led: Ledger, computed_at: str) -> tuple:
         led.messages_received,
         _iso_or_none(led.last_interaction_at),
         led.unanswered,
-        computed_at,
     )
 
 
@@ -158,7 +178,7 @@ def _iso_or_none(dt: datetime | None) -> str | None:
 
 
 def _message_pk(ref: str) -> int:
-    return int(ref.split(":", 1)[1])
+    return int(ref.rpartition(":")[2])
 
 
 def _parse(text: str | None, pk: int) -> datetime | None:

@@ -200,6 +200,9 @@ def test_recompute_is_idempotent(db):
     ledger_store.recompute(db, NOW)
     assert dump() == first
     assert len(first[2]) == 2
+    ledger_store.recompute(db, datetime(2026, 12, 2, tzinfo=timezone.utc))
+    assert db.execute("SELECT DISTINCT computed_at FROM contact_ledger").fetchall() == [("2026-12-02T00:00:00Z",)]
+    assert dump()[1:] == first[1:]
 
 
 def test_contact_summary_rows(db):
