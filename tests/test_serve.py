@@ -1,0 +1,215 @@
+"""Datasette with the bundled metadata, on a database built from the digest scenario."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import warnings
+
+import pytest
+
+import digest_scenario as scenario
+from syncagent import serve
+from syncagent.errors import SyncagentError
+from syncagent.store import open_db
+
+TODAY = "2026-11-25"
+
+
+@pytest.fixture(scope="module")
+def ledger_db(tmp_path_factory):
+    """The scenario in a file deliberately not named syncagent.db."""
+    tmp = tmp_path_factory.mktemp("serve")
+    config = scenario.make_config(tmp)
+    path = tmp / "my-ledger.db"
+    db = open_db(path)
+    scenario.build(db, config=config)
+    db.conn.close()
+    return path
+
+
+def fetch(ds, path: str):
+    async def go():
+        await ds.invoke_startup()
+        return await ds.client.get(path)
+
+    return asyncio.run(go())
+
+
+def rows(ds, path: str) -> list[dict]:
+    response = fetch(ds, path)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def query(ds, name: str, **params) -> list[dict]:
+    args = "&".join(f"{k}={v}" for k, v in {"_shape": "array", **params}.items())
+    return rows(ds, f"/my-ledger/{name}.json?{args}")
+
+
+@pytest.fixture(scope="module")
+def ds(ledger_db):
+    return serve.make_datasette(ledger_db)
+
+
+def test_metadata_is_renamed_to_the_database_stem(ledger_db):
+    """The bundled metadata's database key becomes the served file's stem."""
+    md = serve.load_metadata(ledger_db)
+    assert list(md["databases"]) == ["my-ledger"]
+    assert "queries" in md["databases"]["my-ledger"]
+    assert list(serve.load_metadata("/x/syncagent.db")["databases"]) == ["syncagent"]
+
+
+def test_every_visible_table_and_column_is_described(ledger_db):
+    """Each table and view the user sees, and each of its columns, has a description that matches the schema."""
+    md = serve.load_metadata(ledger_db)["databases"]["my-ledger"]["tables"]
+    db = open_db(ledger_db)
+    names = [r[0] for r in db.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' "
+        "AND name NOT LIKE 'messages_fts%' AND name != '_sqlite_migrations'").fetchall()]
+    missing = [n for n in names if not md.get(n, {}).get("description")]
+    assert missing == []
+    for name in names:
+        columns = [r[1] for r in db.execute(f"PRAGMA table_info([{name}])").fetchall()]
+        described = md[name].get("columns", {})
+        assert sorted(described) == sorted(columns), name
+        assert all(described.values()), name
+    for name in md:  # nothing described that does not exist
+        assert name in names or name == "_sqlite_migrations"
+
+
+def test_metadata_loads_without_warnings(ledger_db, caplog):
+    """Datasette starts on the metadata and the home page renders with no warning logged or raised."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with caplog.at_level(logging.WARNING):
+            ds = serve.make_datasette(ledger_db)
+            response = fetch(ds, "/")
+            assert response.status_code == 200
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "syncagent: your networking ledger" in response.text
+
+
+@pytest.mark.parametrize("page", ["/my-ledger", "/my-ledger/messages", "/my-ledger/contacts",
+                                  "/my-ledger/reminders", "/my-ledger/contact_summary"])
+def test_pages_render(ds, page):
+    """The database page and the main table pages render."""
+    assert fetch(ds, page).status_code == 200
+
+
+def test_messages_sort_by_date_and_label_contacts_by_name(ds):
+    """Messages come newest first; reminders show the contact's name for the foreign key."""
+    data = rows(ds, "/my-ledger/messages.json?_shape=array&_size=3")
+    assert [r["date"] for r in data] == sorted((r["date"] for r in data), reverse=True)
+    assert data[0]["date"] == "2026-11-23T17:00:00Z"
+    data = rows(ds, "/my-ledger/reminders.json?_shape=array&_labels=on")
+    assert {r["contact_id"]["label"] for r in data} >= {"Alice Able", "Bob Brown", "Dan Diaz"}
+    assert [r["due_at"] for r in data] == sorted(r["due_at"] for r in data)
+    html = fetch(ds, "/my-ledger/reminders").text
+    assert "Alice Able" in html and 'data-column="kind"' in html
+
+
+def test_facets_and_full_text_search(ds):
+    """The table pages offer the configured facets, and the search box finds subjects and snippets."""
+    data = fetch(ds, "/my-ledger/reminders.json").json()
+    assert {"kind", "status"} <= set(data["facet_results"])
+    data = fetch(ds, "/my-ledger/messages.json").json()
+    assert {"direction", "automatic"} <= set(data["facet_results"])
+    data = fetch(ds, "/my-ledger/contacts.json").json()
+    assert {"segment", "company"} <= set(data["facet_results"])
+    found = rows(ds, "/my-ledger/messages.json?_shape=array&_search=coffee")
+    assert sorted(r["subject"] for r in found) == ["Coffee chat?", "Re: Coffee chat?"]
+    found = rows(ds, "/my-ledger/messages.json?_shape=array&_search=office")
+    assert [r["subject"] for r in found] == ["Out of office"]
+
+
+def test_canned_thank_yous_owed(ds):
+    """Open thank-yous: Alice (overdue) then Ivy (due after the meeting)."""
+    data = query(ds, "thank_yous_owed", today=TODAY)
+    assert [(r["name"], r["status_today"]) for r in data] == [("Alice Able", "overdue"), ("Ivy Ito", "today")]
+    assert data[0]["email"] == "alice@acme.example"
+
+
+def test_canned_follow_ups_due_today(ds):
+    """Bob's follow-up fell due on 19 Nov; none falls due on 25 Nov."""
+    assert [r["name"] for r in query(ds, "follow_ups_due_today", today="2026-11-19")] == ["Bob Brown"]
+    assert query(ds, "follow_ups_due_today", today=TODAY) == []
+
+
+def test_canned_no_answer_after_7_business_days(ds):
+    """Only Bob is overdue; Erin's follow-up is not due until 1 Dec."""
+    data = query(ds, "no_answer_after_7_business_days", today=TODAY)
+    assert [(r["name"], r["days_overdue"], r["messages_unanswered"]) for r in data] == [("Bob Brown", 6, 1)]
+    assert [r["name"] for r in query(ds, "no_answer_after_7_business_days", today="2026-12-01")] == ["Bob Brown", "Erin Evans"]
+
+
+def test_canned_reply_rate_by_segment(ds):
+    """Segments with the contacts asked and who replied."""
+    data = {r["segment"]: (r["contacted"], r["replied"], r["reply_rate_percent"]) for r in query(ds, "reply_rate_by_segment")}
+    assert data == {"alumni": (3, 3, 100.0), "mentor": (2, 2, 100.0), "(no segment)": (1, 1, 100.0), "recruiter": (2, 0, 0.0)}
+
+
+def test_canned_response_times_by_company(ds):
+    """Replies grouped by company, fastest average first."""
+    data = query(ds, "response_times_by_company")
+    assert [(r["company"], r["replies"], r["avg_hours"]) for r in data] == [
+        ("Initech", 2, 13.0), ("Globex", 1, 24.0), ("Hooli", 1, 24.0), ("Umbrella", 1, 24.0), ("Acme", 1, 72.0),
+    ]
+    assert (data[0]["fastest_hours"], data[0]["slowest_hours"]) == (2.0, 24.0)
+
+
+def test_canned_not_talked_in_90_days(ds):
+    """Dan (22 Aug) and Frank (25 Aug) are past 90 days of silence; Gina (12 Sep) is not."""
+    data = query(ds, "not_talked_in_90_days", today=TODAY)
+    assert [(r["name"], r["days_silent"]) for r in data] == [("Dan Diaz", 95), ("Frank Fox", 92)]
+
+
+def test_canned_this_weeks_activity(ds):
+    """Since Monday 23 Nov: Alice's reply, Carol's exchange and the meeting with Ivy."""
+    data = query(ds, "this_weeks_activity", today=TODAY)
+    assert [(r["activity"], r["name"]) for r in data] == [
+        ("received", "Alice Able"), ("sent", "Carol Chen"), ("received", "Carol Chen"), ("sent", "Carol Chen"),
+        ("meeting", "Ivy Ito"),
+    ]
+
+
+def test_canned_queries_run_with_the_real_clock(ds):
+    """Every canned query also runs with today left empty (the current date)."""
+    md = serve.load_metadata("my-ledger.db")["databases"]["my-ledger"]["queries"]
+    assert len(md) == 7
+    for name in md:
+        response = fetch(ds, f"/my-ledger/{name}.json?_shape=array")
+        assert response.status_code == 200, (name, response.text)
+
+
+def test_public_host_needs_the_explicit_flag():
+    """Loopback is fine; another address is refused unless --i-know-this-is-public is given."""
+    serve.check_host("127.0.0.1", False)
+    serve.check_host("::1", False)
+    serve.check_host("localhost", False)
+    with pytest.raises(SyncagentError, match="--i-know-this-is-public"):
+        serve.check_host("0.0.0.0", False)
+    serve.check_host("0.0.0.0", True)
+
+
+def test_cli_print_metadata_and_refusals(ledger_db, tmp_path, capsys):
+    """--print-metadata prints JSON keyed by the DB's stem; a public host without the flag exits 1."""
+    from syncagent.cli import main
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[database]\npath = "{ledger_db}"\n')
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(cfg), "serve", "--print-metadata"])
+    assert exit_.value.code == 0
+    assert list(json.loads(capsys.readouterr().out)["databases"]) == ["my-ledger"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(cfg), "serve", "--host", "0.0.0.0"])
+    assert exit_.value.code == 1
+    assert "Refusing to serve" in capsys.readouterr().err
+
+
+def test_missing_database_is_one_sentence(tmp_path):
+    """Serving a database that does not exist says to sync or run the demo first."""
+    with pytest.raises(SyncagentError, match="run `syncagent sync`"):
+        serve.make_datasette(tmp_path / "nope.db")
