@@ -348,3 +348,76 @@ def test_cli_help_has_examples():
 
     result = CliRunner().invoke(cli, ["reminders", "--help"])
     assert result.exit_code == 0 and "Examples" in result.output and "snooze" in result.output
+
+
+# --- end to end: Dovecot -> sync -> reminders ------------------------------------------
+
+def _mail(sender, to, subject, date, mid, in_reply_to=None):
+    extra = f"In-Reply-To: {in_reply_to}\r\n" if in_reply_to else ""
+    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: {mid}\r\n{extra}"
+            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello.\r\n").encode()
+
+
+@pytest.mark.dovecot
+def test_end_to_end_from_a_real_mailbox(mailbox, tmp_path, monkeypatch):
+    """Mail in Dovecot + contacts -> `sync` -> `reminders --json --now` as expected; a thank-you
+    appended to Sent and synced settles the thank-you reminder, resolved_by pointing at it."""
+    me = "me@example.test"
+    monkeypatch.setenv("SYNCAGENT_TEST_IMAP_PW", mailbox.password)
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'timezone = "America/New_York"\n[database]\npath = "{tmp_path / "s.db"}"\n'
+        f'[[accounts]]\nname = "test"\nkind = "imap"\nhost = "127.0.0.1"\nport = {mailbox.server.port}\n'
+        f'security = "none"\nusername = "{mailbox.user}"\npassword_env = "SYNCAGENT_TEST_IMAP_PW"\n'
+        f'addresses = ["{me}"]\ntimeout = 10\n')
+    mailbox.append("Sent", _mail(me, "Priya Shah <priya@example.org>", "Coffee chat?",
+                                 "Mon, 2 Nov 2026 09:00:00 -0500", "<ask1@example.test>"))
+    mailbox.append("INBOX", _mail("Priya Shah <priya@example.org>", me, "Re: Coffee chat?",
+                                  "Thu, 12 Nov 2026 10:00:00 -0500", "<reply1@example.org>", "<ask1@example.test>"))
+    mailbox.append("Sent", _mail(me, "sam@example.net", "Quick question",
+                                 "Mon, 16 Nov 2026 09:00:00 -0500", "<ask2@example.test>"))
+    mailbox.append("INBOX", _mail("Lee Park <lee@example.com>", me, "Hello",
+                                  "Tue, 17 Nov 2026 09:00:00 -0500", "<hello@example.com>"))
+    mailbox.append("Sent", _mail(me, "lee@example.com", "Re: Hello",
+                                 "Wed, 18 Nov 2026 10:00:00 -0500", "<re-hello@example.test>", "<hello@example.com>"))
+    mailbox.append("INBOX", _mail("news@list.example", me, "Weekly news",
+                                  "Wed, 18 Nov 2026 11:00:00 -0500", "<news@list.example>"))
+    from syncagent.cli import cli
+
+    runner = CliRunner()
+
+    def run(*args):
+        result = runner.invoke(cli, ["--config", str(path), *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("contacts", "add", "Priya Shah", "priya@example.org", "--company", "Acme")
+    run("contacts", "add", "Sam Lee", "sam@example.net")
+    run("contacts", "add", "Lee Park", "lee@example.com")
+    run("sync")
+    listed = json.loads(run("reminders", "--json", "--now", "2026-11-20T12:00:00Z"))
+    keep = ("id", "contact_name", "contact_email", "company", "kind", "due_at", "reason", "overdue_seconds",
+            "last_subject")
+    assert [{k: r[k] for k in keep} for r in listed] == [
+        {"id": 1, "contact_name": "Priya Shah", "contact_email": "priya@example.org", "company": "Acme",
+         "kind": "thank_you", "due_at": "2026-11-13T15:00:00Z",
+         "reason": "Priya Shah replied 7 days ago; no thank-you sent", "overdue_seconds": 7 * 86400 - 3 * 3600,
+         "last_subject": "Re: Coffee chat?"},
+        {"id": 2, "contact_name": "Sam Lee", "contact_email": "sam@example.net", "company": None,
+         "kind": "follow_up", "due_at": "2026-11-25T14:00:00Z",
+         "reason": "No reply to 'Quick question' sent Mon 16 Nov (1 of 3)", "overdue_seconds": -(5 * 86400 + 2 * 3600),
+         "last_subject": "Quick question"},
+        {"id": 3, "contact_name": "Lee Park", "contact_email": "lee@example.com", "company": None,
+         "kind": "check_in", "due_at": "2027-02-16T15:00:00Z", "reason": "Last talked 45 hours ago",
+         "overdue_seconds": -(88 * 86400 + 3 * 3600), "last_subject": "Re: Hello"},
+    ]
+    mailbox.append("Sent", _mail(me, "priya@example.org", "Re: Coffee chat?", "Fri, 13 Nov 2026 08:00:00 -0500",
+                                 "<thanks@example.test>", "<reply1@example.org>"))
+    run("sync")
+    db = open_db(tmp_path / "s.db")
+    thanks = db.execute("SELECT id FROM messages WHERE message_id LIKE '%thanks@example.test%'").fetchone()[0]
+    assert db.execute("SELECT status, resolved_at, resolved_by FROM reminders WHERE id = 1").fetchone() == (
+        "done", "2026-11-13T13:00:00Z", thanks)
+    after = json.loads(run("reminders", "--json", "--now", "2026-11-20T12:00:00Z"))
+    assert [(r["contact_name"], r["kind"]) for r in after] == [
+        ("Sam Lee", "follow_up"), ("Priya Shah", "check_in"), ("Lee Park", "check_in")]
