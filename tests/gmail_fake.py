@@ -35,6 +35,7 @@ ERRORS = {
     403: ("userRateLimitExceeded", "User-rate limit exceeded.", "PERMISSION_DENIED"),
     401: ("authError", "Invalid Credentials", "UNAUTHENTICATED"),
     500: ("backendError", "Backend Error", "INTERNAL"),
+    400: ("invalidArgument", "Invalid pageToken", "INVALID_ARGUMENT"),
 }
 
 
@@ -251,7 +252,10 @@ class FakeGmail:
                 continue
             result.append(mid)
         size = min(500, int(q.get("maxResults", ["100"])[0]))
-        start = int(q.get("pageToken", ["0"])[0])
+        token = q.get("pageToken", ["0"])[0]
+        if not token.isdigit():
+            return 400, error_body(400, "invalidArgument")  # a stale or foreign page token
+        start = int(token)
         page = result[start:start + size]
         data = {"messages": [{"id": i, "threadId": self.messages[i]["threadId"]} for i in page],
                 "resultSizeEstimate": len(page)}

@@ -423,3 +423,47 @@ def test_no_browser_flow_exchanges_the_pasted_code(setup, fake, tmp_path):
     assert any("accounts.example/auth" in line for line in told)
     assert path == token and stat.S_IMODE(token.stat().st_mode) == 0o600
     assert json.loads(token.read_text())["refresh_token"] == "r"
+
+
+def test_whole_batch_refused_with_429_is_retried(setup, fake, sleeps):
+    """A 429 on the batch request itself retries the whole batch after a wait."""
+    cfg, db, _ = setup
+    for i in range(3):
+        fake.add_message(subject=f"m{i}")
+    fake.fail["batch"] = [(429, None)]
+    assert run(db, cfg).ok
+    assert count(db) == 3 and len(sleeps) == 1
+
+
+def test_drafts_spam_and_trash_are_not_synced(setup, fake):
+    """Drafts, spam and trash never enter the ledger, from the listing or from history."""
+    cfg, db, _ = setup
+    fake.add_message(subject="draft", labels=("DRAFT",))
+    fake.add_message(subject="spam", labels=("SPAM",))
+    fake.add_message(subject="real")
+    run(db, cfg)
+    fake.add_message(subject="new draft", labels=("DRAFT",))
+    run(db, cfg)
+    assert [r[0] for r in rows(db, "SELECT subject FROM messages")] == ["real"]
+
+
+def test_stale_page_token_on_resume_restarts_the_listing(setup, fake):
+    """A resumed full sync whose saved page token no longer works lists again from the start."""
+    cfg, db, _ = setup
+    for i in range(3):
+        fake.add_message(subject=f"m{i}")
+    db.execute("INSERT INTO gmail_state (account, history_id, pending_history_id, page_token) VALUES ('g', NULL, ?, '0:999x')",
+               [str(fake.history_id)])
+    assert run(db, cfg).ok
+    assert count(db) == 3
+    assert rows(db, "SELECT history_id, pending_history_id FROM gmail_state") == [(str(fake.history_id), None)]
+
+
+def test_unreachable_api_fails_fast_with_one_sentence(setup, fake, sleeps):
+    """A closed port: a few quick retries, then one sentence in sync_runs and no traceback."""
+    cfg, db, _ = setup
+    fake.stop()
+    result = run(db, with_labels(cfg, timeout=2))
+    assert result.error.startswith("Could not reach the Gmail API for account 'g'")
+    assert len(sleeps) == 2
+    assert rows(db, "SELECT status FROM sync_runs") == [("failed",)]

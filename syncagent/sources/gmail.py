@@ -38,11 +38,14 @@ from typing import Iterator
 from syncagent.config import Account
 from syncagent.errors import ConfigError, CursorInvalid
 from syncagent.model import Batch, Message, Seen
+from syncagent.sources import gmail_api
 
 log = logging.getLogger(__name__)
 
 FOLDER = "gmail"
-OUT_OF_SCOPE = {"SPAM", "TRASH"}  # a full sync skips them (includeSpamTrash=false), so history does too
+# Spam and Trash: a full sync skips them (includeSpamTrash=false), so history does too. Drafts
+# are not mail anyone received (each autosave is a new id) and chats have no headers.
+OUT_OF_SCOPE = {"SPAM", "TRASH", "DRAFT", "CHAT"}
 SYSTEM_LABELS = {"INBOX", "SENT", "DRAFT", "SPAM", "TRASH", "STARRED", "IMPORTANT", "UNREAD", "CHAT"}
 _INVITE_SUBJECT = re.compile(
     r"^(?:\[[^\]]*\]\s*)*(?:(?:updated|synced|new)\s+)?(?:invitation|invite|canceled event|cancelled event"
@@ -111,7 +114,15 @@ class GmailSource:
         size = max(1, self.account.batch_size)
         emitted_final = False
         while label_index < len(labels):
-            page = client.list_page(page_token=token, label_id=labels[label_index])
+            try:
+                page = client.list_page(page_token=token, label_id=labels[label_index])
+            except Exception as exc:
+                if token is None or gmail_api.status_of(exc) not in (400, 404):
+                    raise
+                # The saved page token went stale: list again from the start (the store dedupes).
+                log.warning("%s: the saved Gmail page token expired; listing from the start", self.account.name)
+                label_index, token = 0, None
+                continue
             ids = [m["id"] for m in page.get("messages", [])]
             nxt = page.get("nextPageToken")
             after = (label_index, nxt) if nxt else (label_index + 1, None)

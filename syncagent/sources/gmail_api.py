@@ -24,9 +24,11 @@ log = logging.getLogger(__name__)
 sleep: Callable[[float], None] = time.sleep
 
 MAX_ATTEMPTS = 7  # 1+2+4+...+32 s plus jitter: about two minutes before giving up
+NETWORK_ATTEMPTS = 3  # an unreachable server fails fast; the next scheduled sync tries again
 MAX_DELAY = 32.0
 MAX_BATCH = 100  # Google's cap on calls per batch request
 RETRY_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "backendError", "internalError"}
+DAILY_REASONS = {"dailyLimitExceeded", "quotaExceeded"}
 METADATA_HEADERS = [
     "From", "To", "Cc", "Bcc", "Reply-To", "Sender", "Date", "Subject", "Message-ID", "In-Reply-To",
     "References", "List-Id", "List-Unsubscribe", "Auto-Submitted", "X-Autoreply", "X-Autorespond",
@@ -98,7 +100,8 @@ class GmailClient:
             kwargs["labelIds"] = [label_id]
         if query:
             kwargs["q"] = query
-        return self.execute(self.users.messages().list(**kwargs))
+        # A stale page token (a full sync resumed much later) comes back as 400: the caller restarts.
+        return self.execute(self.users.messages().list(**kwargs), passthrough=(400, 404) if page_token else ())
 
     def labels(self) -> list[dict]:
         return self.execute(self.users.labels().list(userId="me")).get("labels", [])
@@ -130,21 +133,24 @@ class GmailClient:
                 return None
             raise
 
-    def execute(self, request):
-        """Run one request, backing off on pushback and network failures."""
+    def execute(self, request, passthrough: tuple[int, ...] = (404,)):
+        """Run one request, backing off on pushback and network failures.
+
+        Errors with a status in ``passthrough`` reach the caller as HttpError.
+        """
         from googleapiclient.errors import HttpError
 
         for attempt in range(MAX_ATTEMPTS):
             try:
                 return self._guard(request.execute)
             except HttpError as exc:
-                if status_of(exc) == 404:
-                    raise  # callers decide what a missing thing means
+                if status_of(exc) in passthrough:
+                    raise  # callers decide what it means
                 if not is_pushback(exc) or attempt == MAX_ATTEMPTS - 1:
                     raise self._translate(exc) from None
                 log.info("Gmail pushed back (%s); waiting before retry %d", status_of(exc), attempt + 1)
             except TransientSourceError:
-                if attempt == MAX_ATTEMPTS - 1:
+                if attempt >= NETWORK_ATTEMPTS - 1:
                     raise
             self._backoff(attempt)
         raise AssertionError("unreachable")
@@ -174,6 +180,8 @@ class GmailClient:
                         raise self._translate(exc) from None
                     failed = chunk
                 except TransientSourceError:
+                    if attempt >= NETWORK_ATTEMPTS - 1:
+                        raise
                     failed = chunk
                 if failed:
                     pushed_back = True
@@ -245,6 +253,10 @@ class GmailClient:
         name = self.account.name
         if status == 401:
             return AuthError(f"Gmail refused the token for account '{name}'; run `syncagent auth gmail {name}` again.")
+        if status == 403 and _reasons(exc) & DAILY_REASONS:
+            return TransientSourceError(
+                f"The Gmail API's daily quota is used up for account '{name}'; syncing resumes once Google resets it (midnight Pacific time)."
+            )
         if status == 403:
             reasons = ", ".join(sorted(_reasons(exc))) or "forbidden"
             return AuthError(
