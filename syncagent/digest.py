@@ -361,15 +361,21 @@ def build(db, config, *, week: str | None = None, now: datetime | None = None, s
 
 
 def deliver(db, config, data: DigestData, markdown: str, html: str) -> str:
-    """Mail the digest to ``digest.email_to`` and record when."""
+    """Mail the digest to ``digest.email_to`` and/or store it in ``digest.imap_folder``; record it."""
     from syncagent import digest_render, mailer
 
-    to = config.digest.email_to
-    if not to:
-        raise SyncagentError("There is no address to send the digest to; set email_to under [digest] (and an [smtp] table) in the config.")
-    mailer.send(config, digest_render.subject(data), markdown, html=html, to=to)
-    db.execute("UPDATE digests SET sent_at = ?, sent_to = ? WHERE week = ?", [iso(utcnow()), to, data.week])
-    return to
+    subject = digest_render.subject(data)
+    targets = []
+    if config.digest.email_to:
+        mailer.send(config, subject, markdown, html=html, to=config.digest.email_to)
+        targets.append(config.digest.email_to)
+    if config.digest.imap_folder:
+        targets.append("imap:" + mailer.append_to_imap(config, subject, markdown, html))
+    if not targets:
+        raise SyncagentError("There is nowhere to send the digest; set email_to (with an [smtp] table) or imap_folder under [digest] in the config.")
+    sent_to = ", ".join(targets)
+    db.execute("UPDATE digests SET sent_at = ?, sent_to = ? WHERE week = ?", [iso(utcnow()), sent_to, data.week])
+    return sent_to
 
 
 def run_weekly(db, config, now: datetime | None = None) -> DigestResult:
@@ -377,11 +383,13 @@ def run_weekly(db, config, now: datetime | None = None) -> DigestResult:
 
     It runs on ``digest.weekday`` at ``digest.time`` (Monday 08:00 by default), when the
     current week has barely started, so the finished week is the one worth reading;
-    what is owed and coming up is still as of ``now``. Mailed when email_to is set.
+    what is owed and coming up is still as of ``now``. Mailed when email_to is set,
+    stored in a mailbox folder when imap_folder is set.
     """
     now = (now or utcnow()).astimezone(timezone.utc)
     y, w = shift_week(*week_of(now, config.tz), -1)
-    return build(db, config, week=week_label(y, w), now=now, send=bool(config.digest.email_to))
+    send = bool(config.digest.email_to or config.digest.imap_folder)
+    return build(db, config, week=week_label(y, w), now=now, send=send)
 
 
 def _write(path: Path, text: str) -> Path:

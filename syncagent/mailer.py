@@ -18,10 +18,12 @@ from syncagent.errors import AuthError, ConfigError, SyncagentError
 log = logging.getLogger(__name__)
 
 
-def build_message(config, subject: str, text: str, html: str | None = None, to: str | None = None) -> EmailMessage:
+def build_message(config, subject: str, text: str, html: str | None = None, to: str | None = None,
+                  sender: str | None = None) -> EmailMessage:
     """The message: text/plain, with a text/html alternative when ``html`` is given."""
-    smtp = _smtp(config)
-    sender = smtp.from_address or smtp.username
+    if sender is None:
+        smtp = _smtp(config)
+        sender = smtp.from_address or smtp.username
     if not sender:
         raise ConfigError(f"{config.path}: [smtp] has neither from_address nor username; set from_address = \"you@example.com\".")
     recipient = to or config.digest.email_to
@@ -79,6 +81,59 @@ def send(config, subject: str, text: str, html: str | None = None, to: str | Non
     except OSError as exc:
         raise SyncagentError(f"Cannot reach the SMTP server {where} ({exc.strerror or exc}); check [smtp] host and port, and your network.") from None
     log.info("mailed %r to %s via %s", subject, msg["To"], where)
+
+
+def append_to_imap(config, subject: str, text: str, html: str | None = None) -> str:
+    """Store the message in ``digest.imap_folder`` of ``digest.imap_account``, marked read.
+
+    The one write syncagent ever makes to a mailbox, and only when that key is set:
+    one APPEND (and a CREATE when the folder is missing). Returns "account:folder".
+    """
+    from datetime import datetime, timezone
+
+    from syncagent import imap_connect
+
+    folder = config.digest.imap_folder
+    if not folder:
+        raise ConfigError(f"{config.path}: [digest] imap_folder is not set; set it to store the digest in a mailbox folder.")
+    account = _imap_account(config)
+    own = account.addresses[0] if account.addresses else account.username
+    msg = build_message(config, subject, text, html=html, to=config.digest.email_to or own,
+                        sender=(config.smtp.from_address or config.smtp.username) if config.smtp else own)
+    client = imap_connect.connect(account)
+    try:
+        if not client.folder_exists(folder):
+            client.create_folder(folder)
+        client.append(folder, msg.as_bytes(), flags=(br"\Seen",), msg_time=datetime.now(timezone.utc))
+    except SyncagentError:
+        raise
+    except Exception as exc:
+        from imapclient.exceptions import IMAPClientError
+
+        if isinstance(exc, IMAPClientError) and not isinstance(exc, OSError):
+            raise SyncagentError(
+                f"The IMAP server {account.host} refused to store the digest in {folder!r} ({str(exc).strip().rstrip('.')}); "
+                "check [digest] imap_folder."
+            ) from None
+        raise imap_connect.translate(exc, account, "digest upload") from None
+    finally:
+        imap_connect.close(client)
+    log.info("stored %r in %s:%s", subject, account.name, folder)
+    return f"{account.name}:{folder}"
+
+
+def _imap_account(config):
+    name = config.digest.imap_account
+    if name:
+        account = config.account(name)
+    else:
+        imap = [a for a in config.accounts if a.kind == "imap"]
+        if not imap:
+            raise ConfigError(f"{config.path}: [digest] imap_folder is set but there is no IMAP account; set imap_account to an [[accounts]] entry with kind = \"imap\".")
+        account = imap[0]
+    if account.kind != "imap":
+        raise ConfigError(f"{config.path}: [digest] imap_account {account.name!r} is a {account.kind} account; name an account with kind = \"imap\".")
+    return account
 
 
 def _smtp(config):

@@ -157,3 +157,40 @@ def test_starttls_verifies_certificates_unless_told_not_to(tmp_path, monkeypatch
     finally:
         controller.stop()
     assert len(inbox.envelopes) == 1
+
+
+@pytest.mark.dovecot
+def test_digest_stored_in_an_imap_folder_only_when_configured(tmp_path, mailbox, monkeypatch):
+    """With imap_folder set, run_weekly APPENDs one read message there (creating the folder) and nothing else."""
+    monkeypatch.setenv("SYNCAGENT_TEST_IMAP_PW", mailbox.password)
+    account = {"name": "box", "kind": "imap", "host": "127.0.0.1", "port": mailbox.server.port, "security": "none",
+               "username": mailbox.user, "password_env": "SYNCAGENT_TEST_IMAP_PW", "addresses": ["me@example.com"],
+               "timeout": 10}
+    data = {"timezone": "America/New_York", "database": {"path": str(tmp_path / "syncagent.db")},
+            "accounts": [account],
+            "digest": {"output_dir": str(tmp_path / "digests"), "imap_folder": "Digests", "imap_account": "box"}}
+    config = config_mod.parse(data, tmp_path / "config.toml")
+    db = open_db(config.database)
+    scenario.build(db, config=config)
+    inbox_before = mailbox.flags("INBOX")
+    result = digest.run_weekly(db, config, dt.datetime(2026, 11, 30, 13, tzinfo=dt.timezone.utc))
+    assert result.sent_to == "imap:box:Digests"
+    assert mailbox.flags("INBOX") == inbox_before
+    with mailbox.client() as c:
+        c.select_folder("Digests", readonly=True)
+        uids = c.search(["ALL"])
+        assert len(uids) == 1
+        fetched = c.fetch(uids, ["FLAGS", "BODY.PEEK[]"])[uids[0]]
+    assert rb"\Seen" in fetched[b"FLAGS"]
+    msg = email.message_from_bytes(fetched[b"BODY[]"], policy=policy.default)
+    assert msg["Subject"].startswith("syncagent digest 2026-W48:")
+    assert msg.get_body(("html",)) is not None and PASSWORD.encode() not in fetched[b"BODY[]"]
+    assert mailbox.password.encode() not in fetched[b"BODY[]"]
+
+
+def test_no_delivery_target_is_one_sentence(tmp_path):
+    """--send with neither email_to nor imap_folder says which keys to set."""
+    config = scenario.make_config(tmp_path)
+    db = open_db(config.database)
+    with pytest.raises(SyncagentError, match="set email_to .* or imap_folder under \\[digest\\]"):
+        digest.build(db, config, now=scenario.NOW, send=True)

@@ -10,7 +10,7 @@ from syncagent.cli import pass_ctx
 @click.command()
 @click.option("--week", metavar="YYYY-Www", help="ISO week to summarise (default: the week containing --now, in your timezone).")
 @click.option("--now", "now_text", metavar="ISO", help="Evaluate as if the clock read this instant (default: now).")
-@click.option("--send", is_flag=True, help="Also mail it to digest.email_to through [smtp].")
+@click.option("--send", is_flag=True, help="Also deliver it: mail to digest.email_to through [smtp], and store it in digest.imap_folder when set.")
 @pass_ctx
 def digest(ctx, week, now_text, send):
     """Write the weekly digest as Markdown and HTML under digest.output_dir.
