@@ -1,0 +1,140 @@
+"""`syncagent init`: provider defaults, a login test before writing, a 0600 config that loads."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+from click.testing import CliRunner
+
+from syncagent import config, imap_connect, init_wizard
+from syncagent.cli import cli
+
+
+@pytest.fixture(autouse=True)
+def _no_retry(monkeypatch):
+    monkeypatch.setattr(imap_connect, "CONNECT_ATTEMPTS", 1)
+
+
+def invoke(args, input=None, env=None):
+    return CliRunner().invoke(cli, args, input=input, env=env, catch_exceptions=False)
+
+
+def dovecot_args(mailbox, path, *extra):
+    return ["--config", str(path), "init", "--email", mailbox.user, "--host", "127.0.0.1",
+            "--port", str(mailbox.server.port), "--security", "none", "--password-env", "SYNCAGENT_TEST_PW",
+            "--timezone", "Europe/Berlin", *extra]
+
+
+@pytest.mark.dovecot
+def test_init_with_flags_checks_the_login_and_writes_a_config_that_loads(mailbox, tmp_path, monkeypatch):
+    """Non-interactive init logs in, finds INBOX and Sent, writes mode 0600 text that config.load accepts."""
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", mailbox.password)
+    path = tmp_path / "conf" / "config.toml"
+    result = invoke(dovecot_args(mailbox, path, "--yes"))
+    assert result.exit_code == 0, result.output
+    assert "Logged in:" in result.output
+    assert "Folders to sync: INBOX and Sent." in result.output
+    assert f"Wrote {path} (mode 0600)." in result.output
+    assert path.stat().st_mode & 0o777 == 0o600
+    text = path.read_text()
+    assert mailbox.password not in text
+    assert 'password_env = "SYNCAGENT_TEST_PW"' in text
+    assert "# " in text  # commented for the person who opens it
+    loaded = config.load(path)
+    acct = loaded.account("personal")
+    assert (acct.host, acct.port, acct.security, acct.username) == ("127.0.0.1", mailbox.server.port, "none",
+                                                                    mailbox.user)
+    assert acct.addresses == (mailbox.user.lower(),)
+    assert loaded.timezone == "Europe/Berlin"
+    # The check used only read commands.
+    assert not set(mailbox.server.commands) & {"SELECT", "APPEND", "STORE", "CREATE"}
+
+
+@pytest.mark.dovecot
+def test_init_refuses_to_overwrite_without_force(mailbox, tmp_path, monkeypatch):
+    """An existing config is left alone unless --force, which keeps the old one as .bak."""
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", mailbox.password)
+    path = tmp_path / "config.toml"
+    path.write_text("# mine\n")
+    result = CliRunner().invoke(cli, dovecot_args(mailbox, path, "--yes"))
+    assert result.exit_code == 1
+    assert "already exists; pass --force to replace it" in str(result.exception)
+    assert path.read_text() == "# mine\n"
+    result = invoke(dovecot_args(mailbox, path, "--yes", "--force"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "config.toml.bak").read_text() == "# mine\n"
+    assert config.load(path).accounts[0].host == "127.0.0.1"
+
+
+@pytest.mark.dovecot
+def test_init_writes_nothing_when_the_login_fails(mailbox, tmp_path, monkeypatch, capsys):
+    """A wrong password is one sentence, exit 1, and no file is written."""
+    from syncagent.cli import main
+
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", "wrong")
+    path = tmp_path / "config.toml"
+    with pytest.raises(SystemExit) as exc:
+        main(dovecot_args(mailbox, path, "--yes"))
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert f"Error: The server 127.0.0.1 rejected the login for {mailbox.user}" in err
+    assert "Traceback" not in err
+    assert not path.exists()
+
+
+@pytest.mark.dovecot
+def test_init_interactive_prompts(mailbox, tmp_path, monkeypatch):
+    """Answering the prompts (an unknown domain, a password command) gives the same kind of config."""
+    path = tmp_path / "config.toml"
+    answers = "\n".join([
+        mailbox.user,            # address
+        "127.0.0.1",             # host (default would be imap.example.test)
+        "none",                  # security
+        str(mailbox.server.port),
+        "",                      # username: the address
+        "command",               # password source
+        f"echo {mailbox.password}",
+        "work",                  # account name
+        "UTC",                   # time zone
+    ]) + "\n"
+    result = invoke(["--config", str(path), "init"], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "IMAP server [imap.example.test]" in result.output
+    acct = config.load(path).account("work")
+    assert acct.secret.password_command == f"echo {mailbox.password}"
+    assert acct.username == mailbox.user
+
+
+def test_init_recognises_providers_and_stops_before_the_network(tmp_path, monkeypatch):
+    """A Gmail address fills in imap.gmail.com and suggests the Gmail API; a bad time zone fails before connecting."""
+    calls = []
+    monkeypatch.setattr(init_wizard, "probe", lambda account: calls.append(account))
+    path = tmp_path / "config.toml"
+    result = CliRunner().invoke(cli, ["--config", str(path), "init", "--email", "someone@gmail.com",
+                                      "--password-env", "X", "--timezone", "Mars/Olympus", "--yes"])
+    assert result.exit_code == 1
+    assert "Recognised Gmail: imap.gmail.com:993 (tls)." in result.output
+    assert 'kind = "gmail"' in result.output  # the Gmail API is suggested
+    assert "Mars/Olympus" in str(result.exception)
+    assert calls == [] and not path.exists()
+
+
+def test_init_with_yes_needs_a_password_source(tmp_path):
+    """--yes without a password source says which flags to use."""
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "c.toml"), "init", "--email", "me@fastmail.com", "--yes"])
+    assert result.exit_code == 1
+    assert "--password-command CMD, --password-env VAR or --keyring" in str(result.exception)
+
+
+def test_render_without_a_sent_folder_explains_folders():
+    """When the server has no Sent folder the config says so; a Sent folder found by name is written out."""
+    a = init_wizard.Answers(email="me@example.test", host="imap.example.test", port=993, security="tls",
+                            username="me@example.test", password_command="pass mail")
+    none = init_wizard.Probe(("IMAP4REV1",), ["INBOX"], None, False, None)
+    text = init_wizard.render(a, none)
+    assert "no Sent folder was found" in text
+    named = init_wizard.Probe(("IMAP4REV1",), ["INBOX", "Sent Items"], "Sent Items", False, None)
+    data = tomllib.loads(init_wizard.render(a, named))
+    assert data["accounts"][0]["folders"] == ["INBOX", "Sent Items"]
+    config.parse(data, None)
