@@ -95,7 +95,10 @@ def email(config: Config, title: str, body: str) -> bool:
     try:
         from syncagent import mailer
 
-        mailer.send(config, title, body)
+        smtp = config.smtp
+        # To the digest's address, else to yourself (the account you send from).
+        to = config.digest.email_to or (smtp.from_address or smtp.username if smtp else None)
+        mailer.send(config, title, body, to=to)
         return True
     except Exception as exc:  # SMTP down, bad credentials, mailer missing: try again next sync
         log.warning("reminder email failed: %s", exc)

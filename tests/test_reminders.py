@@ -421,3 +421,86 @@ def test_end_to_end_from_a_real_mailbox(mailbox, tmp_path, monkeypatch):
     after = json.loads(run("reminders", "--json", "--now", "2026-11-20T12:00:00Z"))
     assert [(r["contact_name"], r["kind"]) for r in after] == [
         ("Sam Lee", "follow_up"), ("Priya Shah", "check_in"), ("Lee Park", "check_in")]
+
+
+# --- notifications -------------------------------------------------------------------------
+
+def _notify_config(tmp_path, **notify):
+    data = {"timezone": "America/New_York", "database": {"path": str(tmp_path / "s.db")}, "notify": notify}
+    if notify.get("email"):
+        data["smtp"] = {"host": "127.0.0.1", "port": notify.pop("port"), "security": "none",
+                        "from_address": "me@example.com"}
+        data["notify"] = {"email": True}
+    return config_mod.parse(data, tmp_path / "config.toml")
+
+
+def test_desktop_notification_once_per_reminder(tmp_path, monkeypatch):
+    """A newly overdue reminder is announced once through notify-send; the next sync announces nothing."""
+    cfg = _notify_config(tmp_path, desktop=True)
+    db = open_db(cfg.database)
+    add_contact(db, "Priya Shah", PRIYA)
+    add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    record = tmp_path / "notified.txt"
+    script = bindir / "notify-send"
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> "{record}"\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+    from syncagent import notify
+
+    assert notify.notify_due(db, cfg, at("2026-11-11T13:59:59")) == 0  # not due yet
+    assert notify.notify_due(db, cfg, at("2026-11-12T00:00:00")) == 1
+    assert notify.notify_due(db, cfg, at("2026-11-12T01:00:00")) == 0
+    lines = record.read_text().splitlines()
+    assert lines[:2] == ["--app-name=syncagent", "syncagent: 1 reminder due"]
+    assert "Follow-up: Priya Shah - No reply to 'Coffee chat?' sent Mon 2 Nov (1 of 3)" in lines
+
+
+def test_email_notification_through_smtp(tmp_path):
+    """With [notify] email = true the due reminders go out as one short mail through [smtp]."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self):
+            self.envelopes = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.envelopes.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        cfg = _notify_config(tmp_path, email=True, port=port)
+        db = open_db(cfg.database)
+        add_contact(db, "Priya Shah", PRIYA)
+        add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+        from syncagent import notify
+
+        assert notify.notify_due(db, cfg, at("2026-11-12T00:00:00")) == 1
+    finally:
+        controller.stop()
+    assert len(inbox.envelopes) == 1
+    assert inbox.envelopes[0].rcpt_tos == ["me@example.com"]
+    body = inbox.envelopes[0].content.decode()
+    assert "syncagent: 1 reminder due" in body and "Priya Shah" in body
+
+
+def test_notifications_off_by_default(tmp_path):
+    """With no [notify] keys nothing is sent and nothing is marked notified."""
+    cfg = _notify_config(tmp_path)
+    db = open_db(cfg.database)
+    add_contact(db, "Priya Shah", PRIYA)
+    add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+    from syncagent import notify
+
+    assert notify.notify_due(db, cfg, at("2026-11-12T00:00:00")) == 0
+    assert db.execute("SELECT COUNT(*) FROM reminders WHERE notified_at IS NOT NULL").fetchone()[0] == 0
