@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -30,23 +29,6 @@ ACCOUNT = "sample"
 
 
 @dataclass
-class SegmentStats:
-    segment: str
-    contacts: int = 0
-    reached: int = 0
-    replied: int = 0
-    hours: list[float] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float | None:
-        return self.replied / self.reached if self.reached else None
-
-    @property
-    def median_hours(self) -> float | None:
-        return statistics.median(self.hours) if self.hours else None
-
-
-@dataclass
 class DemoResult:
     directory: Path
     config_path: Path
@@ -54,8 +36,8 @@ class DemoResult:
     now: datetime
     imported: str
     sync_lines: list[str]
-    total: SegmentStats
-    segments: list[SegmentStats]
+    contacts: int
+    stats: dict  # syncagent.stats.summarize(..., by="segment"): the numbers `syncagent stats` prints
     reminders: list[dict]
     digest_paths: list[Path]
 
@@ -118,7 +100,7 @@ def write_config(directory: Path | None = None) -> Path:
 def run(now: datetime | None = None, progress=None, directory: Path | None = None) -> DemoResult:
     """Import, sync, compute the ledger, reminders and digest at ``now`` (default DEMO_NOW)."""
     from syncagent import config as config_mod
-    from syncagent import contacts_import, digest, reminders, store
+    from syncagent import contacts_import, digest, reminders, stats, store
     from syncagent.sync import sync_all
 
     now = now or DEMO_NOW
@@ -128,14 +110,15 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
     with _lock(config.database):
         db = store.open_db(config.database)
         try:
-            report = contacts_import.import_file(db, sample_data() / "contacts.csv")
+            imported = contacts_import.import_file(db, sample_data() / "contacts.csv")
             results = sync_all(db, config, progress=progress, now=now)
             failed = [r for r in results if not r.ok]
             if failed:
                 from syncagent.errors import SyncagentError
 
                 raise SyncagentError(f"The demo could not read the sample mailbox: {failed[0].error}")
-            total, segments = ledger_summary(db)
+            contacts = db.execute("SELECT count(*) FROM contacts").fetchone()[0]
+            report = stats.summarize(stats.from_tables(db), now, by="segment")
             owed = reminders.listing(db, config, now)
             result = digest.build(db, config, now=now)
         finally:
@@ -145,10 +128,10 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
         config_path=config_path,
         database=config.database,
         now=now,
-        imported=report.summary(),
+        imported=imported.summary(),
         sync_lines=[r.line() for r in results],
-        total=total,
-        segments=segments,
+        contacts=contacts,
+        stats=report,
         reminders=owed,
         digest_paths=[result.markdown_path, result.html_path],
     )
@@ -163,26 +146,6 @@ def _lock(db_path: Path):
 
         return contextlib.nullcontext()
     return lock.held(db_path)
-
-
-def ledger_summary(db) -> tuple[SegmentStats, list[SegmentStats]]:
-    """Reply rate and median first-response time, overall and per segment, from contact_summary."""
-    total = SegmentStats("all")
-    by: dict[str, SegmentStats] = {}
-    rows = db.execute(
-        "SELECT COALESCE(segment, ''), first_outreach_at, replied, first_response_hours FROM contact_summary"
-    ).fetchall()
-    for segment, outreach, replied, hours in rows:
-        seg = by.setdefault(segment or "(none)", SegmentStats(segment or "(none)"))
-        for s in (total, seg):
-            s.contacts += 1
-            if outreach:
-                s.reached += 1
-                if replied:
-                    s.replied += 1
-                    if hours is not None:
-                        s.hours.append(float(hours))
-    return total, sorted(by.values(), key=lambda s: (-s.reached, s.segment))
 
 
 def reset(directory: Path | None = None) -> None:

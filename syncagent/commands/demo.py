@@ -64,12 +64,14 @@ def _print(r) -> None:
     echo("")
     local_now = r.now.astimezone(tz)
     echo(click.style(f"Ledger as of {local_now:%a %d %b %Y %H:%M} ({DEMO_TIMEZONE})", bold=True))
-    t = r.total
-    echo(f"  {t.contacts} contacts, {t.reached} reached out to, {t.replied} replied ({_pct(t.rate)}), "
-         f"median first reply {_hours(t.median_hours)}")
+    overall = r.stats["overall"]["all_time"]
+    echo(f"  {r.contacts} contacts, {overall['reached']} reached out to, {overall['replied']} replied "
+         f"({_pct(overall['reply_rate'])}), median first reply {_hours(overall['median_first_response_hours'])}")
     echo(f"  {'segment':<10} {'reached':>7} {'replied':>7} {'rate':>5} {'median reply':>13}")
-    for s in r.segments:
-        echo(f"  {s.segment:<10} {s.reached:>7} {s.replied:>7} {_pct(s.rate):>5} {_hours(s.median_hours):>13}")
+    for g in r.stats["groups"]:
+        a = g["all_time"]
+        echo(f"  {g['segment']:<10} {a['reached']:>7} {a['replied']:>7} {_pct(a['reply_rate']):>5} "
+             f"{_hours(a['median_first_response_hours']):>13}")
     echo("")
     due = [x for x in r.reminders if x["overdue_seconds"] >= 0]
     upcoming = [x for x in r.reminders if x["overdue_seconds"] < 0]
