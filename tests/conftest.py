@@ -13,6 +13,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # so tests can `import
 import dovecot as _dovecot  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _instant_imap_retries(monkeypatch):
+    """IMAP connect retries happen without waiting in tests (the attempts still count)."""
+    from syncagent import imap_connect
+
+    monkeypatch.setattr(imap_connect, "CONNECT_WAIT_MAX", 0)
+
+
 @pytest.fixture(scope="session")
 def dovecot_server():
     """One private Dovecot for the session (see tests/dovecot.py)."""

@@ -13,7 +13,9 @@ maildir storage and a SPECIAL-USE ``Sent`` folder. Dovecot refuses to run mail
 processes as root, so when the tests run as root the mailboxes belong to
 ``nobody``; otherwise everything runs as the current user.
 
-How tests use it (fixtures in ``tests/conftest.py``)::
+Fixtures (``tests/conftest.py``): ``dovecot_server`` (one per session),
+``dovecot`` (that server, running, its command log cleared) and ``mailbox``
+(a fresh user on it: any user name logs in with ``PASSWORD``)::
 
     def test_x(mailbox):                 # a fresh user on the shared server
         mailbox.append("INBOX", raw_bytes, flags=(br"\\Seen",))
