@@ -6,6 +6,7 @@ attribute and the chart is inline SVG. The HTML is also well-formed XML.
 
 from __future__ import annotations
 
+import re
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -159,11 +160,12 @@ def _md_item(r: dict) -> str:
 
 
 def _md_escape(text: str) -> str:
-    """Keep names and subjects from turning into Markdown markup."""
+    """Keep names and subjects from turning into Markdown markup, escaping as little as possible:
+    the Markdown is also the plain-text part of the mailed digest."""
     out = str(text)
-    for ch in "\\`*_[]|<>":
+    for ch in "\\`*_[]|":
         out = out.replace(ch, "\\" + ch)
-    return out
+    return re.sub(r"<(?=[A-Za-z/!?])", r"\\<", out)  # only what could open an HTML tag
 
 
 # --- HTML ----------------------------------------------------------------------
@@ -211,7 +213,9 @@ def html(data: DigestData) -> str:
         else:
             body.append(_p("Nobody is drifting away."))
         body.append(_h2("Outreach and replies, last 12 weeks"))
-        body.append(f'<div style="margin:8px 0 16px 0;">{charts.outreach_vs_replies([(w.week, w.outreach, w.replies) for w in data.history])}</div>')
+        body.append(f'<div style="margin:8px 0 4px 0;">{charts.outreach_vs_replies([(w.week, w.outreach, w.replies) for w in data.history])}</div>')
+        # Some mail clients (Gmail) drop inline SVG: the caption still carries the gist.
+        body.append(_p(_history_caption(data), muted=True))
     inner = "".join(body)
     return (
         "<!DOCTYPE html>\n"
@@ -228,6 +232,13 @@ def html(data: DigestData) -> str:
         f'<p style="color:#888888;font-size:11px;{FONT}">Written by syncagent from your own mailbox; nothing was sent to anyone but you.</p>'
         "</td></tr></table></body></html>\n"
     )
+
+
+def _history_caption(data: DigestData) -> str:
+    sent = sum(w.outreach for w in data.history)
+    replies = sum(w.replies for w in data.history)
+    first, last = data.history[0].week, data.history[-1].week
+    return f"{first} to {last}: {sent} messages sent, {replies} replies received."
 
 
 def _h1(text: str) -> str:
