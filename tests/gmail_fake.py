@@ -105,6 +105,39 @@ class FakeGmail:
                 self._record("messagesAdded", mid)
             return mid
 
+    def add_eml(self, raw: bytes, labels=("INBOX",)) -> str:
+        """Add a real RFC 5322 message, with its MIME tree as Gmail's ``format=full`` payload.
+
+        Parts with a file name become attachments (``body.attachmentId``), like Gmail does.
+        """
+        parsed = email.message_from_bytes(raw)
+        mid = self.add_message(record_history=False, labels=labels)
+        with self.lock:
+            msg = self.messages[mid]
+            msg["headers"] = [(n, _unfold(v)) for n, v in parsed.items()]
+            msg["attachments"] = {}
+            msg["payload"] = self._eml_part(parsed, "", msg)
+            self._record("messagesAdded", mid)
+        return mid
+
+    def _eml_part(self, part, part_id: str, msg: dict) -> dict:
+        out = {"partId": part_id, "mimeType": part.get_content_type(), "filename": part.get_filename() or "",
+               "headers": [{"name": n, "value": _unfold(v)} for n, v in part.items()]}
+        if part.is_multipart():
+            out["body"] = {"size": 0}
+            out["parts"] = [self._eml_part(p, f"{part_id}.{i}" if part_id else str(i), msg)
+                            for i, p in enumerate(part.get_payload())]
+            return out
+        data = part.get_payload(decode=True) or b""
+        if out["filename"]:
+            att = f"att-{len(msg['attachments'])}"
+            msg["attachments"][att] = data
+            out["body"] = {"size": len(data), "attachmentId": att}
+            msg["ics_file"] = msg.get("ics_file") or out["filename"].lower().endswith(".ics")
+        else:
+            out["body"] = {"size": len(data), "data": b64url(data)}
+        return out
+
     def delete(self, mid: str) -> None:
         with self.lock:
             self.history_id += 2
@@ -269,7 +302,7 @@ class FakeGmail:
     def _matches(msg: dict, query: str) -> bool:
         """The subset of Gmail search syncagent uses: ``filename:ics`` and ``after:<epoch seconds>``."""
         for term in query.split():
-            if term == "filename:ics" and not msg["ics"]:
+            if term == "filename:ics" and not (msg["ics"] or msg.get("ics_file")):
                 return False
             if term.startswith("after:") and int(msg["internalDate"]) // 1000 <= int(term[6:]):
                 return False
@@ -281,13 +314,13 @@ class FakeGmail:
             return 404, error_body(404)
         fmt = q.get("format", ["full"])[0]
         out = {k: msg[k] for k in ("id", "threadId", "labelIds", "snippet", "historyId", "internalDate", "sizeEstimate")}
-        ctype = next(v for n, v in msg["headers"] if n == "Content-Type")
+        ctype = next((v for n, v in msg["headers"] if n.lower() == "content-type"), "text/plain")
         if fmt == "metadata":
             names = {n.lower() for n in q.get("metadataHeaders", [])}
             headers = [{"name": n, "value": v} for n, v in msg["headers"] if not names or n.lower() in names]
             out["payload"] = {"partId": "", "mimeType": ctype.split(";")[0], "filename": "", "headers": headers}
         elif fmt == "full":
-            out["payload"] = self._full_payload(msg, ctype)
+            out["payload"] = msg.get("payload") or self._full_payload(msg, ctype)
         else:
             return 400, error_body(400, "invalidArgument")
         return 200, out
@@ -316,9 +349,9 @@ class FakeGmail:
 
     def _attachment(self, q, mid, attachment_id):
         msg = self.messages.get(mid)
-        if msg is None or not msg["ics"]:
+        if msg is None or not (msg["ics"] or attachment_id in msg.get("attachments", {})):
             return 404, error_body(404)
-        data = msg["ics"].encode()
+        data = msg["attachments"][attachment_id] if attachment_id in msg.get("attachments", {}) else msg["ics"].encode()
         return 200, {"attachmentId": attachment_id, "size": len(data), "data": b64url(data)}
 
     def _history(self, q):
@@ -386,6 +419,10 @@ class FakeGmail:
             self.valid_tokens.add(token)
         data = {"access_token": token, "expires_in": 3599, "token_type": "Bearer", "scope": READONLY}
         return 200, "application/json", json.dumps(data).encode()
+
+
+def _unfold(value) -> str:
+    return re.sub(r"\r?\n[ \t]+", " ", str(value))
 
 
 def _minutes(n: int):

@@ -73,7 +73,7 @@ class GmailSource:
                 return
             except _Expired:
                 log.warning("%s: the stored Gmail history id has expired; running a full resync", self.account.name)
-            fresh = yield from self._full(None)
+            fresh = yield from self._full(None, state)
             try:
                 yield from self._incremental(fresh)
             except _Expired:
@@ -82,7 +82,7 @@ class GmailSource:
                 ) from None
             return
         resume = stored if (not full and stored.get("pending_history_id")) else None
-        yield from self._full(resume)
+        yield from self._full(resume, state)
 
     def close(self) -> None:
         # AuthorizedHttp renews the access token in memory only: keep the renewal.
@@ -96,11 +96,18 @@ class GmailSource:
 
     # --- full ----------------------------------------------------------------
 
-    def _full(self, resume: dict | None):
-        """Yield batches of a full listing; return the historyId it committed."""
+    def _full(self, resume: dict | None, state):
+        """Yield batches of a full listing; return the historyId it committed.
+
+        A pass that lists everything within this run also marks gone what the
+        database holds but the listing no longer has (deleted while an expired
+        history id could not tell us); a resumed pass cannot know, so it doesn't.
+        """
         client = self._client
         labels = self._label_ids()
         total = None
+        known = None if resume else set(state.known_locations(FOLDER))
+        listed: set[str] = set()
         if resume:
             history_id = resume["pending_history_id"]
             label_index, token = _decode_position(resume.get("page_token"))
@@ -124,6 +131,7 @@ class GmailSource:
                 label_index, token = 0, None
                 continue
             ids = [m["id"] for m in page.get("messages", [])]
+            listed.update(ids)
             nxt = page.get("nextPageToken")
             after = (label_index, nxt) if nxt else (label_index + 1, None)
             chunks = [ids[i:i + size] for i in range(0, len(ids), size)] or [[]]
@@ -133,6 +141,8 @@ class GmailSource:
                 final = last_chunk and after[0] >= len(labels)
                 if final:
                     cursor = {"history_id": history_id}
+                    if known:
+                        gone = gone + sorted(known - listed)
                 else:
                     position = after if last_chunk else (label_index, token)
                     cursor = {"history_id": None, "pending_history_id": history_id,
