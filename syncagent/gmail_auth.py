@@ -27,6 +27,7 @@ GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 # The copy-the-code path redirects the browser to a loopback port where nothing
 # listens: the page fails to load, and its address holds the code to paste.
 NO_BROWSER_REDIRECT = "http://127.0.0.1:1/"
+CONSENT_TIMEOUT = 600  # seconds to wait for the browser to come back
 
 
 def scopes_for(account: Account) -> list[str]:
@@ -80,20 +81,39 @@ def authorize(account: Account, *, open_browser: bool = True, no_browser: bool =
         if no_browser:
             creds = _copy_code_flow(flow, ask or input, tell or print)
         else:
-            creds = flow.run_local_server(host="127.0.0.1", port=0, open_browser=open_browser,
-                                          prompt="consent",
-                                          authorization_prompt_message="Open this URL in a browser to allow read-only access: {url}",
+            creds = flow.run_local_server(host="127.0.0.1", port=0, open_browser=open_browser and _has_browser(),
+                                          prompt="consent", timeout_seconds=CONSENT_TIMEOUT,
+                                          authorization_prompt_message="Open this URL in a browser to allow access: {url}",
                                           success_message="syncagent is authorized; you may close this window.")
     except AuthError:
         raise
-    except Exception as exc:  # oauthlib raises many kinds: all mean "consent failed"
-        log.debug("consent flow failed", exc_info=True)
-        raise AuthError(
-            f"Google did not grant access for account '{account.name}' ({exc.__class__.__name__}); run `syncagent auth gmail {account.name}` again and allow access."
-        ) from None
+    except Exception as exc:
+        if exc.__class__.__name__ == "WSGITimeoutError":
+            raise AuthError(
+                f"No answer came from the browser within {CONSENT_TIMEOUT // 60} minutes; run `syncagent auth gmail {account.name}` again (add --no-browser on a machine without one)."
+            ) from None
+        raise _consent_failed(account, exc) from None
     path = _token_file(account)
     save_credentials(path, creds)
     return path
+
+
+def _has_browser() -> bool:
+    """A headless machine has no browser to open: the printed URL is the way then."""
+    import webbrowser
+
+    try:
+        webbrowser.get()
+        return True
+    except webbrowser.Error:
+        return False
+
+
+def _consent_failed(account: Account, exc: BaseException) -> AuthError:
+    log.debug("consent flow failed", exc_info=exc)
+    return AuthError(
+        f"Google did not grant access for account '{account.name}' ({exc.__class__.__name__}); run `syncagent auth gmail {account.name}` again and allow access."
+    )
 
 
 def _copy_code_flow(flow, ask, tell):

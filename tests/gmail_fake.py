@@ -412,6 +412,15 @@ class FakeGmail:
         form = urllib.parse.parse_qs(body.decode())
         with self.lock:
             self.token_requests += 1
+            if form.get("grant_type", [""])[0] == "authorization_code":
+                if form.get("code", [""])[0] != "good-code" or not form.get("code_verifier"):
+                    return 400, "application/json", json.dumps({"error": "invalid_grant"}).encode()
+                token = f"access-{self.token_requests}"
+                self.valid_tokens.add(token)
+                self.refresh_tokens.add("refresh-from-consent")
+                data = {"access_token": token, "expires_in": 3599, "token_type": "Bearer", "scope": READONLY,
+                        "refresh_token": "refresh-from-consent"}
+                return 200, "application/json", json.dumps(data).encode()
             if form.get("grant_type", [""])[0] != "refresh_token" or form.get("refresh_token", [""])[0] not in self.refresh_tokens:
                 data = {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
                 return 400, "application/json", json.dumps(data).encode()

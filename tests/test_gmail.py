@@ -510,3 +510,35 @@ def test_real_calendar_invites_keep_their_text_calendar_part(setup, fake):
     for mid, ics in stored.items():
         assert ics == expected[mid][1]
     assert count(db) == len(expected)
+
+
+def test_browser_consent_through_the_local_redirect_saves_a_working_token(setup, fake, monkeypatch):
+    """The real run_local_server flow: the 'browser' follows the redirect, the code is exchanged (PKCE), the token works."""
+    import threading
+    import urllib.parse
+    import urllib.request
+    import webbrowser
+
+    cfg, db, token = setup
+    token.unlink()
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the fake token endpoint is plain http
+    opened: list[str] = []
+
+    class Browser:
+        def open(self, url, new=0, autoraise=True):
+            opened.append(url)
+            query = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)
+            back = (f"{query['redirect_uri'][0]}?state={query['state'][0]}&code=good-code"
+                    f"&scope={urllib.parse.quote(READONLY)}")
+            threading.Thread(target=lambda: urllib.request.urlopen(back, timeout=10).read(), daemon=True).start()
+            return True
+
+    monkeypatch.setattr(webbrowser, "get", lambda *a, **k: Browser())
+    path = gmail_auth.authorize(cfg.accounts[0])
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(opened[0]).query)
+    assert query["scope"] == [READONLY] and query["access_type"] == ["offline"]
+    assert query["code_challenge_method"] == ["S256"] and query["redirect_uri"][0].startswith("http://127.0.0.1:")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["refresh_token"] == "refresh-from-consent"
+    fake.add_message()
+    assert run(db, cfg).ok and count(db) == 1
