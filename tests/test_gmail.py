@@ -393,8 +393,10 @@ def test_revoked_token_gives_one_sentence_and_exit_1(setup, fake, capsys):
     err = capsys.readouterr().err.strip()
     assert err == ("Error: The Gmail token for account 'g' was revoked or has expired; "
                    "run `syncagent auth gmail g` again.")
-    result = run(db, cfg)
-    assert result.error == err.removeprefix("Error: ")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(cfg.path), "sync"])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == err
 
 
 def test_auth_check_reports_the_mailbox(setup, fake, capsys):
