@@ -149,6 +149,8 @@ def save_batch(db, account: str, own_addresses: Iterable[str], batch: Batch) -> 
             conn.execute(
                 "DELETE FROM message_folders WHERE account = ? AND folder = ?", [account, batch.folder]
             )
+            # Until the refetch brings them back, messages held only by this folder count as gone.
+            _mark_gone_messages(conn, account)
         for msg, seen in batch.items:
             new += _save_one(conn, account, own, msg, seen, now)
         if batch.gone and batch.folder is not None:

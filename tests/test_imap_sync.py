@@ -148,6 +148,8 @@ def test_recreated_folder_duplicates_nothing(mailbox, tmp_path, monkeypatch):
                       "ORDER BY CAST(location AS INTEGER)").fetchall()
     new_validity = mailbox.status("Archive")[b"UIDVALIDITY"]
     assert rows == [("1", new_validity, 0), ("2", new_validity, 0), ("3", new_validity, 0), ("4", new_validity, 0)]
+    gone = db.execute("SELECT count(*) FROM messages WHERE gone = 1").fetchone()[0]
+    assert gone == 1, "the message missing from the recreated folder is marked gone, and only it"
 
 
 def test_same_message_in_inbox_and_sent_is_one_row(mailbox, tmp_path, monkeypatch):
