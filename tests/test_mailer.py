@@ -123,6 +123,7 @@ def test_unreachable_server_is_one_sentence(tmp_path, monkeypatch):
 
 
 def _self_signed(tmp_path):
+    pytest.importorskip("cryptography", reason="cryptography (a transitive dependency) makes the test certificate")
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
