@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime, timezone
-from email import message_from_bytes
 from email.header import decode_header
-from email.policy import compat32
 from email.utils import getaddresses, parsedate_tz
 
 from syncagent.automatic import classify
@@ -22,6 +20,7 @@ from syncagent.timeutil import iso
 _ANGLE_ID = re.compile(r"<([^<>\s]+)>")
 _BARE_ID = re.compile(r"[^\s<>\"]+@[^\s<>\"]+")
 _WS = re.compile(r"\s+")
+_SPACE = re.compile(r"\s")  # the same characters as str.isspace
 MAX_ADDRESSES = 10_000
 MAX_REFERENCES = 1_000
 MAX_TEXT = 2_000
@@ -31,9 +30,8 @@ def parse_message(raw: bytes, *, arrived_at: datetime | None = None, size: int |
                   thread_hint: str | None = None, gmail_id: str | None = None) -> Message:
     """Parse a header block (or a whole message: only headers are read)."""
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0] if raw else b""
-    msg = message_from_bytes(head + b"\n\n", policy=compat32)
-    pairs = [(name, _header_text(value)) for name, value in msg._headers]  # noqa: SLF001 - raw values
-    defects = len(msg.defects)
+    raw_pairs, defects = split_headers(head)
+    pairs = [(name, _header_text(value)) for name, value in raw_pairs]
     return parse_header_pairs(pairs, arrived_at=arrived_at, size=size, thread_hint=thread_hint,
                               gmail_id=gmail_id, defects=defects)
 
@@ -96,6 +94,45 @@ def parse_header_pairs(pairs, *, arrived_at: datetime | None = None, size: int |
         gmail_id=gmail_id,
         defects=defects,
     )
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_HEADER_NAME = re.compile(r"[\041-\071\073-\176]+")
+
+
+def split_headers(head: bytes) -> tuple[list[tuple[str, str]], int]:
+    """A header block -> [(name, raw value)] and a count of defects, as ``email`` (compat32) reads it.
+
+    Why not ``email.message_from_bytes``: it builds a whole Message object and
+    was half the parse time (360 us of ~740 us per message, bench/sync_bench.py).
+    Same rules: 8-bit bytes kept as surrogates (``_header_text`` decodes them),
+    continuation lines appended with their newline, a leading "From " line
+    skipped, a line that is not a header ending the block.
+    """
+    text = head.decode("ascii", "surrogateescape")
+    pairs: list[list[str]] = []
+    defects = 0
+    for i, line in enumerate(_LINE_END.split(text)):
+        if not line:
+            if i == 0:
+                continue
+            break
+        if line[0] in " \t":
+            if pairs:
+                pairs[-1][1] += "\n" + line
+            else:
+                defects += 1  # a continuation line with nothing to continue
+            continue
+        if i == 0 and line.startswith("From "):
+            continue  # an mbox envelope line
+        colon = line.find(":")
+        if colon <= 0 or not _HEADER_NAME.fullmatch(line, 0, colon):
+            defects += 1
+            if line.startswith("From ") or colon == 0:
+                continue
+            break  # not a header: compat32 reads the rest as body
+        pairs.append([line[:colon], line[colon + 1:].lstrip(" \t")])
+    return [(name, value) for name, value in pairs], defects
 
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
@@ -179,7 +216,9 @@ def _addresses(values: list[str]) -> list[tuple[str | None, str]]:
         if len(value) > 1_000_000:
             value = value[:1_000_000]
         try:
-            parsed = getaddresses([value])
+            parsed = _simple_addresses(value)
+            if parsed is None:
+                parsed = getaddresses([value])
         except Exception:
             parsed = [("", m) for m in _BARE_ID.findall(value)]
         for name, addr in parsed:
@@ -191,6 +230,31 @@ def _addresses(values: list[str]) -> list[tuple[str | None, str]]:
     return out
 
 
+_ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_ATOM = r"[^\s()<>@,;:\\\".\[\]]+"
+_SIMPLE_ADDRESS = re.compile(
+    rf'[ \t]*(?:(?:"([^"\\\r\n]*)"|({_ATOM}(?:[ \t]+{_ATOM})*))?[ \t]*<({_ADDR})>|({_ADDR}))[ \t]*')
+
+
+def _simple_addresses(value: str) -> list[tuple[str, str]] | None:
+    """The common shapes (``a@b``, ``Name <a@b>``, ``"Name" <a@b>``, lists of them) without
+    ``getaddresses``, which was a third of the parse time; None sends anything else to it.
+    Gives exactly what ``getaddresses`` gives for these shapes (checked over the corpora)."""
+    pieces = [value] if '"' in value else value.split(",")
+    out = []
+    for piece in pieces:
+        m = _SIMPLE_ADDRESS.fullmatch(piece)
+        if m is None:
+            return None
+        quoted, phrase, routed, bare = m.groups()
+        if bare:
+            out.append(("", bare))
+        else:
+            name = quoted if quoted is not None else " ".join(phrase.split()) if phrase else ""
+            out.append((name, routed))
+    return out
+
+
 def normalize_address(addr: str | None) -> str | None:
     """Lower-case, trimmed, with angle brackets and a mailto: prefix removed; None if not an address."""
     if not addr:
@@ -198,7 +262,7 @@ def normalize_address(addr: str | None) -> str | None:
     addr = addr.strip().strip("<>").strip()
     if addr.lower().startswith("mailto:"):
         addr = addr[7:]
-    if "@" not in addr or any(c.isspace() for c in addr):
+    if "@" not in addr or _SPACE.search(addr):
         return None
     addr = addr.lower()
     return addr if len(addr) <= 320 else None
