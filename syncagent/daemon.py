@@ -12,6 +12,8 @@ functions the CLI does:
   delay can depend on how this pass went.
 * ``digest``: on ``[digest] weekday``/``time`` in the user's zone, calling
   ``digest.run_weekly`` (imported when the job runs).
+* IMAP IDLE (``idle.py``): a thread per IMAP account watches INBOX and calls
+  ``wake`` when mail arrives, which moves the next sync to now.
 * ``watchdog``: when systemd asked for one (WatchdogSec=), pings WATCHDOG=1
   only while work progresses: a sync that has not committed a batch for a
   whole watchdog period stops the pings, so systemd restarts a hung process.
@@ -57,6 +59,7 @@ class Daemon:
         self.syncing_since: float | None = None
         self.last_progress = time.monotonic()
         self.stall_logged = False
+        self.early = threading.Event()  # IDLE announced new mail during a pass: go again at once
         self.scheduler = BlockingScheduler(
             timezone=config.tz,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
@@ -86,6 +89,7 @@ class Daemon:
             if self.stop.is_set():
                 return
             self.syncing_since = self.last_progress = time.monotonic()
+            self.early.clear()
             sdnotify.notify("STATUS=Syncing")
             try:
                 ok, summary = self._sync_once()
@@ -99,7 +103,7 @@ class Daemon:
         if self.stop.is_set():
             return
         self.failures = 0 if ok else self.failures + 1
-        delay = self.next_delay(ok)
+        delay = 0.5 if ok and self.early.is_set() else self.next_delay(ok)
         when = utcnow() + timedelta(seconds=delay)
         self._schedule_sync(when)
         local = when.astimezone(self.config.tz)
@@ -172,6 +176,12 @@ class Daemon:
             self.stall_logged = True
             log.warning("the sync has made no progress for %.0f s; withholding watchdog pings", stalled)
 
+    def wake(self, account: str | None = None) -> None:
+        """New mail announced (IMAP IDLE): sync now, or right after the pass in progress."""
+        self.early.set()
+        if self.syncing_since is None and not self.stop.is_set():
+            self._schedule_sync(utcnow())
+
     def _schedule_sync(self, when: datetime) -> None:
         from apscheduler.triggers.date import DateTrigger
 
@@ -224,6 +234,9 @@ class Daemon:
             log.info("syncagent running: %d account(s), every %g min, digest %s %s (%s)",
                      len(self.config.accounts), self.config.sync.interval_minutes,
                      self.config.digest.weekday, self.config.digest.time, self.config.timezone)
+            from syncagent import idle
+
+            idle.start_watchers(self.config.accounts, self.wake, self.stop)
             sdnotify.notify("READY=1", "STATUS=Started; first sync under way")
             if not self.stop.is_set():
                 self.scheduler.start()  # blocks until the stopper shuts it down

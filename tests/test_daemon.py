@@ -182,3 +182,30 @@ def test_sigterm_before_any_account_answers_exits_zero(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.dovecot
+@pytest.mark.slow
+def test_idle_triggers_an_early_sync(mailbox, tmp_path):
+    """With a 10-minute interval, mail appended to INBOX is synced within seconds: IDLE woke the daemon."""
+    mailbox.append("INBOX", make_message(0))
+    cfg = write_config(tmp_path, mailbox, interval=10)
+    db = tmp_path / "s.db"
+    env = dict(os.environ, SYNCAGENT_TEST_IMAP_PW=mailbox.password)
+    env.pop("NOTIFY_SOCKET", None)
+    proc = subprocess.Popen([sys.executable, "-m", "syncagent", "--config", str(cfg), "run"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        count = "SELECT COUNT(*) FROM messages"
+        wait_for("the first sync", lambda: query(db, count) == [(1,)], proc=proc)
+        # IDLE is up once the watcher has issued it through the counting proxy.
+        wait_for("IDLE issued", lambda: "IDLE" in mailbox.server.commands, proc=proc)
+        mailbox.append("INBOX", make_message(1))
+        wait_for("the IDLE-triggered sync", lambda: query(db, count) == [(2,)], timeout=30, proc=proc)
+        assert "EXAMINE" in mailbox.server.commands and "SELECT" not in mailbox.server.commands
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
