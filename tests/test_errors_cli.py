@@ -1,0 +1,324 @@
+"""Errors a person meets: one sentence, exit code 1, no traceback (unless -vv); help and version.
+
+IMAP failures during `sync` are covered by tests/test_imap_errors.py; here the
+same failures are met through `init` (before anything is written), plus
+config, contacts, database lock and disk-full failures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from syncagent import imap_connect
+from syncagent.cli import COMMANDS, cli, main
+from test_imap_errors import self_signed, tls_front  # noqa: F401  (a fixture and a helper)
+
+SAMPLE_INBOX = Path(__file__).resolve().parent.parent / "syncagent/sample/data/mail/INBOX.mbox"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """A fresh HOME with no config in the environment; connection failures answer at once."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("SYNCAGENT_CONFIG", raising=False)
+    monkeypatch.setattr(imap_connect, "CONNECT_ATTEMPTS", 1)
+    return tmp_path
+
+
+def run(capsys, *args):
+    """Run the real entry point in-process; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out, err = capsys.readouterr()
+    logging.getLogger().handlers[:] = [h for h in logging.getLogger().handlers if not getattr(h, "_syncagent", False)]
+    return exc.value.code, out, err
+
+
+def error_line(err: str) -> str:
+    """The single `Error:` line of stderr, checking there is no traceback."""
+    assert "Traceback" not in err, err
+    found = [line for line in err.splitlines() if line.startswith("Error: ")]
+    assert len(found) == 1, err
+    return found[0]
+
+
+def mbox_config(home: Path, mbox: Path) -> Path:
+    path = home / "config.toml"
+    path.write_text(f'[database]\npath = "{home / "db.sqlite"}"\n\n[[accounts]]\nname = "archive"\nkind = "mbox"\n'
+                    f'path = "{mbox}"\naddresses = ["alex.morgan@example.com"]\n')
+    return path
+
+
+# --- config ------------------------------------------------------------------------
+
+def test_missing_config(home, capsys):
+    """No config file: the sentence names the path and both ways to make one."""
+    code, _, err = run(capsys, "sync")
+    assert code == 1
+    assert error_line(err) == (
+        f"Error: No config file at {home}/.config/syncagent/config.toml; create one from config.example.toml "
+        "(or run `syncagent init`), or pass --config PATH.")
+
+
+def test_malformed_config(home, capsys):
+    """A TOML syntax error and a misspelt key each name the file and the fix."""
+    path = home / "config.toml"
+    path.write_text('timezone = "UTC\n')
+    code, _, err = run(capsys, "--config", str(path), "sync")
+    assert code == 1
+    line = error_line(err)
+    assert line.startswith(f"Error: {path} is not valid TOML (") and line.endswith("; fix the syntax there.")
+    path.write_text('timezone = "UTC"\n[sync]\ninterval_minute = 5\n')
+    code, _, err = run(capsys, "--config", str(path), "sync")
+    assert code == 1
+    assert error_line(err) == f"Error: {path}: `sync.interval_minute` is not a known key; did you mean `interval_minutes`?"
+
+
+def test_traceback_only_with_vv(home, capsys):
+    """-vv adds the traceback for the log; the sentence stays the last word."""
+    code, _, err = run(capsys, "-vv", "sync")
+    assert code == 1
+    assert "Traceback" in err
+    assert err.strip().splitlines()[-1].startswith("Error: No config file at ")
+
+
+# --- contacts ------------------------------------------------------------------------
+
+def test_contacts_file_with_wrong_columns(home, capsys):
+    """A CSV without a usable header says which columns it expected."""
+    mbox = home / "empty.mbox"
+    mbox.write_text("")
+    config = mbox_config(home, mbox)
+    csv = home / "people.csv"
+    csv.write_text("person,phone\nAda,555-0100\n")
+    code, _, err = run(capsys, "--config", str(config), "contacts", "import", str(csv))
+    assert code == 1
+    assert error_line(err) == (
+        f"Error: {csv} has no header row syncagent can use; it expected the columns name and email (or emails), "
+        "optionally company, title, segment, tags, notes and cadence_days (or a LinkedIn Connections.csv export, "
+        "or a .vcf vCard file).")
+
+
+# --- database ------------------------------------------------------------------------
+
+def test_database_locked_by_another_process(home, capsys):
+    """While another process holds the write lock, sync says who and how to stop it."""
+    config = mbox_config(home, SAMPLE_INBOX)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from syncagent import lock; l = lock.acquire(sys.argv[1]); "
+                               "print('held', flush=True); sys.stdin.read()", str(home / "db.sqlite")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, _, err = run(capsys, "--config", str(config), "sync")
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    assert code == 1
+    assert error_line(err) == (
+        f"Error: Another syncagent process (pid {holder.pid}) is writing to {home / 'db.sqlite'}; wait for it to "
+        "finish or stop it (`systemctl --user stop syncagent`).")
+
+
+def test_disk_full_during_sync(home, capsys, monkeypatch):
+    """SQLITE_FULL in the middle of a sync is one sentence; the database keeps what was committed before."""
+    import sqlite3
+
+    from syncagent import store
+
+    config = mbox_config(home, SAMPLE_INBOX)
+    real_open = store.open_db
+
+    def open_nearly_full(path, **kw):
+        # max_page_count is per connection: cap the file just above its size after migrations,
+        # so the first batch of messages cannot fit (what a full disk does to a write).
+        db = real_open(path, **kw)
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages + 2}")
+        return db
+
+    monkeypatch.setattr(store, "open_db", open_nearly_full)
+    code, out, err = run(capsys, "--config", str(config), "sync")
+    assert code == 1
+    line = error_line(err)
+    assert "the disk is full" in line, line
+    assert "Traceback" not in out
+    db = sqlite3.connect(home / "db.sqlite")
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0  # the batch was rolled back whole
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# --- init against servers that fail ---------------------------------------------------
+
+def init_args(host, port, security="none"):
+    return ["--config", "config.toml", "init", "--email", "me@example.test", "--host", host, "--port", str(port),
+            "--security", security, "--password-env", "SYNCAGENT_TEST_PW", "--timezone", "UTC", "--yes"]
+
+
+def test_init_unknown_host(home, capsys, monkeypatch):
+    """A server name that does not resolve: the sentence points at `host`, and no config is written."""
+    monkeypatch.chdir(home)
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", "pw")
+    code, _, err = run(capsys, *init_args("imap.nowhere.invalid", 993, "tls"))
+    assert code == 1
+    assert "The IMAP server imap.nowhere.invalid of account 'personal' cannot be found" in error_line(err)
+    assert not (home / "config.toml").exists()
+
+
+def test_init_refused_port(home, capsys, monkeypatch):
+    """A closed port: nothing accepts connections there, check host, port and security."""
+    monkeypatch.chdir(home)
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", "pw")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        code, _, err = run(capsys, *init_args("127.0.0.1", port))
+    assert code == 1
+    assert f"Nothing accepts connections at 127.0.0.1:{port} for account 'personal'" in error_line(err)
+    assert not (home / "config.toml").exists()
+
+
+@pytest.mark.dovecot
+def test_init_certificate_that_does_not_verify(mailbox, self_signed, home, capsys, monkeypatch):  # noqa: F811
+    """A self-signed certificate: init refuses and names --no-tls-verify's config key; with the flag it works."""
+    monkeypatch.chdir(home)
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", mailbox.password)
+    with tls_front(*self_signed, mailbox.server.direct_port) as port:
+        args = init_args("127.0.0.1", port, "tls")
+        args[args.index("me@example.test")] = mailbox.user
+        code, _, err = run(capsys, *args)
+        assert code == 1
+        assert error_line(err).startswith("Error: The TLS certificate of 127.0.0.1 could not be verified (self")
+        assert not (home / "config.toml").exists()
+        code, out, err = run(capsys, *args, "--no-tls-verify")
+    assert code == 0, err
+    assert "tls_verify = false" in (home / "config.toml").read_text()
+
+
+# --- a server without a Sent folder -----------------------------------------------------
+
+@contextlib.contextmanager
+def imap_without_sent():
+    """A minimal scripted IMAP server (login and LIST only) whose folders are INBOX and Archive."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def handle(conn):
+        f = conn.makefile("rwb")
+        f.write(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n")
+        f.flush()
+        for raw in f:
+            parts = raw.decode().split(" ", 2)
+            tag, cmd = parts[0], parts[1].strip().upper() if len(parts) > 1 else ""
+            if cmd == "CAPABILITY":
+                f.write(b"* CAPABILITY IMAP4rev1 IDLE\r\n")
+            elif cmd == "LIST":
+                f.write(b'* LIST (\\HasNoChildren) "/" INBOX\r\n* LIST (\\HasNoChildren) "/" Archive\r\n')
+            elif cmd == "LOGOUT":
+                f.write(b"* BYE\r\n" + f"{tag} OK bye\r\n".encode())
+                f.flush()
+                break
+            elif cmd not in ("LOGIN", "NOOP"):
+                f.write(f"{tag} BAD unexpected\r\n".encode())
+                f.flush()
+                continue
+            f.write(f"{tag} OK done\r\n".encode())
+            f.flush()
+        conn.close()
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+def test_server_without_a_sent_folder(home, capsys, monkeypatch):
+    """init warns and writes a commented `folders` line; doctor reports the problem and the fix."""
+    monkeypatch.chdir(home)
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", "pw")
+    with imap_without_sent() as port:
+        code, out, err = run(capsys, *init_args("127.0.0.1", port))
+        assert code == 0, err
+        assert "Warning: the server shows no Sent folder" in err
+        assert "no Sent folder was found" in (home / "config.toml").read_text()
+        code, out, err = run(capsys, "--config", str(home / "config.toml"), "doctor")
+    assert code == 1
+    line = [x for x in out.splitlines() if x.startswith("!!  account personal:")][0]
+    assert line.endswith("has no Sent folder, so only INBOX is read and your own messages are missed; name the "
+                         "folder where your sent mail is kept in `folders` of account 'personal'.")
+
+
+# --- version, verbosity and help ------------------------------------------------------------
+
+def test_version(capsys):
+    """--version prints the program name and version."""
+    from syncagent import __version__
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out.strip() == f"syncagent, version {__version__}"
+
+
+def test_quiet_and_verbose(home, capsys):
+    """By default progress is logged at INFO on stderr; -q keeps only warnings; -v adds debug."""
+    code, _, err = run(capsys, "demo")
+    assert code == 0 and "INFO syncagent.sync: sample: 245 new messages" in err
+    code, out, err = run(capsys, "-q", "demo")
+    assert code == 0 and err == "" and "Explore it" in out
+    code, _, err = run(capsys, "-v", "demo")
+    assert code == 0 and "DEBUG" in err
+
+
+def _all_commands():
+    ctx = click.Context(cli)
+    for name in sorted(COMMANDS):
+        cmd = cli.get_command(ctx, name)
+        yield [name], cmd
+        if isinstance(cmd, click.Group):
+            for sub in sorted(cmd.list_commands(ctx)):
+                yield [name, sub], cmd.get_command(ctx, sub)
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _all_commands()], ids=" ".join)
+def test_every_command_has_help_with_an_example(path):
+    """Every command and subcommand answers --help with an Example section."""
+    result = CliRunner().invoke(cli, [*path, "--help"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output, f"`syncagent {' '.join(path)} --help` has no Example"
+
+
+def test_every_registered_command_exists():
+    """Every name in COMMANDS resolves to a command (none missing or misspelt)."""
+    ctx = click.Context(cli)
+    missing = [name for name in COMMANDS if cli.get_command(ctx, name) is None]
+    assert missing == []
+
+
+def test_cli_main_is_the_installed_entry_point():
+    """`python -m syncagent` and the console script both reach cli.main (a real process, no traceback)."""
+    env = {**os.environ}
+    env.pop("SYNCAGENT_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "syncagent", "--help"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert proc.returncode == 0 and "Example" in proc.stdout
