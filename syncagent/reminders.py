@@ -185,11 +185,12 @@ def reconcile(db, config: Config, now: datetime | None = None, *, events: dict |
     """
     now = now or utcnow()
     now_text = iso(now)
-    evaluated = evaluate(db, config, now, events)
     tz = config.tz
     counts = {"created": 0, "settled": 0, "woken": 0}
     conn = db.conn
     with _transaction(db):
+        # Read inside the write transaction, so a concurrent writer cannot slip in between.
+        evaluated = evaluate(db, config, now, events)
         active: dict[int, list] = {}
         for row in conn.execute(
             "SELECT id, contact_id, kind, anchor FROM reminders WHERE status IN ('open', 'snoozed')"

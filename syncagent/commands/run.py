@@ -13,7 +13,9 @@ def run(ctx):
     """Run as a service: sync now and every [sync] interval_minutes, keep
     reminders current, send notifications, write the weekly digest.
 
-    Failed syncs are retried with backoff and never stop the service.
+    IMAP accounts also watch INBOX with IDLE (read-only), so new mail is
+    synced within seconds. Failed syncs are retried with backoff and never
+    stop the service.
     SIGTERM or Ctrl-C stops it after the current transaction (exit 0). Only
     one syncagent may write at a time: a second `run` or `sync` is refused.
     Under systemd (Type=notify) it reports READY, STATUS and watchdog pings;
