@@ -213,3 +213,12 @@ def test_missing_database_is_one_sentence(tmp_path):
     """Serving a database that does not exist says to sync or run the demo first."""
     with pytest.raises(SyncagentError, match="run `syncagent sync`"):
         serve.make_datasette(tmp_path / "nope.db")
+
+
+def test_vega_charts_plugin_is_served_locally(ds):
+    """datasette-vega is active and its script comes from the local server, not a CDN."""
+    plugins = fetch(ds, "/-/plugins.json").json()
+    assert "datasette-vega" in [p["name"] for p in plugins]
+    page = fetch(ds, "/my-ledger/reply_rate_by_segment").text
+    scripts = [s for s in page.split('"') if s.startswith("/-/static-plugins/datasette_vega/") and s.endswith(".js")]
+    assert scripts and fetch(ds, scripts[0]).status_code == 200
