@@ -142,8 +142,8 @@ def shift_week(year: int, week: int, delta: int) -> tuple[int, int]:
 # --- loading -----------------------------------------------------------------
 
 def _contacts(db) -> dict[int, dict]:
-    rows = db.execute("SELECT id, name, company, segment FROM contacts").fetchall()
-    return {r[0]: {"id": r[0], "name": r[1], "company": r[2], "segment": r[3]} for r in rows}
+    rows = db.execute("SELECT id, name, company, segment, cadence_days FROM contacts").fetchall()
+    return {r[0]: {"id": r[0], "name": r[1], "company": r[2], "segment": r[3], "cadence_days": r[4]} for r in rows}
 
 
 def _asks(events: tuple[ledger.Event, ...]) -> list[datetime]:
@@ -309,10 +309,11 @@ def _fastest(contacts: dict, ledgers: dict, week: WeekStats) -> list[dict]:
 def _quiet(config, contacts: dict, ledgers: dict, now: datetime, listed: set[int]) -> list[dict]:
     """Relationships cooling off that no reminder above covers yet."""
     out = []
-    check_in = timedelta(days=config.reminders.check_in_after_days)
     for cid, led in ledgers.items():
         if cid in listed or led.last_interaction_at is None:
             continue
+        # A contact's own cadence overrides the default, as it does for check-in reminders.
+        check_in = timedelta(days=contacts[cid]["cadence_days"] or config.reminders.check_in_after_days)
         silent_days = (now - led.last_interaction_at).days
         if led.state == ledger.ACKED and led.last_message is not None:
             due = led.last_message.at + check_in
