@@ -59,8 +59,8 @@ def _check(acct) -> str:
         return f"The token for account '{acct.name}' is valid."
     from syncagent.sources.gmail_api import GmailClient
 
-    client = GmailClient(acct, creds)
-    profile = client.profile()
-    if creds.token and creds.valid:
+    before = creds.token
+    profile = GmailClient(acct, creds).profile()
+    if creds.token != before:  # renewed after a 401: keep the new one
         gmail_auth.save_credentials(gmail_auth.token_file(acct), creds)
     return f"The token for account '{acct.name}' opens {profile.get('emailAddress', 'the mailbox')} (read-only)."
