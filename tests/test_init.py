@@ -138,3 +138,49 @@ def test_render_without_a_sent_folder_explains_folders():
     data = tomllib.loads(init_wizard.render(a, named))
     assert data["accounts"][0]["folders"] == ["INBOX", "Sent Items"]
     config.parse(data, None)
+
+
+class _MemoryKeyring:
+    """An in-memory keyring backend (the machine's own keyring is not touched by tests)."""
+
+    def __init__(self):
+        import keyring.backend
+
+        class Backend(keyring.backend.KeyringBackend):
+            priority = 1
+            store: dict = {}
+
+            def get_password(self, service, username):
+                return self.store.get((service, username))
+
+            def set_password(self, service, username, password):
+                self.store[(service, username)] = password
+
+            def delete_password(self, service, username):
+                self.store.pop((service, username), None)
+
+        self.backend = Backend()
+
+
+@pytest.mark.dovecot
+def test_init_keyring_stores_the_typed_password_not_the_config(mailbox, tmp_path):
+    """Choosing the keyring: the typed password logs in, lands in the keyring, and never in the file."""
+    import keyring
+
+    from syncagent import secrets
+
+    previous = keyring.get_keyring()
+    mem = _MemoryKeyring().backend
+    keyring.set_keyring(mem)
+    try:
+        path = tmp_path / "config.toml"
+        answers = "\n".join([mailbox.user, "127.0.0.1", "none", str(mailbox.server.port), "", "keyring",
+                             mailbox.password, "", "UTC"]) + "\n"
+        result = invoke(["--config", str(path), "init"], input=answers)
+        assert result.exit_code == 0, result.output
+        text = path.read_text()
+        assert "keyring = true" in text and mailbox.password not in text
+        acct = config.load(path).account("personal")
+        assert secrets.resolve(acct.secret) == mailbox.password
+    finally:
+        keyring.set_keyring(previous)
