@@ -64,3 +64,6 @@ class Batch:
     gone_gmail_ids: list[str] = field(default_factory=list)
     reset_folder: bool = False  # UIDVALIDITY changed: forget the folder's old locations
     total: int | None = None  # how many items the folder pass expects, for progress
+    # New Gmail labels of messages already stored, by location in ``folder``
+    # (a label-only change: the messages themselves are not refetched).
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)

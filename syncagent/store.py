@@ -153,6 +153,11 @@ def save_batch(db, account: str, own_addresses: Iterable[str], batch: Batch) -> 
             _mark_gone_messages(conn, account)
         for msg, seen in batch.items:
             new += _save_one(conn, account, own, msg, seen, now)
+        if batch.labels and batch.folder is not None:
+            conn.executemany(
+                "UPDATE message_folders SET labels = ? WHERE account = ? AND folder = ? AND location = ?",
+                [(" ".join(labels) or None, account, batch.folder, loc) for loc, labels in batch.labels.items()],
+            )
         if batch.gone and batch.folder is not None:
             conn.executemany(
                 "UPDATE message_folders SET gone = 1 WHERE account = ? AND folder = ? AND location = ?",

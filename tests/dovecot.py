@@ -27,7 +27,9 @@ Fixtures (``tests/conftest.py``): ``dovecot_server`` (one per session),
 ``server.port`` is a small counting proxy in front of Dovecot: every command a
 client sends through it is recorded in ``server.commands`` (tag stripped,
 e.g. ``"UID FETCH"``), so a test can count round trips and check that no
-state-changing command (STORE, EXPUNGE, COPY, MOVE, APPEND) was ever sent.
+state-changing command (STORE, EXPUNGE, COPY, MOVE, APPEND) was ever sent;
+``server.command_lines`` holds the same commands as whole first lines (tag
+stripped, e.g. ``"UID FETCH 1,2 (BODY.PEEK[1]<0.1024>)"``) to check arguments.
 The helpers (``append``, ``flags``...) connect to Dovecot directly and are not
 counted.
 
@@ -136,6 +138,7 @@ class CountingProxy:
     def __init__(self, target_port: int):
         self.target_port = target_port
         self.commands: list[str] = []
+        self.lines: list[str] = []  # the same commands, whole first line without the tag
         self._lock = threading.Lock()
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -182,9 +185,10 @@ class CountingProxy:
                 with contextlib.suppress(OSError):
                     s.close()
 
-    def _record(self, name: str):
+    def _record(self, name: str, line: str = ""):
         with self._lock:
             self.commands.append(name)
+            self.lines.append(line)
 
     def drop_connections(self):
         with self._lock:
@@ -231,7 +235,8 @@ class _CommandParser:
                     name = words[1].upper()
                     if name == b"UID" and len(words) >= 3:
                         name += b" " + words[2].upper()
-                    self.record(name.decode("ascii", "replace"))
+                    rest = words[1:] if name != b"LOGIN" else words[1:3] + [b"***"]  # no password kept
+                    self.record(name.decode("ascii", "replace"), b" ".join(rest).decode("ascii", "replace"))
             m = self._literal.search(line)
             if m:
                 self.skip = int(m.group(1))
@@ -323,9 +328,14 @@ class Dovecot:
     def commands(self) -> list[str]:
         return list(self.proxy.commands)
 
+    @property
+    def command_lines(self) -> list[str]:
+        return list(self.proxy.lines)
+
     def reset_commands(self):
         with self.proxy._lock:
             self.proxy.commands.clear()
+            self.proxy.lines.clear()
 
 
 def _group(gid: int) -> str:

@@ -7,23 +7,28 @@ Otherwise the folder is opened with EXAMINE, new UIDs are fetched in ascending
 chunks (one Batch each, its cursor committed with its rows), and the last
 Batch carries the full cursor and the UIDs that disappeared.
 
+When only HIGHESTMODSEQ moved (another client changed flags), the folder is
+not opened at all: flags are not stored, so the new modseq is just recorded. On
+Gmail (X-GM-EXT-1) the labels of known messages changed since the stored
+modseq are fetched with CHANGEDSINCE and updated in ``message_folders``.
+With ``fetch_snippets`` the first KB of each message's text part is fetched
+with a partial BODY.PEEK to store a short snippet (see ``imap_parts``).
+
 Read-only by construction: EXAMINE, BODY.PEEK, STATUS, LIST, SEARCH, FETCH and
 nothing else (no STORE/EXPUNGE/COPY/MOVE/APPEND).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import logging
-import quopri
 from typing import Iterator
 
 from syncagent import imap_connect
 from syncagent.config import Account
 from syncagent.errors import SourceError, SyncagentError
 from syncagent.model import Batch, Message, Seen
+from syncagent.sources import imap_parts
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,7 @@ HEADER_FIELDS = (
 HEADER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({HEADER_FIELDS})]"
 BASE_ITEMS = [HEADER_ITEM, "INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE"]
 GMAIL_ITEMS = ["X-GM-MSGID", "X-GM-THRID", "X-GM-LABELS"]
-MAX_CALENDAR_BYTES = 1_000_000  # an invitation is a few KB; never pull a huge part
+LABEL_CHUNK = 500  # UIDs per label-refresh FETCH: ~4 KB command lines at 7 digits
 
 _warned_no_sent: set[str] = set()
 
@@ -122,9 +127,13 @@ class ImapSource:
         if reset or full:
             stored = None
         if stored and stored.get("complete") and all(
-            stored.get(k) == status.get(k) for k in ("uidnext", "messages", "highestmodseq")
+            stored.get(k) == status.get(k) for k in ("uidnext", "messages")
         ):
-            return  # nothing added, nothing expunged: the folder is not even opened
+            # Nothing added (UIDNEXT grows with every append) and nothing expunged (MESSAGES
+            # would drop, or UIDNEXT grow with a replacement): at most flags or labels changed.
+            if stored.get("highestmodseq") != status.get("highestmodseq"):
+                yield from self._flags_only(folder, state, stored, status)
+            return  # the folder is not even opened unless Gmail labels need a refresh
         selected = self.client.select_folder(folder, readonly=True)  # EXAMINE
         exists = int(selected.get(b"EXISTS", status["messages"]))
         last_uid = int(stored["last_uid"] or 0) if stored else 0
@@ -139,6 +148,10 @@ class ImapSource:
             on_server = set(self.client.search(["ALL"]))
             gone = sorted((loc for loc in known if not loc.isdigit() or int(loc) not in on_server),
                           key=lambda x: int(x) if x.isdigit() else 0)
+        # Labels of the messages already stored may have changed too (new mail bumps the
+        # modseq as well, so this is the only chance to see those changes).
+        moved = bool(stored) and stored.get("highestmodseq") != status.get("highestmodseq")
+        labels = self._label_changes(known, stored) if moved else {}
         final = {"uidvalidity": uidvalidity, "last_uid": max([last_uid, *new]),
                  "uidnext": status.get("uidnext"), "messages": status.get("messages"),
                  "highestmodseq": status.get("highestmodseq"), "complete": 1}
@@ -149,7 +162,39 @@ class ImapSource:
             last = i == len(chunks) - 1
             cursor = final if last else {"uidvalidity": uidvalidity, "last_uid": max(chunk), "complete": 0}
             yield Batch(items=items, folder=folder, cursor=cursor, gone=gone if last else [],
-                        reset_folder=reset and i == 0, total=len(new))
+                        reset_folder=reset and i == 0, total=len(new), labels=labels if last else {})
+
+    def _flags_only(self, folder: str, state, stored: dict, status: dict) -> Iterator[Batch]:
+        """Only HIGHESTMODSEQ moved: refresh Gmail labels if there are any, then record the new modseq.
+
+        Flags are not stored, so without X-GM-EXT-1 this costs no command at all: the
+        next sync compares against the new modseq and is back to STATUS only.
+        """
+        labels: dict[str, tuple[str, ...]] = {}
+        if self._labels_wanted(stored):
+            self.client.select_folder(folder, readonly=True)  # EXAMINE
+            labels = self._label_changes(state.known_locations(folder), stored)
+        yield Batch(folder=folder, cursor={"highestmodseq": status.get("highestmodseq")}, labels=labels, total=0)
+
+    def _labels_wanted(self, stored: dict | None) -> bool:
+        return bool(self.gmail and self.condstore and stored and stored.get("highestmodseq") is not None)
+
+    def _label_changes(self, known: dict, stored: dict) -> dict[str, tuple[str, ...]]:
+        """X-GM-LABELS of the known messages changed since the stored modseq, by location."""
+        if not self._labels_wanted(stored):
+            return {}
+        uids = sorted(int(loc) for loc in known if loc.isdigit())
+        since = int(stored["highestmodseq"])
+        out: dict[str, tuple[str, ...]] = {}
+        # CHANGEDSINCE makes the answer hold only changed messages; the UID list is
+        # chunked to keep command lines near the 8 KB RFC 7162 advises.
+        for i in range(0, len(uids), LABEL_CHUNK):
+            data = self.client.fetch(uids[i:i + LABEL_CHUNK], ["X-GM-LABELS", "FLAGS"],
+                                     modifiers=[f"CHANGEDSINCE {since}"])
+            for uid, d in data.items():
+                if b"X-GM-LABELS" in d:
+                    out[str(uid)] = tuple(imap_parts.label(x) for x in d[b"X-GM-LABELS"] or ())
+        return out
 
     # --- fetching -------------------------------------------------------------
     def _fetch(self, folder: str, uids: list[int], uidvalidity: int) -> list[tuple[Message, Seen]]:
@@ -158,6 +203,7 @@ class ImapSource:
         items = BASE_ITEMS + (GMAIL_ITEMS if self.gmail else [])
         data = self.client.fetch(uids, items)
         calendars = self._calendars(data)
+        snippets = self._snippets(data) if self.account.fetch_snippets else {}
         out = []
         for uid in uids:
             d = data.get(uid)
@@ -180,76 +226,47 @@ class ImapSource:
                 continue
             if uid in calendars:
                 msg = dataclasses.replace(msg, calendar=calendars[uid], has_calendar=True)
-            labels = tuple(_label(x) for x in d.get(b"X-GM-LABELS", ()) or ())
+            if snippets.get(uid):
+                msg = dataclasses.replace(msg, snippet=snippets[uid])
+            labels = tuple(imap_parts.label(x) for x in d.get(b"X-GM-LABELS", ()) or ())
             out.append((msg, Seen(folder=folder, location=str(uid), uid=uid, uidvalidity=uidvalidity,
                                   labels=labels)))
         return out
 
-    def _calendars(self, data: dict) -> dict[int, str]:
-        """Fetch only the text/calendar part of the messages that have one (grouped by part number)."""
-        wanted: dict[str, list[tuple[int, str, str]]] = {}
+    def _parts(self, data: dict, find, section: str = "") -> dict[int, tuple[bytes, tuple]]:
+        """Fetch one body part per message, as ``find`` names it from the BODYSTRUCTURE.
+
+        One FETCH per distinct part number (usually one or two per chunk), never one
+        per message; ``section`` is a partial range such as ``<0.1024>``.
+        Returns uid -> (raw bytes, what ``find`` returned).
+        """
+        wanted: dict[str, list[tuple[int, tuple]]] = {}
         for uid, d in data.items():
             bs = d.get(b"BODYSTRUCTURE")
-            if not bs:
-                continue
-            found = _find_calendar(bs)
+            found = find(bs) if bs else None
             if found:
-                part, encoding, charset = found
-                wanted.setdefault(part, []).append((uid, encoding, charset))
-        out: dict[int, str] = {}
+                wanted.setdefault(found[0], []).append((uid, found))
+        out: dict[int, tuple[bytes, tuple]] = {}
         for part, entries in wanted.items():
-            fetched = self.client.fetch([uid for uid, _e, _c in entries], [f"BODY.PEEK[{part}]"])
-            for uid, encoding, charset in entries:
+            fetched = self.client.fetch([uid for uid, _f in entries], [f"BODY.PEEK[{part}]{section}"])
+            for uid, found in entries:
                 raw = next((v for k, v in fetched.get(uid, {}).items() if k.startswith(b"BODY[")), None)
                 if raw:
-                    out[uid] = _decode_part(raw, encoding, charset)
+                    out[uid] = (raw, found)
         return out
 
+    def _calendars(self, data: dict) -> dict[int, str]:
+        """The text/calendar part of the messages that have one, whole (invitations are small)."""
+        return {uid: imap_parts.decode_part(raw, enc, charset)
+                for uid, (raw, (_p, enc, charset)) in self._parts(data, imap_parts.find_calendar).items()}
 
-def _label(value) -> str:
-    from imapclient import imap_utf7
-
-    if isinstance(value, bytes):
-        return imap_utf7.decode(value)
-    return str(value)
-
-
-def _text(v) -> str:
-    if isinstance(v, bytes):
-        return v.decode("ascii", "replace")
-    return "" if v is None else str(v)
-
-
-def _find_calendar(bs, prefix: str = "") -> tuple[str, str, str] | None:
-    """Walk a BODYSTRUCTURE; return (part number, transfer encoding, charset) of a text/calendar part."""
-    try:
-        if bs.is_multipart if hasattr(bs, "is_multipart") else isinstance(bs[0], list):
-            for i, sub in enumerate(bs[0], start=1):
-                found = _find_calendar(sub, f"{prefix}{i}.")
-                if found:
-                    return found
-            return None
-        if _text(bs[0]).lower() == "text" and _text(bs[1]).lower() == "calendar":
-            params = bs[2] if isinstance(bs[2], tuple) else ()
-            pairs = dict(zip([_text(p).lower() for p in params[::2]], [_text(p) for p in params[1::2]]))
-            size = bs[6] if len(bs) > 6 and isinstance(bs[6], int) else 0
-            if size > MAX_CALENDAR_BYTES:
-                return None
-            return (prefix.rstrip(".") or "1", _text(bs[5]).lower(), pairs.get("charset", "utf-8"))
-    except (IndexError, TypeError, AttributeError):
-        return None  # an odd structure: no calendar, the message itself is still stored
-    return None
-
-
-def _decode_part(raw: bytes, encoding: str, charset: str) -> str:
-    try:
-        if encoding == "base64":
-            raw = base64.b64decode(raw, validate=False)
-        elif encoding == "quoted-printable":
-            raw = quopri.decodestring(raw)
-    except (binascii.Error, ValueError):
-        pass
-    try:
-        return raw.decode(charset or "utf-8", "replace")
-    except LookupError:
-        return raw.decode("utf-8", "replace")
+    def _snippets(self, data: dict) -> dict[int, str | None]:
+        """A short plain-text snippet from the first bytes of each message's text part (opt-in)."""
+        out = {}
+        for uid, (raw, (_p, subtype, enc, charset)) in self._parts(
+                data, imap_parts.find_text, f"<0.{imap_parts.SNIPPET_BYTES}>").items():
+            try:
+                out[uid] = imap_parts.snippet_from(raw, subtype, enc, charset)
+            except Exception:  # promise 4: a snippet is a nicety, never a reason to fail
+                log.debug("%s: no snippet for UID %s", self.account.name, uid, exc_info=True)
+        return out
