@@ -219,7 +219,7 @@ def bench_one(n: int, work: Path, contacts: int, batch_size: int, profile: str |
         me = [sys.executable, str(Path(__file__).resolve()), "--config", str(cfg_path), "--contacts", str(contacts)]
 
         def step(name: str, label: str) -> dict:
-            args = me + ["--step", name] + (["--profile"] if profile == name else [])
+            args = me + ["--step", name] + (["--profile", name] if profile == name else [])
             data, wall, rss = run_child(args, env)
             row = {"step": label, "key": name, "seconds": data.get("seconds", wall), "rss": rss,
                    "messages": data.get("messages"), "detail": {k: v for k, v in data.items()
@@ -328,7 +328,7 @@ def main() -> None:
     ap.add_argument("--config", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.step:
-        child(args.step, args.config, "--profile" in sys.argv, args.contacts)
+        child(args.step, args.config, args.profile == args.step, args.contacts)
         return
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     all_rows = {}
