@@ -43,7 +43,7 @@ from syncagent.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-STOP_TIMEOUT = 10.0  # seconds the pass in progress gets to reach its next commit after SIGTERM
+STOP_TIMEOUT = 3.0  # seconds the pass in progress gets to reach its next commit after SIGTERM
 BACKOFF_FIRST = 15.0  # seconds before the first retry of a failed pass (capped at the interval)
 DIGEST_GRACE = 12 * 3600  # a digest missed by a suspended laptop still runs within 12 h
 
@@ -215,7 +215,9 @@ class Daemon:
 
         held = lock.acquire(self.config.database)
         try:
-            open_db(self.config.database).conn.close()  # migrate now: a broken database fails at start
+            db = open_db(self.config.database)  # migrate now: a broken database fails at start
+            _close_stale_runs(db.conn)  # we hold the lock: any 'running' pass died with its process
+            db.conn.close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self.request_stop)
             threading.Thread(target=self._stopper, name="syncagent-stopper", daemon=True).start()
@@ -243,6 +245,7 @@ class Daemon:
             if not self.work.acquire(timeout=STOP_TIMEOUT):
                 log.warning("the pass in progress did not stop within %.0f s; exiting without it "
                             "(the next start continues from its last commit)", STOP_TIMEOUT)
+                _close_stale_runs_quickly(self.config.database)
                 held.release()
                 logging.shutdown()
                 os._exit(0)  # the stuck worker thread would otherwise hold the exit
@@ -251,6 +254,30 @@ class Daemon:
             return 0
         finally:
             held.release()
+
+
+def _close_stale_runs(conn) -> None:
+    from syncagent.timeutil import iso
+
+    conn.execute(
+        "UPDATE sync_runs SET status = 'interrupted', finished_at = ?, "
+        "error = 'stopped before the end; the next sync continues from the last commit' WHERE status = 'running'",
+        [iso(utcnow())],
+    )
+
+
+def _close_stale_runs_quickly(path) -> None:
+    """Record the abandoned pass as interrupted, without waiting long for the database."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(str(path), timeout=1, isolation_level=None)
+        try:
+            _close_stale_runs(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        log.debug("could not mark the abandoned pass: %s", exc)
 
 
 def run(config: Config) -> int:

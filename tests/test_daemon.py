@@ -37,8 +37,8 @@ def test_backoff_capped_at_interval_and_jitter_bounded():
     assert fast.next_delay(ok=False) == pytest.approx(1.2)
 
 
-def wait_for(what, check, timeout=DEADLINE, proc=None, tick=None):
-    """Poll ``check`` until it returns a truthy value, or fail naming ``what``."""
+def wait_for(what, check, timeout=DEADLINE, proc=None, tick=None, log=None):
+    """Poll ``check`` until it returns a truthy value, or fail naming ``what`` (with the log's tail)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if tick:
@@ -47,9 +47,13 @@ def wait_for(what, check, timeout=DEADLINE, proc=None, tick=None):
         if value:
             return value
         if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the daemon exited ({proc.returncode}) while waiting for {what}")
+            pytest.fail(f"the daemon exited ({proc.returncode}) while waiting for {what}{_tail(log)}")
         time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
+    pytest.fail(f"timed out waiting for {what}{_tail(log)}")
+
+
+def _tail(log) -> str:
+    return f"; daemon log:\n{log.read_text()[-4000:]}" if log is not None and log.exists() else ""
 
 
 def query(db_path: Path, sql: str, args=()):
@@ -116,8 +120,8 @@ def test_run_syncs_survives_outage_and_stops_on_sigterm(mailbox, tmp_path):
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         count = "SELECT COUNT(*) FROM messages"
-        wait_for("the first sync", lambda: query(db, count) == [(2,)], proc=proc, tick=notify.drain)
-        wait_for("READY=1", lambda: "READY=1" in notify.drain())
+        wait_for("the first sync", lambda: query(db, count) == [(2,)], proc=proc, tick=notify.drain, log=log_path)
+        wait_for("READY=1", lambda: "READY=1" in notify.drain(), log=log_path)
 
         # A second writer is refused while the daemon holds the lock.
         second = subprocess.run([sys.executable, "-m", "syncagent", "--config", str(cfg), "sync"],
@@ -129,18 +133,18 @@ def test_run_syncs_survives_outage_and_stops_on_sigterm(mailbox, tmp_path):
 
         # New mail is picked up on the next scheduled pass.
         mailbox.append("INBOX", make_message(2))
-        wait_for("the appended message", lambda: query(db, count) == [(3,)], proc=proc, tick=notify.drain)
+        wait_for("the appended message", lambda: query(db, count) == [(3,)], proc=proc, tick=notify.drain, log=log_path)
 
         # The server goes away: passes fail, are recorded, and the daemon keeps going.
         failed = "SELECT COUNT(*) FROM sync_runs WHERE status = 'failed'"
         mailbox.server.stop()
-        wait_for("a failed sync recorded", lambda: query(db, failed)[0][0] >= 2, proc=proc, tick=notify.drain)
+        wait_for("a failed sync recorded", lambda: query(db, failed)[0][0] >= 2, proc=proc, tick=notify.drain, log=log_path)
         mailbox.server.start()
         mailbox.append("INBOX", make_message(3))
-        wait_for("recovery after the outage", lambda: query(db, count) == [(4,)], proc=proc, tick=notify.drain)
+        wait_for("recovery after the outage", lambda: query(db, count) == [(4,)], proc=proc, tick=notify.drain, log=log_path)
         assert query(db, "SELECT COUNT(DISTINCT message_id) FROM messages") == [(4,)]  # nothing doubled
         assert query(db, "SELECT status FROM sync_runs ORDER BY id DESC LIMIT 1") != [("failed",)]
-        wait_for("a watchdog ping", lambda: "WATCHDOG=1" in notify.drain())
+        wait_for("a watchdog ping", lambda: "WATCHDOG=1" in notify.drain(), log=log_path)
         assert any(line.startswith("STATUS=") for line in notify.drain())
 
         started = time.monotonic()
@@ -209,3 +213,31 @@ def test_idle_triggers_an_early_sync(mailbox, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_sigterm_during_a_hung_connection_exits_zero_within_5_s(tmp_path):
+    """A pass stuck waiting on a server that never answers is abandoned on SIGTERM: exit 0 within 5 s."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)  # connections complete in the backlog but no greeting ever comes
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[database]\npath = "{tmp_path / "s.db"}"\n'
+        f'[[accounts]]\nname = "silent"\nkind = "imap"\nhost = "127.0.0.1"\nport = {silent.getsockname()[1]}\n'
+        f'security = "none"\nusername = "u"\npassword_env = "NOPE"\ntimeout = 120\n')
+    proc = subprocess.Popen([sys.executable, "-m", "syncagent", "--config", str(cfg), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        db = tmp_path / "s.db"
+        wait_for("the pass to start", lambda: query(db, "SELECT status FROM sync_runs") == [("running",)], proc=proc)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+        assert time.monotonic() - started < 5
+        assert "did not stop within" in proc.stdout.read()
+        assert query(db, "SELECT status FROM sync_runs") == [("interrupted",)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        silent.close()
