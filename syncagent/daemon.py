@@ -82,26 +82,26 @@ class Daemon:
     # --- jobs -----------------------------------------------------------------
 
     def sync_job(self) -> None:
-        if self.stop.is_set():
-            return
-        ok = False
-        with self.work:
-            if self.stop.is_set():
-                return
-            self.syncing_since = self.last_progress = time.monotonic()
-            self.early.clear()
-            sdnotify.notify("STATUS=Syncing")
-            try:
+        ok, summary = False, "sync skipped"
+        try:
+            with self.work:
+                if self.stop.is_set():
+                    return
+                self.syncing_since = self.last_progress = time.monotonic()
+                self.early.clear()
+                sdnotify.notify("STATUS=Syncing")
                 ok, summary = self._sync_once()
-            except Exception as exc:  # the daemon outlives any one pass
-                log.error("sync failed: %s", exc)
-                log.debug("sync failure detail", exc_info=True)
-                summary = f"sync failed: {exc}"
-            finally:
-                self.syncing_since = None
-                self.last_progress = time.monotonic()
-        if self.stop.is_set():
-            return
+        except Exception as exc:  # the daemon outlives any one pass
+            log.error("sync failed: %s", exc)
+            log.debug("sync failure detail", exc_info=True)
+            summary = f"sync failed: {exc}"
+        finally:
+            self.syncing_since = None
+            self.last_progress = time.monotonic()
+            if not self.stop.is_set():
+                self._after_pass(ok, summary)  # always: the chain of one-shot triggers must not break
+
+    def _after_pass(self, ok: bool, summary: str) -> None:
         self.failures = 0 if ok else self.failures + 1
         delay = 0.5 if ok and self.early.is_set() else self.next_delay(ok)
         when = utcnow() + timedelta(seconds=delay)
