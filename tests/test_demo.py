@@ -143,3 +143,21 @@ def test_sample_has_the_cases_the_ledger_handles():
     assert all(allowed.search(d) for d in domains), sorted(d for d in domains if not allowed.search(d))
     assert all(m["Date"].datetime.astimezone().year == 2026 and m["Date"].datetime < generate.REFERENCE_NOW
                for _, m in msgs)
+
+
+def test_demo_clock_is_the_sample_reference_date():
+    """The demo evaluates at the instant the sample was written for (so its reminders are the intended ones)."""
+    from syncagent import demo
+
+    assert demo.DEMO_NOW == generate.REFERENCE_NOW
+    assert demo.DEMO_TIMEZONE == generate.TIMEZONE
+    assert set(demo.DEMO_ADDRESSES) == {generate.ME[1], generate.ME_ALIAS}
+
+
+def test_demo_reset_starts_from_scratch(demo_runs):
+    """--reset deletes the demo directory first, so everything is imported and synced again."""
+    home = demo_runs[0]
+    result = run_syncagent(home, "demo", "--reset")
+    assert result.returncode == 0, result.stderr
+    assert "40 added" in result.stdout and "sample: 245 new messages" in result.stdout
+    assert _after_sync(result.stdout) == _after_sync(demo_runs[1].stdout)
