@@ -32,6 +32,11 @@ def gmail(ctx, account, no_browser, check):
     (gmail.readonly); an IMAP account with `auth = "oauth2"` asks for the
     full-mail scope Gmail's IMAP requires (syncagent still only reads). The
     token is saved to the account's `token_file` and renewed automatically.
+
+    \b
+    Example:
+      syncagent auth gmail personal
+      syncagent auth gmail personal --no-browser
     """
     from syncagent import gmail_auth
     from syncagent.errors import ConfigError
