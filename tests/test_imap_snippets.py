@@ -114,6 +114,11 @@ def test_snippet_text_rules():
     body = "Hi Ann,\n\n  thanks   for\tthe intro.\n\nOn Tue, Bob <b@x.org> wrote:\n> earlier\n>> older\nBest\n-- \nBob\n555"
     assert imap_parts.make_snippet(body) == "Hi Ann, thanks for the intro. Best"
     assert imap_parts.make_snippet("> only a quote\n") is None
+    assert imap_parts.make_snippet("Sounds good.\nOn Tue, 3 Nov 2026, Bob Example <bob@example.org>\nwrote:\n> x") == \
+        "Sounds good."  # an attribution wrapped by the mailer goes too
+    assert imap_parts.make_snippet("Thanks!\n________________________________\nFrom: Bob\nSent: Monday") == "Thanks!"
+    html = imap_parts.html_to_text("<div>Great, thanks</div><div>On Mon, Bob wrote:</div><blockquote>old</blockquote>")
+    assert imap_parts.make_snippet(html) == "Great, thanks"
     long = imap_parts.make_snippet("word " * 100)
     assert long.endswith("word…") and len(long) <= 201
     assert imap_parts.html_to_text("<p>a<script>x()</script></p><div>b</div><p>c <b") .split() == ["a", "b", "c"]

@@ -133,6 +133,8 @@ class _HtmlText(HTMLParser):
         self.skipping = 0
 
     def handle_starttag(self, tag, attrs):
+        if tag == "blockquote" and not self.skipping:
+            self.out.append("\n>\n")  # a quote marker, so make_snippet drops its attribution line
         if tag in self.SKIP:
             self.skipping += 1
         elif tag in self.BLOCK:
@@ -158,19 +160,28 @@ def html_to_text(html: str) -> str:
     return "".join(parser.out)
 
 
+# Where the quoted original starts in Outlook-style replies: everything after is old text.
+_QUOTE_HEADER = re.compile(r"^(_{8,}|-{3,} ?original message ?-{3,}|-{3,} ?forwarded message ?-{3,})$", re.I)
+# "On Monday, Bob wrote:" and its translations end with one of these before a quote.
+_ATTRIBUTION_END = ("wrote:", "writes:", "schrieb:", "a écrit :", "a écrit:", "escribió:", "scrisse:", ":")
+
+
 def make_snippet(body: str, *, limit: int = SNIPPET_CHARS) -> str | None:
     """About ``limit`` characters of prose: quoted lines, their attribution and the signature dropped."""
     lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     kept: list[str] = []
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if line.rstrip() == "--":  # the "-- " signature delimiter
+        if line.rstrip() == "--" or _QUOTE_HEADER.match(stripped):  # the "-- " signature delimiter
             break
         if stripped.startswith(">"):
             continue
         nxt = next((x.strip() for x in lines[i + 1:] if x.strip()), "")
-        if stripped.endswith(":") and nxt.startswith(">"):
-            continue  # "On Monday, Bob wrote:" before the quote
+        if stripped.endswith(_ATTRIBUTION_END) and (nxt.startswith(">") or stripped.endswith("wrote:")):
+            # "On Monday, Bob wrote:" before the quote; its first half when a mailer wrapped it.
+            if kept and kept[-1].startswith("On ") and len(stripped) < 40:
+                kept.pop()
+            continue
         kept.append(stripped)
     snippet = " ".join(" ".join(kept).split())
     if len(snippet) > limit:
