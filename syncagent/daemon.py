@@ -207,7 +207,6 @@ class Daemon:
             pass
 
     def run(self) -> int:
-        from apscheduler.triggers.cron import CronTrigger
         from apscheduler.triggers.interval import IntervalTrigger
 
         from syncagent import lock
@@ -222,13 +221,8 @@ class Daemon:
                 signal.signal(sig, self.request_stop)
             threading.Thread(target=self._stopper, name="syncagent-stopper", daemon=True).start()
             self._schedule_sync(utcnow())
-            hour, minute = (int(x) for x in self.config.digest.time.split(":"))
-            self.scheduler.add_job(
-                self.digest_job,
-                CronTrigger(day_of_week=self.config.digest.weekday[:3], hour=hour, minute=minute,
-                            timezone=self.config.tz),
-                id="digest", name="weekly digest", misfire_grace_time=DIGEST_GRACE,
-            )
+            self.scheduler.add_job(self.digest_job, digest_trigger(self.config), id="digest",
+                                   name="weekly digest", misfire_grace_time=DIGEST_GRACE)
             period = sdnotify.watchdog_seconds()
             if period:
                 self.scheduler.add_job(self.watchdog_job, IntervalTrigger(seconds=max(period / 3, 0.5)),
@@ -254,6 +248,14 @@ class Daemon:
             return 0
         finally:
             held.release()
+
+
+def digest_trigger(config: Config):
+    """[digest] weekday and time, in the user's zone (DST-safe in APScheduler >= 3.11.2)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    hour, minute = (int(x) for x in config.digest.time.split(":"))
+    return CronTrigger(day_of_week=config.digest.weekday[:3], hour=hour, minute=minute, timezone=config.tz)
 
 
 def _close_stale_runs(conn) -> None:

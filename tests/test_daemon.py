@@ -241,3 +241,29 @@ def test_sigterm_during_a_hung_connection_exits_zero_within_5_s(tmp_path):
             proc.kill()
             proc.wait()
         silent.close()
+
+
+def test_digest_trigger_is_weekday_and_local_time():
+    """The digest fires on [digest] weekday at its local time, across a DST change too."""
+    from datetime import datetime, timezone
+
+    from syncagent.daemon import digest_trigger
+
+    cfg = config_mod.parse({"timezone": "America/New_York", "digest": {"weekday": "monday", "time": "08:00"}}, None)
+    trigger = digest_trigger(cfg)
+    first = trigger.get_next_fire_time(None, datetime(2026, 10, 28, 12, 0, tzinfo=timezone.utc))
+    assert first.astimezone(timezone.utc) == datetime(2026, 11, 2, 13, 0, tzinfo=timezone.utc)  # 08:00 EST
+    before = trigger.get_next_fire_time(None, datetime(2026, 10, 20, 12, 0, tzinfo=timezone.utc))
+    assert before.astimezone(timezone.utc) == datetime(2026, 10, 26, 12, 0, tzinfo=timezone.utc)  # 08:00 EDT
+
+
+def test_digest_job_writes_the_digest(tmp_path):
+    """The daemon's digest job writes the last completed week's files and never raises."""
+    cfg = config_mod.parse({"timezone": "America/New_York", "database": {"path": str(tmp_path / "s.db")},
+                            "digest": {"output_dir": str(tmp_path / "digests")}}, None)
+    from syncagent.store import open_db
+
+    open_db(cfg.database).conn.close()
+    Daemon(cfg).digest_job()
+    written = sorted(p.suffix for p in (tmp_path / "digests").iterdir())
+    assert written == [".html", ".md"]
