@@ -140,3 +140,39 @@ def test_text_part_choice():
     assert imap_parts.find_text(BodyData.create(plain)) == ("1", "plain", "quoted-printable", "iso-8859-1")
     assert imap_parts.find_text(BodyData.create(attached)) is None
     assert imap_parts.find_text((b"oops",)) is None
+
+
+def test_turning_snippets_on_later_fills_old_messages_with_full(mailbox, tmp_path, monkeypatch):
+    """Messages synced before fetch_snippets was set get their snippet from the next `sync --full`."""
+    mailbox.append_many("INBOX", [make_message(i) for i in range(2)])
+    cfg = make_config(mailbox, tmp_path, monkeypatch)
+    db = open_db(cfg.database)
+    assert sync(db, cfg).new_messages == 2
+    on = make_config(mailbox, tmp_path, monkeypatch, fetch_snippets=True)
+    assert sync(db, on).new_messages == 0
+    assert count(db, "SELECT COUNT(*) FROM messages WHERE snippet IS NOT NULL") == 0
+    assert sync(db, on, full=True).ok
+    assert sorted(r[0] for r in db.execute("SELECT snippet FROM messages")) == ["Body 0", "Body 1"]
+
+
+@pytest.mark.slow
+def test_corpora_snippets(mailbox, tmp_path, monkeypatch):
+    """Every corpus message syncs with fetch_snippets: short one-line snippets, few body FETCHes, no flag changed."""
+    from test_imap_sync import _corpus_files
+
+    files = _corpus_files()
+    if not files:
+        pytest.skip("no corpora at ../shared/corpora")
+    mailbox.append_many("INBOX", [p.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") for p in files])
+    before = mailbox.flags("INBOX")
+    cfg = make_config(mailbox, tmp_path, monkeypatch, fetch_snippets=True)
+    db = open_db(cfg.database)
+    result = sync(db, cfg)
+    assert result.ok, result.error
+    snippets = [r[0] for r in db.execute("SELECT snippet FROM messages")]
+    filled = [s for s in snippets if s]
+    assert len(filled) > 0.8 * len(snippets)
+    assert all(len(s) <= imap_parts.SNIPPET_CHARS + 1 and "\n" not in s and "  " not in s for s in filled)
+    partial = [line for line in mailbox.server.command_lines if "<0.1024>" in line]
+    assert 0 < len(partial) < len(snippets) / 10  # grouped by part number, not one per message
+    assert mailbox.flags("INBOX") == before
