@@ -77,8 +77,8 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.version_option(__version__, prog_name="syncagent")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="SYNCAGENT_CONFIG",
               help="Config file (default ~/.config/syncagent/config.toml).")
-@click.option("-v", "--verbose", count=True, help="More detail in the log; -vv for debug (and tracebacks).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("-v", "--verbose", count=True, help="Show the log (-v: what happens, with tracebacks of errors; -vv: debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.pass_context
 def cli(ctx, config_path, verbose, quiet):
     """Keep a networking ledger from your mailbox: who you wrote to, who replied
@@ -109,17 +109,17 @@ def main(argv=None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except SyncagentError as exc:
-        logging.getLogger("syncagent").debug("error detail", exc_info=True)
+        logging.getLogger("syncagent").info("error detail", exc_info=True)
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     except Exception as exc:  # the last line of defence: still one sentence
-        if logging.getLogger().isEnabledFor(logging.DEBUG):
+        if logging.getLogger().isEnabledFor(logging.INFO):
             raise
         click.echo(
-            f"Error: unexpected {exc.__class__.__name__}: {exc}; run again with -vv for the details and report it.",
+            f"Error: unexpected {exc.__class__.__name__}: {exc}; run again with -v for the details and report it.",
             err=True,
         )
         sys.exit(1)

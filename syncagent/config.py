@@ -72,6 +72,7 @@ class Reminders:
 class SyncSettings:
     interval_minutes: float = 10
     jitter_seconds: float = 30
+    idle: bool = True  # the daemon watches INBOX with IMAP IDLE to sync new mail at once
 
 
 @dataclass(frozen=True)
@@ -181,10 +182,11 @@ def parse(data: dict, path: Path | None) -> Config:
         check_in_after_days=rem.number("check_in_after_days", 90, positive=True),
     )
     s = r.table("sync")
-    s.allow("interval_minutes", "jitter_seconds")
+    s.allow("interval_minutes", "jitter_seconds", "idle")
     sync = SyncSettings(
         interval_minutes=s.number("interval_minutes", 10, positive=True),
         jitter_seconds=s.number("jitter_seconds", 30, minimum=0),
+        idle=s.bool("idle", True),
     )
     d = r.table("digest")
     d.allow("weekday", "time", "output_dir", "email_to", "imap_folder", "imap_account")

@@ -230,9 +230,10 @@ class Daemon:
             log.info("syncagent running: %d account(s), every %g min, digest %s %s (%s)",
                      len(self.config.accounts), self.config.sync.interval_minutes,
                      self.config.digest.weekday, self.config.digest.time, self.config.timezone)
-            from syncagent import idle
+            if self.config.sync.idle:
+                from syncagent import idle
 
-            idle.start_watchers(self.config.accounts, self.wake, self.stop)
+                idle.start_watchers(self.config.accounts, self.wake, self.stop)
             sdnotify.notify("READY=1", "STATUS=Started; first sync under way")
             if not self.stop.is_set():
                 self.scheduler.start()  # blocks until the stopper shuts it down

@@ -8,9 +8,8 @@ import sys
 
 
 def setup(verbose: int = 0, quiet: bool = False) -> None:
-    level = logging.WARNING if quiet else logging.INFO if verbose == 0 else logging.DEBUG
-    if verbose == 0 and not quiet:
-        level = logging.INFO
+    """Commands print their own results, so the log shows only warnings unless -v (info) or -vv (debug)."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO)[verbose] if verbose < 2 else logging.DEBUG
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_syncagent", False):
@@ -25,6 +24,7 @@ def setup(verbose: int = 0, quiet: bool = False) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     # Third-party chatter stays out unless asked for.
+    # The daemon's log is its interface: one info line per event unless -q.
     for noisy in ("imapclient", "googleapiclient", "urllib3", "apscheduler", "httplib2", "google"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
 

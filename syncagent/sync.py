@@ -53,7 +53,7 @@ Progress = Callable[[str, str | None, int, int | None], None]
 
 
 def sync_account(db, account: Account, *, full: bool = False, progress: Progress | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> SyncResult:
+                 should_stop: Callable[[], bool] | None = None, log_failure: bool = True) -> SyncResult:
     """Sync one account; the outcome is recorded in ``sync_runs`` whatever happens."""
     from syncagent.sources import open_source
 
@@ -86,20 +86,23 @@ def sync_account(db, account: Account, *, full: bool = False, progress: Progress
     store.finish_run(db, run_id, status, new, error)
     result = SyncResult(account.name, new, time.monotonic() - started, error if status == "failed" else None)
     if status == "failed":
-        log.error("%s", result.line())
+        # The CLI reports failures itself as one sentence; the daemon's log is its report.
+        log.log(logging.ERROR if log_failure else logging.INFO, "%s", result.line())
     else:
         log.info("%s", result.line())
     return result
 
 
 def sync_all(db, config: Config, *, account: str | None = None, full: bool = False,
-             progress: Progress | None = None, should_stop=None, now=None) -> list[SyncResult]:
+             progress: Progress | None = None, should_stop=None, now=None,
+             log_failures: bool = True) -> list[SyncResult]:
     accounts = [config.account(account)] if account else list(config.accounts)
     if not accounts:
         from syncagent.errors import ConfigError
 
         raise ConfigError(f"{config.path} has no [[accounts]]; add one (see config.example.toml) or run `syncagent init`.")
-    results = [sync_account(db, a, full=full, progress=progress, should_stop=should_stop) for a in accounts]
+    results = [sync_account(db, a, full=full, progress=progress, should_stop=should_stop,
+                            log_failure=log_failures) for a in accounts]
     from syncagent import pipeline
 
     pipeline.after_sync(db, config, now=now)

@@ -283,13 +283,15 @@ def test_version(capsys):
 def test_quiet_and_verbose(home, capsys):
     """By default sync logs at INFO on stderr; -q keeps only warnings; -v adds debug; the demo logs only with -v."""
     config = mbox_config(home, SAMPLE_INBOX)
-    code, _, err = run(capsys, "--config", str(config), "sync")
-    assert code == 0 and "INFO syncagent.sync: archive: 159 new messages" in err
+    code, out, err = run(capsys, "--config", str(config), "sync")
+    assert code == 0 and err == "" and "archive: 159 new messages" in out
+    code, _, err = run(capsys, "-v", "--config", str(config), "sync", "--full")
+    assert code == 0 and "INFO syncagent.sync: archive: 0 new messages" in err
     code, out, err = run(capsys, "-q", "--config", str(config), "sync", "--full")
     assert code == 0 and err == "" and "archive: 0 new messages" in out
     code, out, err = run(capsys, "demo")
     assert code == 0 and err == "" and "Explore it" in out
-    code, _, err = run(capsys, "-v", "demo")
+    code, _, err = run(capsys, "-vv", "demo")
     assert code == 0 and "DEBUG" in err and "INFO syncagent.sync: sample: 0 new messages" in err
 
 

@@ -43,11 +43,6 @@ def demo(ctx, now_text, reset):
             now = parse_iso(now_text)
         except ValueError:
             raise InputError(f"--now {now_text!r} is not an ISO 8601 instant; write it like 2026-11-13T21:00:00Z.") from None
-    if not ctx.verbose:
-        import logging
-
-        # The demo prints its own summary; the per-stage log lines would only repeat it (-v shows them).
-        logging.getLogger().setLevel(logging.WARNING)
     if reset:
         demo_mod.reset()
     with _Progress(enabled=sys.stdout.isatty() and not ctx.quiet) as progress:

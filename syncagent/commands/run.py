@@ -30,6 +30,10 @@ def run(ctx):
     from syncagent.daemon import run as run_daemon
     from syncagent.errors import ConfigError
 
+    import logging
+
+    if not ctx.verbose and not ctx.quiet:
+        logging.getLogger().setLevel(logging.INFO)  # a service's log is its interface
     config = ctx.config
     if not config.accounts:
         raise ConfigError(f"{config.path} has no [[accounts]]; add one (see config.example.toml) before `syncagent run`.")

@@ -28,9 +28,10 @@ def sync(ctx, account, full):
     with lock.held(config.database):
         db = ctx.db()
         with _Progress(enabled=sys.stdout.isatty() and not ctx.quiet) as progress:
-            results = sync_all(db, config, account=account, full=full, progress=progress)
+            results = sync_all(db, config, account=account, full=full, progress=progress, log_failures=False)
     for r in results:
-        click.echo(r.line())
+        if r.ok or len(results) > 1:  # a lone failure is said once, as the error sentence
+            click.echo(r.line())
     failed = [r for r in results if not r.ok]
     if failed:
         from syncagent.errors import SyncagentError
