@@ -152,7 +152,23 @@ def step_contacts(cfg, contacts: int) -> dict:
     return {"messages": contacts}
 
 
-STEPS = {"a": step_raw_imapclient, "a2": step_raw_imaplib, "b": step_sync, "c": step_sync, "d": step_sync,
+def step_stages(cfg) -> dict:
+    """Each derived stage of pipeline.after_sync timed alone, on a database with nothing new."""
+    from syncagent import ledger_store, meetings, reminders, store, threads
+
+    db = store.open_db(cfg.database)
+    out = {}
+    for name, fn in (("threads", lambda: threads.rebuild(db)), ("meetings", lambda: meetings.rebuild(db, cfg.timezone)),
+                     ("ledger", lambda: ledger_store.recompute(db, NOW)),
+                     ("reminders", lambda: reminders.reconcile(db, cfg, NOW))):
+        t = time.perf_counter()
+        fn()
+        out[name] = round(time.perf_counter() - t, 3)
+    out["seconds"] = sum(out.values())
+    return out
+
+
+STEPS = {"stages": step_stages, "a": step_raw_imapclient, "a2": step_raw_imaplib, "b": step_sync, "c": step_sync, "d": step_sync,
          "e": step_ledger, "f": step_digest}
 
 
@@ -196,7 +212,8 @@ def run_child(args: list[str], env: dict) -> tuple[dict, float, float]:
     return data, wall, usage.ru_maxrss / 1024
 
 
-def bench_one(n: int, work: Path, contacts: int, batch_size: int, profile: str | None, env: dict) -> list[dict]:
+def bench_one(n: int, work: Path, contacts: int, batch_size: int, profile: str | None, env: dict,
+              peer: bool = True) -> list[dict]:
     import dovecot as dv
     from generate import messages, write_maildir
 
@@ -241,6 +258,7 @@ def bench_one(n: int, work: Path, contacts: int, batch_size: int, profile: str |
         step("d", "d  resync after 100 new")
         step("e", f"e  ledger + reminders ({contacts} contacts)")
         step("f", "f  digest")
+        step("stages", "   derived stages one by one (no change)")
         exe = shutil.which("syncagent")
         base = [exe] if exe else [sys.executable, "-m", "syncagent"]
         for key, extra in (("g_version", ["--version"]), ("g_reminders", ["--config", str(cfg_path), "reminders"])):
@@ -254,7 +272,7 @@ def bench_one(n: int, work: Path, contacts: int, batch_size: int, profile: str |
                 best, rss = min(best or wall, wall), max(rss, r)
             rows.append({"step": f"g  `syncagent {' '.join(extra[-1:])}` (best of 5)", "key": key,
                          "seconds": best if ok else None, "rss": rss, "messages": None, "detail": {}})
-        if shutil.which("mbsync"):
+        if peer and shutil.which("mbsync"):
             rows.append(_mbsync(server, work, n, env))
     finally:
         server.close()
@@ -297,7 +315,10 @@ def table(n: int, rows: list[dict]) -> tuple[str, list[str]]:
         ratio = f"{s / a:.2f}" if s and r["key"] in ("b", "h") else ""
         ratio2 = f"{s / a2:.2f}" if s and r["key"] in ("b", "h") else ""
         secs = "n/a" if s is None else f"{s:.3f}"
-        lines.append(f"| {r['step']} | {secs} | {rate} | {ratio} | {ratio2} | {r['rss']:.0f} |")
+        label = r["step"]
+        if r["key"] == "stages":
+            label += ": " + ", ".join(f"{k} {v:.2f}" for k, v in r["detail"].items())
+        lines.append(f"| {label} | {secs} | {rate} | {ratio} | {ratio2} | {r['rss']:.0f} |")
         if r["key"] in ("b", "c", "d") and "derived" in r["detail"]:
             lines.append(f"| &nbsp;&nbsp;{r['key']}+ derived stages (threads, meetings, ledger, reminders) "
                          f"| {r['detail']['derived']:.3f} | | | | |")
@@ -324,6 +345,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--profile", metavar="STEP", help="run this step (a, a2, b, c, d, e, f) under cProfile")
     ap.add_argument("--json", type=Path, help="also write the raw rows here")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (config, database) for more runs")
+    ap.add_argument("--no-peer", action="store_true", help="skip the mbsync line (h), the slowest step")
     ap.add_argument("--step", help=argparse.SUPPRESS)
     ap.add_argument("--config", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -335,9 +358,12 @@ def main() -> None:
     for n in args.n:
         work = Path(tempfile.mkdtemp(prefix=f"syncagent-bench-{n}-"))
         try:
-            rows = bench_one(n, work, args.contacts, args.batch_size, args.profile, env)
+            rows = bench_one(n, work, args.contacts, args.batch_size, args.profile, env, peer=not args.no_peer)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            if args.keep:
+                print(f"kept {work} (config-{n}.toml, bench-{n}.db)", file=sys.stderr)
+            else:
+                shutil.rmtree(work, ignore_errors=True)
         all_rows[n] = rows
         text, verdicts = table(n, rows)
         print(text + "\n\n" + "\n".join(verdicts) + "\n")
