@@ -162,8 +162,9 @@ def html_to_text(html: str) -> str:
 
 # Where the quoted original starts in Outlook-style replies: everything after is old text.
 _QUOTE_HEADER = re.compile(r"^(_{8,}|-{3,} ?original message ?-{3,}|-{3,} ?forwarded message ?-{3,})$", re.I)
-# "On Monday, Bob wrote:" and its translations end with one of these before a quote.
-_ATTRIBUTION_END = ("wrote:", "writes:", "schrieb:", "a écrit :", "a écrit:", "escribió:", "scrisse:", ":")
+# How "On Monday, Bob wrote:" ends in common mailers, even where the quote after it was dropped
+# (HTML) or lies beyond the first KB; any other line ending in ":" counts only before a "> " line.
+_ATTRIBUTION_END = ("wrote:", "writes:", "schrieb:", "a écrit :", "a écrit:", "escribió:", "scrisse:")
 
 
 def make_snippet(body: str, *, limit: int = SNIPPET_CHARS) -> str | None:
@@ -177,7 +178,7 @@ def make_snippet(body: str, *, limit: int = SNIPPET_CHARS) -> str | None:
         if stripped.startswith(">"):
             continue
         nxt = next((x.strip() for x in lines[i + 1:] if x.strip()), "")
-        if stripped.endswith(_ATTRIBUTION_END) and (nxt.startswith(">") or stripped.endswith("wrote:")):
+        if stripped.endswith(_ATTRIBUTION_END) or (stripped.endswith(":") and nxt.startswith(">")):
             # "On Monday, Bob wrote:" before the quote; its first half when a mailer wrapped it.
             if kept and kept[-1].startswith("On ") and len(stripped) < 40:
                 kept.pop()
