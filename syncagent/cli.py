@@ -118,6 +118,13 @@ def main(argv=None) -> None:
     except Exception as exc:  # the last line of defence: still one sentence
         if logging.getLogger().isEnabledFor(logging.INFO):
             raise
+        import sqlite3
+
+        if isinstance(exc, sqlite3.Error):
+            from syncagent.store import write_error
+
+            click.echo(f"Error: {write_error(exc, 'nothing more was saved')}", err=True)
+            sys.exit(1)
         click.echo(
             f"Error: unexpected {exc.__class__.__name__}: {exc}; run again with -v for the details and report it.",
             err=True,

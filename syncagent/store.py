@@ -58,6 +58,13 @@ def schema_version(db) -> str | None:
     return applied[-1].name if applied else None
 
 
+def write_error(exc: sqlite3.Error, what: str = "nothing from this batch was saved") -> StoreError:
+    """One sentence for a failed write: locked by another program, disk full, or else."""
+    return StoreError(
+        f"Could not write to the database: {_reason(exc)}; {what}, free some space or close the other program and run the sync again."
+    )
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
     if isinstance(exc, sqlite3.OperationalError) and "full" in text:
@@ -177,9 +184,7 @@ def save_batch(db, account: str, own_addresses: Iterable[str], batch: Batch) -> 
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         if isinstance(exc, sqlite3.Error):
-            raise StoreError(
-                f"Could not write to the database: {_reason(exc)}; nothing from this batch was saved, free some space or close the other program and run the sync again."
-            ) from exc
+            raise write_error(exc) from exc
         raise
     return new
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -58,7 +59,12 @@ def sync_account(db, account: Account, *, full: bool = False, progress: Progress
     from syncagent.sources import open_source
 
     started = time.monotonic()
-    run_id = store.start_run(db, account.name)
+    try:
+        run_id = store.start_run(db, account.name)
+    except sqlite3.Error as exc:  # locked by another program, or the disk is full
+        error = str(store.write_error(exc, "nothing was synced"))
+        log.log(logging.ERROR if log_failure else logging.INFO, "%s: %s", account.name, error)
+        return SyncResult(account.name, 0, time.monotonic() - started, error)
     new = 0
     status, error = "ok", None
     try:
@@ -83,7 +89,10 @@ def sync_account(db, account: Account, *, full: bool = False, progress: Progress
     except Exception as exc:
         log.debug("unexpected error syncing %s", account.name, exc_info=True)
         status, error = "failed", f"unexpected {exc.__class__.__name__}: {exc}"
-    store.finish_run(db, run_id, status, new, error)
+    try:
+        store.finish_run(db, run_id, status, new, error)
+    except sqlite3.Error as exc:
+        status, error = "failed", str(store.write_error(exc, "the messages committed so far are kept"))
     result = SyncResult(account.name, new, time.monotonic() - started, error if status == "failed" else None)
     if status == "failed":
         # The CLI reports failures itself as one sentence; the daemon's log is its report.
@@ -105,5 +114,9 @@ def sync_all(db, config: Config, *, account: str | None = None, full: bool = Fal
                             log_failure=log_failures) for a in accounts]
     from syncagent import pipeline
 
-    pipeline.after_sync(db, config, now=now)
+    # Reminders fall due with the clock, so the ledger stages run even when no mail was new;
+    # when every account failed nothing changed, and the cause (a locked or full database,
+    # an unreachable server) would only fail them too.
+    if any(r.ok for r in results):
+        pipeline.after_sync(db, config, now=now)
     return results

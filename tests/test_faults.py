@@ -249,8 +249,6 @@ def test_foreign_write_lock_is_waited_out(tmp_path):
         holder.wait()
 
 
-@pytest.mark.xfail(reason="sync.py:61 calls store.start_run outside the try, so SQLITE_BUSY/SQLITE_FULL on the "
-                          "sync_runs INSERT (store.py:103) escapes as a raw sqlite3.OperationalError", strict=False)
 def test_foreign_write_lock_never_released_is_one_sentence(tmp_path):
     """A write lock that is never released ends the sync with the store's sentence, not a raw sqlite3 error."""
     from syncagent.store import open_db
