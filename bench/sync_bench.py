@@ -106,13 +106,41 @@ def step_sync(cfg) -> dict:
     from syncagent import pipeline, store, sync
 
     db = store.open_db(cfg.database)
+    spent = _time_calls()
     t = time.perf_counter()
     new = sum(sync.sync_account(db, a).new_messages for a in cfg.accounts)
     t_sync = time.perf_counter() - t
     pipeline.after_sync(db, cfg, now=NOW)
     total = time.perf_counter() - t
     errors = [r[0] for r in db.execute("SELECT error FROM sync_runs WHERE error IS NOT NULL").fetchall()]
-    return {"seconds": t_sync, "messages": new, "derived": total - t_sync, "total": total, "errors": errors[-1:]}
+    return {"seconds": t_sync, "messages": new, "derived": total - t_sync, "total": total, "errors": errors[-1:],
+            **{k: round(v, 3) for k, v in spent.items()}}
+
+
+def _time_calls() -> dict:
+    """Wrap the three parts of a sync pass with timers: IMAP fetch (imapclient, response parsing
+    included), header parsing, and saving; what is left is the source's own bookkeeping."""
+    from imapclient import IMAPClient
+
+    from syncagent import parse, store
+
+    spent = {"fetch": 0.0, "parse": 0.0, "save": 0.0}
+
+    def timed(owner, name, key):
+        inner = getattr(owner, name)
+
+        def wrapper(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return inner(*a, **kw)
+            finally:
+                spent[key] += time.perf_counter() - t
+        setattr(owner, name, wrapper)
+
+    timed(IMAPClient, "fetch", "fetch")
+    timed(parse, "parse_message", "parse")
+    timed(store, "save_batch", "save")
+    return spent
 
 
 def step_ledger(cfg) -> dict:
@@ -319,6 +347,10 @@ def table(n: int, rows: list[dict]) -> tuple[str, list[str]]:
         if r["key"] == "stages":
             label += ": " + ", ".join(f"{k} {v:.2f}" for k, v in r["detail"].items())
         lines.append(f"| {label} | {secs} | {rate} | {ratio} | {ratio2} | {r['rss']:.0f} |")
+        if r["key"] == "b" and "fetch" in r["detail"]:
+            d = r["detail"]
+            lines.append(f"| &nbsp;&nbsp;b = IMAP fetch {d['fetch']:.2f} + parse {d['parse']:.2f} + save {d['save']:.2f} "
+                         f"+ other {s - d['fetch'] - d['parse'] - d['save']:.2f} | | | | | |")
         if r["key"] in ("b", "c", "d") and "derived" in r["detail"]:
             lines.append(f"| &nbsp;&nbsp;{r['key']}+ derived stages (threads, meetings, ledger, reminders) "
                          f"| {r['detail']['derived']:.3f} | | | | |")
