@@ -279,24 +279,27 @@ def test_datasette_reads_while_a_sync_writes(tmp_path):
     """With WAL, Datasette answers every query while `syncagent sync` is writing, and sees the count grow."""
     from datasette.app import Datasette
 
-    n = 1500
+    from syncagent.store import open_db
+
+    n = 3000
     maildir = _small_maildir(tmp_path / "Maildir", n)
     cfg = maildir_config(tmp_path, maildir)
     db = tmp_path / "db.sqlite"
-    proc = _cli(cfg, "sync")
-    poll("the schema", lambda: count(db) > 0 or proc.poll() is not None, proc=proc, timeout=60)
+    open_db(db).conn.close()  # the schema first, so Datasette is up before the writer starts
     ds = Datasette(files=[str(db)])
     seen, statuses = [], []
 
     async def read_until_done():
         await ds.invoke_startup()
+        proc = _cli(cfg, "sync")
         while proc.poll() is None:
             r = await ds.client.get("/db.json?sql=select+count(*)+as+n+from+messages&_shape=array")
             statuses.append(r.status_code)
             if r.status_code == 200:
                 seen.append(r.json()[0]["n"])
+        return proc
 
-    asyncio.run(read_until_done())
+    proc = asyncio.run(read_until_done())
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert statuses and set(statuses) == {200}
