@@ -40,13 +40,13 @@ def umask_022():
 
 @pytest.mark.dovecot
 def test_no_secret_in_database_logs_or_digest(mailbox, tmp_path, umask_022):
-    """After a sync at -v and -vv and a digest, the password is in no file or log syncagent wrote."""
+    """After a sync at -v and -vvv (imapclient wire debug) and a digest, the password is in no file or log syncagent wrote."""
     mailbox.append_many("INBOX", [make_message(i) for i in range(5)])
     mailbox.append("Sent", make_message(9, sender="me@example.test", to="bob@example.org"))
     env = {**os.environ, PW_ENV: mailbox.password}
     cfg = imap_config(tmp_path, mailbox.server.direct_port, mailbox.user)
     outputs = []
-    for args in (["-v", "sync"], ["-vv", "sync", "--full"], ["-v", "digest", "--now", "2026-11-30T12:00:00Z"]):
+    for args in (["-v", "sync"], ["-vvv", "sync", "--full"], ["-v", "digest", "--now", "2026-11-30T12:00:00Z"]):
         proc = _cli("--config", str(cfg), *args, env=env)
         assert proc.returncode == 0, proc.stderr.decode()
         outputs += [proc.stdout, proc.stderr]
