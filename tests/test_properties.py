@@ -3,7 +3,6 @@ or repetition of what it is fed, down to batches saved in any order."""
 
 from __future__ import annotations
 
-import random
 import shutil
 from datetime import datetime, timedelta, timezone
 
