@@ -118,6 +118,29 @@ def test_dovecot_stopped_mid_sync_then_restarted(loaded, dovecot, tmp_path):
     assert dump(db) == clean
 
 
+@pytest.mark.dovecot
+def test_second_sync_refused_while_the_first_holds_the_lock(loaded, dovecot, tmp_path):
+    """A second `syncagent sync` while one is mid-way is refused with one sentence; the first finishes intact."""
+    box, env, clean = loaded
+    cfg = imap_config(tmp_path, dovecot.direct_port, box.user, batch_size=2)
+    db = tmp_path / "db.sqlite"
+    first = _cli(cfg, "sync", env=env)
+    try:
+        poll("the first batches", lambda: count(db) >= 4, proc=first)
+        first.send_signal(signal.SIGSTOP)  # frozen mid-sync, still holding the lock
+        second = _cli(cfg, "sync", env=env)
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert error_lines(err) == [
+            f"Error: Another syncagent process (pid {first.pid}) is writing to {db}; wait for it to finish "
+            "or stop it (`systemctl --user stop syncagent`)."], err
+    finally:
+        first.send_signal(signal.SIGCONT)
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert dump(db) == clean
+
+
 def _run_main(capsys, *args):
     with pytest.raises(SystemExit) as exc:
         main(list(args))
