@@ -13,6 +13,8 @@ Gmail (X-GM-EXT-1) the labels of known messages changed since the stored
 modseq are fetched with CHANGEDSINCE and updated in ``message_folders``.
 With ``fetch_snippets`` the first KB of each message's text part is fetched
 with a partial BODY.PEEK to store a short snippet (see ``imap_parts``).
+New messages are fetched through ``imap_fetch``, which reads the raw answer
+itself instead of through imapclient's general parser (and falls back to it).
 
 Read-only by construction: EXAMINE, BODY.PEEK, STATUS, LIST, SEARCH, FETCH and
 nothing else (no STORE/EXPUNGE/COPY/MOVE/APPEND).
@@ -28,7 +30,7 @@ from syncagent import imap_connect
 from syncagent.config import Account
 from syncagent.errors import SourceError, SyncagentError
 from syncagent.model import Batch, Message, Seen
-from syncagent.sources import imap_parts
+from syncagent.sources import imap_fetch, imap_parts
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +203,12 @@ class ImapSource:
         from syncagent import parse
 
         items = BASE_ITEMS + (GMAIL_ITEMS if self.gmail else [])
-        data = self.client.fetch(uids, items)
+        if imap_fetch.ENABLED:
+            # BODYSTRUCTURE is parsed only where a part is wanted from it (see imap_fetch).
+            data = imap_fetch.fetch(self.client, uids, items,
+                                    structures="all" if self.account.fetch_snippets else "calendar")
+        else:
+            data = self.client.fetch(uids, items)
         calendars = self._calendars(data)
         snippets = self._snippets(data) if self.account.fetch_snippets else {}
         out = []
