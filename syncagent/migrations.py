@@ -230,3 +230,30 @@ def m0003_fts(db):
     # The triggers keep the index in step with inserts and the store's ON CONFLICT updates;
     # enable_fts returns early when the index already exists as configured.
     db["messages"].enable_fts(["subject", "snippet"], create_triggers=True)
+
+
+@migrations(name="0004_search_index_in_batches")
+def m0004_search_index_in_batches(db):
+    # Per-row FTS triggers cost more than half of saving a big first sync, and the
+    # update trigger fired on every thread_id or gone change. New rows are now indexed
+    # in one INSERT ... SELECT per saved batch (search.catch_up); only a real change
+    # of subject or snippet re-indexes a row.
+    db.executescript(
+        """
+        DROP TRIGGER IF EXISTS messages_ai;
+        DROP TRIGGER IF EXISTS messages_au;
+        CREATE TRIGGER messages_au AFTER UPDATE OF subject, snippet ON messages
+        WHEN (old.subject IS NOT new.subject OR old.snippet IS NOT new.snippet)
+          -- a row not indexed yet is indexed with its new values by the next catch-up
+          AND old.rowid <= (SELECT coalesce(max(id), 0) FROM messages_fts_docsize)
+        BEGIN
+          INSERT INTO messages_fts (messages_fts, rowid, subject, snippet)
+            VALUES ('delete', old.rowid, old.subject, old.snippet);
+          INSERT INTO messages_fts (rowid, subject, snippet) VALUES (new.rowid, new.subject, new.snippet);
+        END;
+        CREATE TABLE pipeline_state (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+    )

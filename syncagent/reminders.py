@@ -134,19 +134,25 @@ def _contacts(db) -> list[_Contact]:
         "SELECT id, name, company, cadence_days FROM contacts ORDER BY id").fetchall()]
 
 
-def evaluate(db, config: Config, now: datetime, events: dict | None = None):
+def evaluate(db, config: Config, now: datetime, events: dict | None = None, ledgers: dict | None = None):
     """(contact, ledger, obligation or None) for every contact, as things stood at ``now``.
 
-    ``events`` (contact id -> events) defaults to ``ledger_store.contact_events``.
+    ``events`` (contact id -> events) defaults to ``ledger_store.contact_events``;
+    ``ledgers`` (contact id -> Ledger at ``now``), where the caller has just computed
+    them, saves doing it twice.
     """
-    if events is None:
+    if events is None and ledgers is None:
         from syncagent.ledger_store import contact_events
 
         events = contact_events(db, now=now)
     tz = config.tz
     out = []
+    empty = ledger_mod.compute((), now)
     for contact in _contacts(db):
-        led = ledger_mod.compute(events.get(contact.id, ()), now)
+        if ledgers is not None:
+            led = ledgers.get(contact.id, empty)
+        else:
+            led = ledger_mod.compute(events.get(contact.id, ()), now)
         ob = obligation(led, config.reminders, tz, now, contact.cadence_days, name=contact.name)
         out.append((contact, led, ob))
     return out
@@ -178,7 +184,8 @@ def _message_id(ref: str | None) -> int | None:
     return None
 
 
-def reconcile(db, config: Config, now: datetime | None = None, *, events: dict | None = None) -> dict:
+def reconcile(db, config: Config, now: datetime | None = None, *, events: dict | None = None,
+              ledgers: dict | None = None) -> dict:
     """Bring the ``reminders`` table up to date at ``now`` (the real clock), in one transaction.
 
     Returns counts: {"created", "settled", "woken"}.
@@ -190,7 +197,7 @@ def reconcile(db, config: Config, now: datetime | None = None, *, events: dict |
     conn = db.conn
     with _transaction(db):
         # Read inside the write transaction, so a concurrent writer cannot slip in between.
-        evaluated = evaluate(db, config, now, events)
+        evaluated = evaluate(db, config, now, events, ledgers)
         active: dict[int, list] = {}
         for row in conn.execute(
             "SELECT id, contact_id, kind, anchor FROM reminders WHERE status IN ('open', 'snoozed')"
@@ -227,6 +234,16 @@ def reconcile(db, config: Config, now: datetime | None = None, *, events: dict |
     if any(counts.values()):
         log.info("reminders: %(created)d new, %(settled)d settled, %(woken)d back from snooze", counts)
     return counts
+
+
+def wake_snoozed(db, now: datetime) -> int:
+    """Reopen snoozed reminders whose time has come (all a quiet pass needs to do)."""
+    woken = db.conn.execute(
+        "UPDATE reminders SET status = 'open' WHERE status = 'snoozed' AND snoozed_until <= ?", [iso(now)]
+    ).rowcount
+    if woken:
+        log.info("reminders: %d back from snooze", woken)
+    return woken
 
 
 def _status_at(row: dict, now_text: str) -> str:

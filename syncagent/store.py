@@ -179,6 +179,10 @@ def save_batch(db, account: str, own_addresses: Iterable[str], batch: Batch) -> 
             _mark_gone_messages(conn, account)
         if batch.cursor is not None:
             _save_cursor(conn, account, batch.folder, batch.cursor, now)
+        if new:
+            from syncagent import search
+
+            search.catch_up(db)
         conn.execute("COMMIT")
     except BaseException as exc:
         if conn.in_transaction:

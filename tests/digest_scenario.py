@@ -100,8 +100,9 @@ def build(db, *, now: datetime = NOW, config=None) -> None:
         [summary, start, end],
     )
     db.execute("INSERT INTO meeting_contacts (meeting, contact_id) VALUES (?, ?)", [cur.lastrowid, ids[address]])
-    from syncagent import ledger_store, reminders
+    from syncagent import ledger_store, reminders, search
 
+    search.catch_up(db)  # rows inserted by hand are indexed as the store indexes its batches
     ledger_store.recompute(db, now)
     if config is not None:
         reminders.reconcile(db, config, now)
