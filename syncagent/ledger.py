@@ -80,7 +80,7 @@ def to_utc(dt: datetime) -> datetime:
 
 
 def prepare(events: Iterable[Event], now: datetime) -> tuple[Event, ...]:
-    """The events that count at ``now``: in UTC, at or before it, each ref once, sorted by (at, ref).
+    """The events that count at ``now``: in UTC, at or before it, each ref once, in time order.
 
     A meeting's ``at`` is its end, so one still running is left out like any future event.
     Where a ref appears twice the earliest copy wins, so a duplicate never counts twice.
@@ -98,7 +98,19 @@ def prepare(events: Iterable[Event], now: datetime) -> tuple[Event, ...]:
         seen = kept.get(event.ref)
         if seen is None or event.at < seen.at:
             kept[event.ref] = event
-    return tuple(sorted(kept.values(), key=lambda e: (e.at, e.ref)))
+    return tuple(sorted(kept.values(), key=_order))
+
+
+# Events in the same second have no true order; this one is the same whichever folder or
+# account synced first: what they wrote before what you wrote (so no zero-second
+# "reply"), then by subject, then by row number.
+_KIND_ORDER = {IN: 0, OUT: 1, MEETING: 2}
+
+
+def _order(event: Event) -> tuple:
+    kind, _, number = event.ref.rpartition(":")
+    return (event.at, _KIND_ORDER[event.kind], event.subject or "",
+            int(number) if number.isdigit() else 0, event.ref)
 
 
 def compute(events: Iterable[Event], now: datetime) -> Ledger:

@@ -183,12 +183,13 @@ def test_unsorted_input():
     assert compute(shuffled, NOW) == compute(events, NOW)
 
 
-def test_ties_are_broken_by_ref():
-    """Two events at the same second are ordered by ref, so the result never depends on input order."""
-    out = Event(T0, "out", "message:10")
-    answer = Event(T0, "in", "message:11")
-    assert compute([answer, out], NOW).state == "REPLIED"
-    assert compute([answer, out], NOW).replies[0].seconds == 0
+def test_ties_do_not_depend_on_input_order_or_row_numbers():
+    """Two events in the same second: their message to you counts first, whatever order or ids they have."""
+    for out_ref, in_ref in (("message:10", "message:11"), ("message:11", "message:10"), ("message:9", "message:10")):
+        out, answer = Event(T0, "out", out_ref), Event(T0, "in", in_ref)
+        assert compute([answer, out], NOW) == compute([out, answer], NOW)
+        assert compute([answer, out], NOW).state == "ACKED"
+        assert compute([answer, out], NOW).replies == ()
 
 
 def test_owed_since_keeps_the_first_reply():
