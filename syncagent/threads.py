@@ -33,7 +33,10 @@ class _UnionFind:
 
 
 def rebuild(db) -> int:
-    """Recompute ``messages.thread_id`` and the ``threads`` table; return the thread count."""
+    """Recompute ``messages.thread_id`` and the ``threads`` table; return the thread count.
+
+    Only rows whose thread changed are written, so a pass after a few new messages is cheap.
+    """
     rows = db.execute(
         "SELECT id, account, message_id, in_reply_to, refs, thread_hint, date, subject, thread_id FROM messages"
     ).fetchall()
@@ -45,36 +48,44 @@ def rebuild(db) -> int:
         uf.find(node)
         for other in ((refs or "").split() + ([irt] if irt else [])):
             uf.union(f"{account}\x00{other}", node)
+    keys = [f"gm-{r[1]}-{r[5]}" if r[5] else uf.find(f"{r[1]}\x00{r[2]}") for r in rows]
     # Name each thread after its earliest message, so ids read well and stay put as replies arrive.
     earliest: dict[str, tuple[str, str]] = {}
-    assignment: list[tuple[int, str]] = []
-    for _id, account, mid, _irt, _refs, hint, date, _subj, _tid in rows:
-        key = f"gm-{account}-{hint}" if hint else uf.find(f"{account}\x00{mid}")
+    for key, r in zip(keys, rows):
+        first = (r[6], r[2])
         best = earliest.get(key)
-        if best is None or (date, mid) < best:
-            earliest[key] = (date, mid)
-    threads: dict[str, dict] = {}
-    for _id, account, mid, _irt, _refs, hint, date, subject, old in rows:
-        key = f"gm-{account}-{hint}" if hint else uf.find(f"{account}\x00{mid}")
-        tid = hint if hint else "t" + hashlib.sha1(f"{account}\x00{earliest[key][1]}".encode()).hexdigest()[:16]
+        if best is None or first < best:
+            earliest[key] = first
+    names = {key: f"t{hashlib.sha1(f'{key.split(chr(0), 1)[0]}{chr(0)}{first[1]}'.encode()).hexdigest()[:16]}"
+             for key, first in earliest.items()}
+    assignment: list[tuple[str, int]] = []
+    threads: dict[str, list] = {}
+    for key, (pk, account, mid, _irt, _refs, hint, date, subject, old) in zip(keys, rows):
+        tid = hint if hint else names[key]
         if tid != old:
-            assignment.append((tid, _id))
+            assignment.append((tid, pk))
         t = threads.get(tid)
         if t is None:
-            threads[tid] = t = {"id": tid, "account": account, "subject": None, "first_date": date,
-                                "last_date": date, "message_count": 0, "_first": (date, mid)}
-        t["message_count"] += 1
-        if (date, mid) <= t["_first"]:
-            t["_first"], t["first_date"], t["subject"] = (date, mid), date, subject
-        t["last_date"] = max(t["last_date"], date)
+            threads[tid] = [tid, account, subject, date, date, 0]
+            t = threads[tid]
+        t[5] += 1
+        if (date, mid) == earliest[key]:
+            t[2], t[3] = subject, date
+        if date > t[4]:
+            t[4] = date
+    wanted = {tid: tuple(t) for tid, t in threads.items()}
+    stored = {r[0]: tuple(r) for r in db.execute(
+        "SELECT id, account, subject, first_date, last_date, message_count FROM threads").fetchall()}
     conn = db.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany("UPDATE messages SET thread_id = ? WHERE id = ?", assignment)
-        conn.execute("DELETE FROM threads")
+        conn.executemany("DELETE FROM threads WHERE id = ?", [(tid,) for tid in stored if tid not in wanted])
         conn.executemany(
-            "INSERT INTO threads (id, account, subject, first_date, last_date, message_count) VALUES (?, ?, ?, ?, ?, ?)",
-            [(t["id"], t["account"], t["subject"], t["first_date"], t["last_date"], t["message_count"]) for t in threads.values()],
+            "INSERT INTO threads (id, account, subject, first_date, last_date, message_count) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET account = excluded.account, subject = excluded.subject, "
+            "first_date = excluded.first_date, last_date = excluded.last_date, message_count = excluded.message_count",
+            [t for tid, t in wanted.items() if stored.get(tid) != t],
         )
         conn.execute("COMMIT")
     except BaseException:
