@@ -255,3 +255,19 @@ def test_flag_change_during_the_fetch(mailbox, tmp_path, monkeypatch):
     assert mailbox.server.commands.count("UID FETCH") == 1  # Dovecot's `* 2 FETCH (FLAGS ...)` needs no fallback
     assert [s.uid for _m, s in got] == [1, 2, 3, 4]
     assert [m.message_id for m, _s in got] == [f"msg{i}@example.org" for i in range(4)]
+
+
+@pytest.mark.dovecot
+def test_wire_log_kept_when_asked_for(mailbox, caplog):
+    """imaplib's costly line-by-line debug output is off for the bulk FETCH unless imapclient's wire log is on (-vvv)."""
+    import logging
+
+    mailbox.append("INBOX", make_message(1))
+    with mailbox.client() as c:
+        c.select_folder("INBOX", readonly=True)
+        with caplog.at_level(logging.INFO, logger="imapclient.imaplib"):
+            assert imap_fetch.fetch(c, [1], BASE_ITEMS)[1][b"RFC822.SIZE"] > 0
+        assert c._imap.debug == 5  # imapclient's level is back
+        with caplog.at_level(logging.DEBUG, logger="imapclient.imaplib"):
+            imap_fetch.fetch(c, [1], BASE_ITEMS)
+        assert [r for r in caplog.records if "msg1@example.org" in r.getMessage()]

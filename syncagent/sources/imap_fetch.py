@@ -355,11 +355,20 @@ def fetch(client, uids: list[int], items: list[str], *, structures: str = "calen
 
     want = (lambda raw: True) if structures == "all" else _has_calendar
     imap = client._imap
-    # Exactly what imapclient.fetch sends and checks, so errors and state are the same.
-    tag = imap._command("UID", "FETCH", join_message_ids(uids), seq_to_parenstr_upper(items))
-    typ, data = imap._command_complete("FETCH", tag)
-    client._checkok("fetch", typ, data)
-    typ, data = imap._untagged_response(typ, data, "FETCH")
+    # imapclient sets imaplib's debug level to 5, which formats a repr of every line,
+    # every literal and finally the whole answer even when nobody logs them: as costly
+    # as reading it. Off for this command unless imapclient's wire log is on (-vvv).
+    level = imap.debug
+    if level and not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+        imap.debug = 0
+    try:
+        # Exactly what imapclient.fetch sends and checks, so errors and state are the same.
+        tag = imap._command("UID", "FETCH", join_message_ids(uids), seq_to_parenstr_upper(items))
+        typ, data = imap._command_complete("FETCH", tag)
+        client._checkok("fetch", typ, data)
+        typ, data = imap._untagged_response(typ, data, "FETCH")
+    finally:
+        imap.debug = level
     try:
         result = _read(data, uids, items, want)
     except Exception as exc:  # the reader is pure: whatever it trips on, imapclient's reader decides
