@@ -255,7 +255,8 @@ class ImapSource:
                 wanted.setdefault(found[0], []).append((uid, found))
         out: dict[int, tuple[bytes, tuple]] = {}
         for part, entries in wanted.items():
-            fetched = self.client.fetch([uid for uid, _f in entries], [f"BODY.PEEK[{part}]{section}"])
+            uids, items = [uid for uid, _f in entries], [f"BODY.PEEK[{part}]{section}"]
+            fetched = imap_fetch.fetch(self.client, uids, items) if imap_fetch.ENABLED else self.client.fetch(uids, items)
             for uid, found in entries:
                 raw = next((v for k, v in fetched.get(uid, {}).items() if k.startswith(b"BODY[")), None)
                 if raw:
