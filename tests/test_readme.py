@@ -57,3 +57,52 @@ def test_readme_block_runs(line, body, pip, tmp_path):
                           text=True, timeout=300)
     assert proc.returncode == 0, f"README line {line}:\n{script}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     assert "Traceback" not in proc.stderr
+
+
+COMMAND = re.compile(r"^\s*(?:[A-Z_]+=\S+\s+)?(syncagent\b.*?)\s*(?:#.*)?$")
+FENCE = re.compile(r"^```(?:sh|bash|console)\n(?P<body>.*?)^```", re.M | re.S)
+
+
+def readme_commands() -> list[str]:
+    """Every `syncagent ...` line of every shell block in the README (comments dropped)."""
+    text = README.read_text(encoding="utf-8")
+    out = []
+    for m in FENCE.finditer(text):
+        for line in m.group("body").splitlines():
+            line = line.split("&&")[-1]
+            found = COMMAND.match(line)
+            if found:
+                out.append(found.group(1))
+    return out
+
+
+def test_every_readme_command_is_a_valid_invocation():
+    """Each `syncagent` command the README shows parses: the command, subcommand and options exist."""
+    import shlex
+    import warnings
+
+    import click
+
+    from syncagent.cli import cli
+
+    def remaining(ctx):
+        with warnings.catch_warnings():  # click 8.2 deprecates protected_args; 9.0 folds it into args
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return [*ctx.protected_args, *ctx.args]
+
+    commands = readme_commands()
+    assert len(commands) > 20
+    for text in commands:
+        lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(lexer)
+        cut = next((i for i, w in enumerate(words) if w and set(w) <= set("|&;<>")), len(words))
+        args = words[1:cut]  # the command itself, without a pipe or redirection after it
+        ctx = cli.make_context("syncagent", list(args), resilient_parsing=False)
+        command, ctx_args = cli, remaining(ctx)
+        while isinstance(command, click.Group) and ctx_args:
+            name, *rest = ctx_args
+            sub = command.get_command(ctx, name)
+            assert sub is not None, f"README: unknown command in {text!r}"
+            ctx = sub.make_context(name, list(rest), parent=ctx, resilient_parsing=False)
+            command, ctx_args = sub, remaining(ctx)
