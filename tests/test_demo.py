@@ -100,8 +100,8 @@ def test_demo_now_moves_the_clock(tmp_path):
     grace = [line for line in result.stdout.splitlines() if "Grace Liu" in line]
     assert grace and "due  follow-up" in grace[0]
     bad = run_syncagent(tmp_path, "demo", "--now", "next tuesday")
-    assert bad.returncode == 1
-    assert "Error: --now 'next tuesday' is not an ISO 8601 instant" in bad.stderr
+    assert bad.returncode == 2, "a malformed option is a usage error"
+    assert "'next tuesday' is not an ISO 8601 instant" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 

@@ -7,17 +7,17 @@ import sys
 import click
 
 from syncagent.cli import pass_ctx
+from syncagent.commands.options import now_option
 
 SOON_DAYS = 14  # upcoming reminders shown; the rest are counted
 KIND_LABEL = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
 
 
 @click.command()
-@click.option("--now", "now_text", metavar="ISO",
-              help="Evaluate as if the clock read this instant (default: the sample's reference date, 2026-11-13T21:00:00Z).")
+@now_option("Evaluate as if the clock read this instant (default: the sample's reference date, 2026-11-13T21:00:00Z).")
 @click.option("--reset", is_flag=True, help="Delete the demo directory first and start from scratch.")
 @pass_ctx
-def demo(ctx, now_text, reset):
+def demo(ctx, now, reset):
     """Run the whole pipeline on a bundled sample mailbox: no config, no network.
 
     It writes its own config, database and digest under
@@ -34,15 +34,6 @@ def demo(ctx, now_text, reset):
     """
     from syncagent import demo as demo_mod
     from syncagent.commands.sync import _Progress
-    from syncagent.errors import InputError
-    from syncagent.timeutil import parse_iso
-
-    now = None
-    if now_text:
-        try:
-            now = parse_iso(now_text)
-        except ValueError:
-            raise InputError(f"--now {now_text!r} is not an ISO 8601 instant; write it like 2026-11-13T21:00:00Z.") from None
     if reset:
         demo_mod.reset()
     with _Progress(enabled=sys.stdout.isatty() and not ctx.quiet) as progress:

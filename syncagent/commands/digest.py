@@ -5,14 +5,15 @@ from __future__ import annotations
 import click
 
 from syncagent.cli import pass_ctx
+from syncagent.commands.options import now_option
 
 
 @click.command()
 @click.option("--week", metavar="YYYY-Www", help="ISO week to summarise (default: the week containing --now, in your timezone).")
-@click.option("--now", "now_text", metavar="ISO", help="Evaluate as if the clock read this instant (default: now).")
+@now_option()
 @click.option("--send", is_flag=True, help="Also deliver it: mail to digest.email_to through [smtp], and store it in digest.imap_folder when set.")
 @pass_ctx
-def digest(ctx, week, now_text, send):
+def digest(ctx, week, now, send):
     """Write the weekly digest as Markdown and HTML under digest.output_dir.
 
     It lists what you owe now (thank-yous, follow-ups, check-ins), what is coming
@@ -26,15 +27,6 @@ def digest(ctx, week, now_text, send):
       syncagent digest --week 2026-W47 --send
     """
     from syncagent import digest as digest_mod
-    from syncagent.errors import InputError
-    from syncagent.timeutil import parse_iso
-
-    now = None
-    if now_text:
-        try:
-            now = parse_iso(now_text)
-        except ValueError:
-            raise InputError(f"--now {now_text!r} is not an ISO 8601 instant; write it like 2026-11-20T17:00:00Z.") from None
     config = ctx.config
     if week:
         digest_mod.parse_week(week)  # a bad week fails before the database is opened

@@ -7,28 +7,18 @@ import json
 import click
 
 from syncagent.cli import pass_ctx
+from syncagent.commands.options import now_option
 
 _LABEL = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
 
-
-def _now_option(value):
-    if value is None:
-        return None
-    from syncagent.timeutil import parse_iso
-
-    try:
-        return parse_iso(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant; write it like 2026-11-20T17:00:00Z.")
 
 
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.option("--due", is_flag=True, help="Only reminders due by now (overdue ones).")
-@click.option("--now", "now_text", metavar="ISO",
-              help="Evaluate as if the clock read this instant (mail dated later is ignored).")
+@now_option()
 @click.pass_context
-def reminders(click_ctx, as_json, due, now_text):
+def reminders(click_ctx, as_json, due, now):
     """Open reminders: thank-yous owed, follow-ups due, check-ins to make.
 
     Overdue reminders come first (thank-yous, then follow-ups, then check-ins),
@@ -51,7 +41,7 @@ def reminders(click_ctx, as_json, due, now_text):
     from syncagent.timeutil import utcnow
 
     ctx = click_ctx.obj  # the shared syncagent.cli.Context
-    now = _now_option(now_text) or utcnow()
+    now = now or utcnow()
     items = rem.listing(ctx.db(), ctx.config, now, due_only=due)
     if as_json:
         click.echo(json.dumps(items, indent=2, ensure_ascii=False))

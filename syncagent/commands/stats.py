@@ -7,26 +7,16 @@ import json
 import click
 
 from syncagent.cli import pass_ctx
+from syncagent.commands.options import now_option
 
-
-def _now_option(value):
-    if value is None:
-        return None
-    from syncagent.timeutil import parse_iso
-
-    try:
-        return parse_iso(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant; write it like 2026-11-20T17:00:00Z.")
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
 @click.option("--by", type=click.Choice(["segment"]), help="Also break the figures down by contact segment.")
-@click.option("--now", "now_text", metavar="ISO",
-              help="Evaluate as if the clock read this instant (mail dated later is ignored).")
+@now_option()
 @pass_ctx
-def stats(ctx, as_json, by, now_text):
+def stats(ctx, as_json, by, now):
     """Reply rate and response times of your outreach.
 
     Counts the contacts you wrote to (reached), those who replied to an ask,
@@ -45,7 +35,6 @@ def stats(ctx, as_json, by, now_text):
     from syncagent import stats as st
     from syncagent.timeutil import utcnow
 
-    now = _now_option(now_text)
     db = ctx.db()
     if now is not None:
         reached = st.from_ledgers(db, ledger_store.ledgers(db, now))
