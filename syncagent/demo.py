@@ -10,7 +10,6 @@ It never reads or writes the user's own config or database.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -89,11 +88,9 @@ def write_config(directory: Path | None = None) -> Path:
     path = directory / "config.toml"
     text = config_text(directory, sample_data())
     if not path.exists() or path.read_text(encoding="utf-8") != text:
-        tmp = path.with_name(".config.toml.tmp")
-        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        from syncagent.files import write_private
+
+        write_private(path, text)
     return path
 
 

@@ -10,7 +10,6 @@ derived tables. Reminders come from ``syncagent.reminders.listing``.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -395,9 +394,6 @@ def run_weekly(db, config, now: datetime | None = None) -> DigestResult:
 
 def _write(path: Path, text: str) -> Path:
     """Write atomically (a reader never sees half a digest), mode 0600: it names people."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return path
+    from syncagent.files import write_private
+
+    return write_private(path, text)

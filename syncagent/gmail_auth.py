@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import urllib.parse
 from datetime import datetime
 from pathlib import Path
@@ -212,18 +211,9 @@ def save_credentials(path: Path, creds) -> None:
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     data = json.loads(creds.to_json())  # token, refresh_token, token_uri, client, scopes, expiry
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)  # in case the file pre-existed with looser bits
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from syncagent.files import write_private
+
+    write_private(path, json.dumps(data, indent=1))
 
 
 def access_token(account: Account) -> str:

@@ -213,12 +213,9 @@ def write(path: Path, text: str, force: bool = False) -> Path:
         backup = path.with_name(path.name + ".bak")
         os.replace(path, backup)
         os.chmod(backup, 0o600)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return path
+    from syncagent.files import write_private
+
+    return write_private(path, text)
 
 
 def store_in_keyring(username: str, password: str) -> None:

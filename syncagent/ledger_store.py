@@ -16,6 +16,7 @@ import statistics
 from datetime import datetime
 
 from syncagent.ledger import IN, MEETING, OUT, Event, Ledger, compute, to_utc
+from syncagent.store import transaction
 from syncagent.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def recompute(db, now: datetime | None = None) -> dict[int, Ledger]:
     """
     now = to_utc(now or utcnow())
     computed_at = iso(now)
-    with _transaction(db.conn) as conn:
+    with transaction(db, "ledger") as conn:
         result = ledgers(db, now)
         _replace_rows(conn, "contact_ledger", _LEDGER_COLUMNS, 1,
                       (_ledger_row(cid, led) for cid, led in result.items()), computed_at)
@@ -188,24 +189,4 @@ def _parse(text: str | None, pk: int) -> datetime | None:
         log.warning("skipping row %s with an unreadable timestamp %r", pk, text)
         return None
 
-
-class _transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or a savepoint when the caller already holds a transaction."""
-
-    def __init__(self, conn):
-        self.conn = conn
-        self.nested = conn.in_transaction
-
-    def __enter__(self):
-        self.conn.execute("SAVEPOINT ledger" if self.nested else "BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.conn.execute("RELEASE ledger" if self.nested else "COMMIT")
-        elif self.nested:
-            self.conn.execute("ROLLBACK TO ledger")
-            self.conn.execute("RELEASE ledger")
-        elif self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
 

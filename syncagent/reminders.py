@@ -31,6 +31,7 @@ from syncagent import ledger as ledger_mod
 from syncagent.businessdays import add_business_days
 from syncagent.config import Config, Reminders
 from syncagent.errors import InputError
+from syncagent.store import transaction
 from syncagent.timeutil import iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def reconcile(db, config: Config, now: datetime | None = None, *, events: dict |
     tz = config.tz
     counts = {"created": 0, "settled": 0, "woken": 0}
     conn = db.conn
-    with _transaction(db):
+    with transaction(db, "reminders"):
         # Read inside the write transaction, so a concurrent writer cannot slip in between.
         evaluated = evaluate(db, config, now, events, ledgers)
         active: dict[int, list] = {}
@@ -271,7 +272,7 @@ def listing(db, config: Config, now: datetime | None = None, due_only: bool = Fa
     stored = _rows_by_key(db)
     missing = [(c, ob) for c, _, ob in owed if (c.id, ob.kind, ob.anchor) not in stored]
     if missing:
-        with _transaction(db):
+        with transaction(db, "reminders"):
             for c, ob in missing:
                 db.conn.execute(
                     "INSERT INTO reminders (contact_id, kind, anchor, due_at, status, created_at, reason) "
@@ -325,27 +326,6 @@ def _first_emails(db) -> dict[int, str]:
     ).fetchall():
         emails.setdefault(contact_id, address)
     return emails
-
-
-class _transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or a savepoint inside a caller's transaction."""
-
-    def __init__(self, db):
-        self.conn = db.conn
-        self.nested = self.conn.in_transaction
-
-    def __enter__(self):
-        self.conn.execute("SAVEPOINT reminders" if self.nested else "BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.conn.execute("RELEASE reminders" if self.nested else "COMMIT")
-        elif self.nested:
-            self.conn.execute("ROLLBACK TO reminders")
-            self.conn.execute("RELEASE reminders")
-        elif self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
-        return False
 
 
 # --- the user's choices ------------------------------------------------------------

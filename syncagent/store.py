@@ -72,6 +72,30 @@ def _reason(exc: BaseException) -> str:
     return text
 
 
+class transaction:
+    """``with transaction(db):`` BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), or a
+    savepoint when the caller already holds a transaction, so stages nest in a caller's."""
+
+    def __init__(self, db, name: str = "stage"):
+        self.conn = getattr(db, "conn", db)
+        self.name = name
+
+    def __enter__(self):
+        self.nested = self.conn.in_transaction
+        self.conn.execute(f"SAVEPOINT {self.name}" if self.nested else "BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.conn.execute(f"RELEASE {self.name}" if self.nested else "COMMIT")
+        elif self.nested:
+            self.conn.execute(f"ROLLBACK TO {self.name}")
+            self.conn.execute(f"RELEASE {self.name}")
+        elif self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        return False
+
+
 # --- cursors -----------------------------------------------------------------
 
 def folder_state(db, account: str, folder: str) -> dict | None:

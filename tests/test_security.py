@@ -193,6 +193,7 @@ IDENTIFIERS = {
     ("syncagent/ledger_store.py", ".format('lower(trim(ce.address))' if messy else 'ce.address')"),
     ("syncagent/store.py", "', '.join(_MESSAGE_COLUMNS)"),
     ("syncagent/store.py", "sets"),  # "<cursor column> = ?" for known cursor columns
+    ("syncagent/store.py", "self.name"),  # savepoint names, constants of the stages
     ("syncagent/views.py", "name"),  # view names from the VIEWS dict
     ("syncagent/views.py", "select"),  # view bodies from the VIEWS dict
 }
