@@ -67,9 +67,6 @@ _MONTHS = {m: i for i, m in enumerate(
     (b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"), 1)}
 _ZONES: dict[bytes, timezone] = {}
 
-INT_KEYS = (b"UID", b"RFC822.SIZE", b"X-GM-MSGID", b"X-GM-THRID")
-
-
 class RawList:
     """A parenthesized value kept as raw bytes (literals inlined as ``{n}\\r\\n<bytes>``).
 
