@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from email.header import decode_header
 from email.utils import getaddresses, parsedate_tz
 
@@ -140,6 +141,8 @@ _FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 def _header_text(value) -> str:
     """A raw header value as text, unfolded: stray 8-bit bytes read as UTF-8, else Windows-1252."""
+    if isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value:
+        return value  # the common case, and nothing to do
     return _FOLD.sub("", _raw_text(value)).replace("\r", "").replace("\n", " ")
 
 
@@ -177,6 +180,17 @@ def _decode_words(text: str | None) -> str:
     text = text.replace("\x00", "")
     if "=?" not in text:
         return _WS.sub(" ", text).strip()
+    if len(text) <= _CACHE_LIMIT:
+        return _decode_encoded_cached(text)
+    return _decode_encoded(text)
+
+
+# Names and subjects recur across a mailbox (the same people, "Re:" threads), so their
+# decoding is cached; long values are not, to keep the cache small.
+_CACHE_LIMIT = 512
+
+
+def _decode_encoded(text: str) -> str:
     try:
         parts = decode_header(text)
     except Exception:
@@ -189,6 +203,9 @@ def _decode_words(text: str | None) -> str:
         out.append(_decode_chunk(chunk, charset))
     # decode_header keeps the whitespace between plain and encoded words inconsistently.
     return _WS.sub(" ", "".join(out)).strip()
+
+
+_decode_encoded_cached = lru_cache(maxsize=16384)(_decode_encoded)
 
 
 def _decode_chunk(chunk: bytes, charset: str | None) -> str:
@@ -212,22 +229,33 @@ def _clip(text: str | None) -> str | None:
 def _addresses(values: list[str]) -> list[tuple[str | None, str]]:
     out = []
     for value in values:
-        value = value.replace("\x00", "")
-        if len(value) > 1_000_000:
-            value = value[:1_000_000]
-        try:
-            parsed = _simple_addresses(value)
-            if parsed is None:
-                parsed = getaddresses([value])
-        except Exception:
-            parsed = [("", m) for m in _BARE_ID.findall(value)]
-        for name, addr in parsed:
-            addr = normalize_address(addr)
-            if not addr:
-                continue
-            name = _decode_words(name) if name else None
-            out.append((_clip(name) or None, addr))
+        out.extend(_address_value_cached(value) if len(value) <= _CACHE_LIMIT else _address_value(value))
     return out
+
+
+def _address_value(value: str) -> tuple[tuple[str | None, str], ...]:
+    """One address header's value -> ((name, normalized address), ...)."""
+    value = value.replace("\x00", "")
+    if len(value) > 1_000_000:
+        value = value[:1_000_000]
+    try:
+        parsed = _simple_addresses(value)
+        if parsed is None:
+            parsed = getaddresses([value])
+    except Exception:
+        parsed = [("", m) for m in _BARE_ID.findall(value)]
+    out = []
+    for name, addr in parsed:
+        addr = normalize_address(addr)
+        if not addr:
+            continue
+        name = _decode_words(name) if name else None
+        out.append((_clip(name) or None, addr))
+    return tuple(out)
+
+
+# The same From and To values recur across a mailbox.
+_address_value_cached = lru_cache(maxsize=16384)(_address_value)
 
 
 _ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
@@ -300,7 +328,27 @@ def _date(value: str | None, arrived_at: datetime | None) -> tuple[str, str]:
     return "1970-01-01T00:00:00Z", "missing"
 
 
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                        "nov", "dec"), 1)}
+# "Mon, 2 Nov 2026 10:00:00 -0500" (RFC 5322's own form, most mail): read without parsedate_tz.
+_COMMON_DATE = re.compile(
+    r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2}):(\d{2})\s+([+-])(\d{2})(\d{2})"
+    r"(?:\s*\([^()]*\))?\s*")
+
+
 def _parse_date(value: str) -> str | None:
+    m = _COMMON_DATE.fullmatch(value)
+    if m is not None:
+        day, month, year, hh, mm, ss, sign, oh, om = m.groups()
+        month_number = _MONTHS.get(month.lower())
+        if month_number is not None and int(ss) <= 59:
+            try:
+                dt = datetime(int(year), month_number, int(day), int(hh), int(mm), int(ss), tzinfo=timezone.utc)
+                offset = (int(oh) * 3600 + int(om) * 60) * (-1 if sign == "-" else 1)
+                dt -= timedelta(seconds=offset)
+            except (ValueError, OverflowError):
+                return None
+            return iso(dt) if 1900 <= dt.year <= 9999 else None
     try:
         tup = parsedate_tz(value.replace("\x00", ""))
     except Exception:
@@ -313,8 +361,6 @@ def _parse_date(value: str) -> str | None:
             return None
         offset = tup[9] or 0
         dt = datetime(year, tup[1], tup[2], tup[3], tup[4], min(tup[5], 59), tzinfo=timezone.utc)
-        from datetime import timedelta
-
         dt = dt - timedelta(seconds=offset)
         if dt.year < 1900 or dt.year > 9999:
             return None
