@@ -163,8 +163,7 @@ _INSERT_MESSAGE = (
     "gmail_id = COALESCE(messages.gmail_id, excluded.gmail_id), "
     "thread_hint = COALESCE(messages.thread_hint, excluded.thread_hint), "
     "snippet = COALESCE(messages.snippet, excluded.snippet), "
-    "has_calendar = MAX(messages.has_calendar, excluded.has_calendar) "
-    "RETURNING id"
+    "has_calendar = MAX(messages.has_calendar, excluded.has_calendar)"
 )
 
 
@@ -182,8 +181,7 @@ def save_batch(db, account: str, own_addresses: Iterable[str], batch: Batch) -> 
             )
             # Until the refetch brings them back, messages held only by this folder count as gone.
             _mark_gone_messages(conn, account)
-        for msg, seen in batch.items:
-            new += _save_one(conn, account, own, msg, seen, now)
+        new = _save_items(conn, account, own, batch.items, now)
         if batch.labels and batch.folder is not None:
             conn.executemany(
                 "UPDATE message_folders SET labels = ? WHERE account = ? AND folder = ? AND location = ?",
@@ -217,38 +215,52 @@ def save_batch(db, account: str, own_addresses: Iterable[str], batch: Batch) -> 
     return new
 
 
-def _save_one(conn, account: str, own: set[str], msg: Message, seen: Seen, now: str) -> int:
-    direction = "outgoing" if msg.from_address and msg.from_address in own else "incoming"
-    existing = conn.execute(
-        "SELECT id FROM messages WHERE account = ? AND message_id = ?", [account, msg.message_id]
-    ).fetchone()
-    row = conn.execute(
-        _INSERT_MESSAGE,
+def _save_items(conn, account: str, own: set[str], items, now: str) -> int:
+    """Upsert a batch's messages, addresses, calendar parts and folder rows; return how many were new.
+
+    A handful of set-wise statements per batch rather than several per message: saving
+    was a third of a first sync. Rows are never deleted, so ids above the highest one
+    before the batch are exactly the new messages.
+    """
+    if not items:
+        return 0
+    before = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+    conn.executemany(_INSERT_MESSAGE, [
         (
             account, msg.message_id, msg.thread_hint, msg.date, msg.date_source, msg.arrived_at,
-            msg.from_address, msg.from_name, msg.subject, direction, int(msg.automatic),
-            msg.automatic_reason, msg.in_reply_to, " ".join(msg.references) or None, msg.list_id,
-            msg.size, msg.snippet, int(msg.has_calendar), msg.gmail_id, msg.thread_hint, now,
-        ),
-    ).fetchone()
-    message_pk = row[0]
+            msg.from_address, msg.from_name, msg.subject,
+            "outgoing" if msg.from_address and msg.from_address in own else "incoming",
+            int(msg.automatic), msg.automatic_reason, msg.in_reply_to, " ".join(msg.references) or None,
+            msg.list_id, msg.size, msg.snippet, int(msg.has_calendar), msg.gmail_id, msg.thread_hint, now,
+        )
+        for msg, _seen in items
+    ])
+    wanted = list({msg.message_id for msg, _seen in items})
+    pk: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        pk.update(conn.execute(
+            f"SELECT message_id, id FROM messages WHERE account = ? AND message_id IN ({marks})", [account, *chunk]
+        ).fetchall())
     # Addresses are unioned over copies: the Sent copy brings the Bcc an inbox copy lacks.
     conn.executemany(
         "INSERT OR IGNORE INTO message_addresses (message, role, address, name) VALUES (?, ?, ?, ?)",
-        [(message_pk, a.role, a.address, a.name) for a in msg.addresses],
+        [(pk[msg.message_id], a.role, a.address, a.name) for msg, _seen in items for a in msg.addresses],
     )
-    if msg.calendar:
-        conn.execute(
-            "INSERT OR IGNORE INTO calendar_parts (message, ics) VALUES (?, ?)", [message_pk, msg.calendar]
-        )
-    conn.execute(
+    conn.executemany(
+        "INSERT OR IGNORE INTO calendar_parts (message, ics) VALUES (?, ?)",
+        [(pk[msg.message_id], msg.calendar) for msg, _seen in items if msg.calendar],
+    )
+    conn.executemany(
         "INSERT INTO message_folders (account, folder, location, uidvalidity, uid, message, labels, gone, seen_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?) "
         "ON CONFLICT (account, folder, location) DO UPDATE SET message = excluded.message, "
         "labels = excluded.labels, uidvalidity = excluded.uidvalidity, gone = 0",
-        [account, seen.folder, seen.location, seen.uidvalidity, seen.uid, message_pk, " ".join(seen.labels) or None, now],
+        [(account, seen.folder, seen.location, seen.uidvalidity, seen.uid, pk[msg.message_id],
+          " ".join(seen.labels) or None, now) for msg, seen in items],
     )
-    return 0 if existing else 1
+    return sum(1 for i in set(pk.values()) if i > before)
 
 
 def _mark_gone_messages(conn, account: str) -> None:
