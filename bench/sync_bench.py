@@ -150,9 +150,9 @@ def step_ledger(cfg) -> dict:
 
     db = store.open_db(cfg.database)
     t = time.perf_counter()
-    ledger_store.recompute(db, NOW)
+    ledgers = ledger_store.recompute(db, NOW)
     t_ledger = time.perf_counter() - t
-    counts = reminders.reconcile(db, cfg, NOW)
+    counts = reminders.reconcile(db, cfg, NOW, ledgers=ledgers)  # as pipeline.after_sync does
     total = time.perf_counter() - t
     return {"seconds": total, "ledger": t_ledger, "reminders": total - t_ledger, "counts": counts}
 
