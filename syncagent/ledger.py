@@ -74,6 +74,8 @@ class Ledger:
 
 def to_utc(dt: datetime) -> datetime:
     """Aware UTC; a naive datetime is taken to be UTC already (the database's convention)."""
+    if dt.tzinfo is timezone.utc:
+        return dt  # what the store gives: nothing to convert
     if dt.tzinfo is None:
         return dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc)
@@ -101,16 +103,14 @@ def prepare(events: Iterable[Event], now: datetime) -> tuple[Event, ...]:
     return tuple(sorted(kept.values(), key=_order))
 
 
-# Events in the same second have no true order; this one is the same whichever folder or
-# account synced first: what they wrote before what you wrote (so no zero-second
-# "reply"), then by subject, then by row number.
+# Events in the same second have no true order; this one does not depend on which folder
+# or account synced first: what they wrote before what you wrote (so no zero-second
+# "reply"), then by subject; the ref only separates what is otherwise identical.
 _KIND_ORDER = {IN: 0, OUT: 1, MEETING: 2}
 
 
 def _order(event: Event) -> tuple:
-    kind, _, number = event.ref.rpartition(":")
-    return (event.at, _KIND_ORDER[event.kind], event.subject or "",
-            int(number) if number.isdigit() else 0, event.ref)
+    return (event.at, _KIND_ORDER[event.kind], event.subject or "", event.ref)
 
 
 def compute(events: Iterable[Event], now: datetime) -> Ledger:

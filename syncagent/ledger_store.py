@@ -45,6 +45,8 @@ JOIN meetings m ON m.id = mc.meeting
 WHERE m.status = 'confirmed' AND m.end_at IS NOT NULL AND m.end_at <= :until
 """
 
+_MISSING = object()
+
 # Far enough in the future that every ISO date string sorts before it.
 _NO_LIMIT = "9999-12-31T23:59:59Z"
 
@@ -72,7 +74,9 @@ def contact_events(db, now: datetime | None = None) -> dict[int, list[Event]]:
         key = (contact_id, message_id)
         if key in seen:
             continue
-        at = parsed.get(date) if date in parsed else parsed.setdefault(date, _parse(date, pk))
+        at = parsed.get(date, _MISSING)
+        if at is _MISSING:
+            at = parsed[date] = _parse(date, pk)
         if at is None:
             continue
         seen.add(key)
@@ -179,12 +183,12 @@ def _iso_or_none(dt: datetime | None) -> str | None:
 
 
 def _message_pk(ref: str) -> int:
-    return int(ref.rpartition(":")[2])
+    return int(ref[8:]) if ref.startswith("message:") else int(ref.rpartition(":")[2])
 
 
 def _parse(text: str | None, pk: int) -> datetime | None:
     try:
-        return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        return to_utc(datetime.fromisoformat(text))  # reads the store's "...Z" as UTC
     except (AttributeError, ValueError):
         log.warning("skipping row %s with an unreadable timestamp %r", pk, text)
         return None
