@@ -194,6 +194,7 @@ IDENTIFIERS = {
     ("syncagent/store.py", "', '.join(_MESSAGE_COLUMNS)"),
     ("syncagent/store.py", "sets"),  # "<cursor column> = ?" for known cursor columns
     ("syncagent/store.py", "self.name"),  # savepoint names, constants of the stages
+    ("syncagent/store.py", "marks"),  # "?,?,?" for a batch's Message-IDs
     ("syncagent/views.py", "name"),  # view names from the VIEWS dict
     ("syncagent/views.py", "select"),  # view bodies from the VIEWS dict
 }
