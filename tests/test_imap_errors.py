@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import select
 import socket
 import ssl
 import subprocess
@@ -146,13 +147,29 @@ def tls_front(cert, key, target_port):
     listener.listen(4)
     port = listener.getsockname()[1]
 
-    def pump(src, dst):
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        for s in (src, dst):
-            with contextlib.suppress(OSError):
-                s.close()
+    def relay(tls, plain):
+        # One thread per connection, closing both sockets only when it is done: an SSL
+        # socket closed under another thread's feet keeps writing to its old descriptor
+        # number, which the process may already have reused for a file.
+        try:
+            while True:
+                ready, _, _ = select.select([tls, plain], [], [], 30)
+                if not ready:
+                    return
+                for src in ready:
+                    dst = plain if src is tls else tls
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    while src is tls and tls.pending():
+                        data += tls.recv(tls.pending())
+                    dst.sendall(data)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            for sock in (tls, plain):
+                with contextlib.suppress(OSError):
+                    sock.close()
 
     def serve():
         while True:
@@ -166,8 +183,7 @@ def tls_front(cert, key, target_port):
             except (OSError, ssl.SSLError):
                 raw.close()  # the client refused our certificate
                 continue
-            threading.Thread(target=pump, args=(conn, up), daemon=True).start()
-            threading.Thread(target=pump, args=(up, conn), daemon=True).start()
+            threading.Thread(target=relay, args=(conn, up), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
     try:
