@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
+
+# Tests inject a clock here (``set_clock``) so nothing they assert depends on today's date.
+_clock: Callable[[], datetime] | None = None
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return _clock() if _clock is not None else datetime.now(timezone.utc)
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Make ``utcnow`` read ``clock`` (None: the system clock again)."""
+    global _clock
+    _clock = clock
 
 
 def iso(dt: datetime) -> str:

@@ -328,8 +328,11 @@ def test_cli_json_shape(cli_env):
     assert invoke(cli_env, "--json", "--due", "--now", "2026-11-11T13:59:59Z").output.strip() == "[]"
 
 
-def test_cli_table_and_actions(cli_env):
+def test_cli_table_and_actions(cli_env, monkeypatch):
     """The table shows how overdue and why; done/dismiss/snooze act by id; an unknown id exits 1."""
+    from syncagent import timeutil
+
+    monkeypatch.setattr(timeutil, "_clock", lambda: datetime(2026, 11, 12, tzinfo=timezone.utc))
     table = invoke(cli_env, "--now", "2026-11-12T00:00:00Z")
     assert table.exit_code == 0
     assert "Priya Shah" in table.output and "10 hours overdue" in table.output and "Coffee chat?" in table.output
