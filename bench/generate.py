@@ -20,9 +20,9 @@ import os
 import random
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from email.header import Header
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ME = "me@example.test"
@@ -169,7 +169,7 @@ def write_maildir(root: Path, n: int, *, seed: int = 1, owner: tuple[int, int] |
         os.utime(path, (mtime, mtime))
         counts[folder] += 1
     if owner:
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, _dirnames, filenames in os.walk(root):
             os.chown(dirpath, *owner)
             for f in filenames:
                 os.chown(os.path.join(dirpath, f), *owner)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from syncagent import ledger_store, store  # noqa: E402
+from syncagent.pipeline import ledger as ledger_store  # noqa: E402
+from syncagent.store import db as store
 from syncagent.timeutil import iso  # noqa: E402
 
 ME = "me@example.com"

@@ -64,7 +64,7 @@ def _cfg(path):
 def step_raw_imapclient(cfg) -> dict:
     from imapclient import IMAPClient
 
-    from syncagent.sources.imap import BASE_ITEMS
+    from syncagent.sources.imap.source import BASE_ITEMS
 
     acct = cfg.accounts[0]
     c = IMAPClient(acct.host, port=acct.port, ssl=False, timeout=120)
@@ -83,7 +83,7 @@ def step_raw_imapclient(cfg) -> dict:
 def step_raw_imaplib(cfg) -> dict:
     import imaplib
 
-    from syncagent.sources.imap import BASE_ITEMS
+    from syncagent.sources.imap.source import BASE_ITEMS
 
     acct = cfg.accounts[0]
     m = imaplib.IMAP4(acct.host, acct.port, timeout=120)
@@ -103,7 +103,9 @@ def step_raw_imaplib(cfg) -> dict:
 
 def step_sync(cfg) -> dict:
     """The sync pass (what the floor compares to), then the derived stages, timed apart."""
-    from syncagent import pipeline, store, sync
+    from syncagent.pipeline import stages as pipeline
+    from syncagent.pipeline import sync
+    from syncagent.store import db as store
 
     db = store.open_db(cfg.database)
     spent = _time_calls()
@@ -122,8 +124,9 @@ def _time_calls() -> dict:
     header parsing, and saving; what is left is the source's own bookkeeping."""
     from imapclient import IMAPClient
 
-    from syncagent import parse, store
-    from syncagent.sources import imap_fetch
+    from syncagent.parse import headers as parse
+    from syncagent.sources.imap import fetch as imap_fetch
+    from syncagent.store import db as store
 
     spent = {"fetch": 0.0, "parse": 0.0, "save": 0.0}
 
@@ -146,7 +149,9 @@ def _time_calls() -> dict:
 
 
 def step_ledger(cfg) -> dict:
-    from syncagent import ledger_store, reminders, store
+    from syncagent.pipeline import ledger as ledger_store
+    from syncagent.pipeline import reminders
+    from syncagent.store import db as store
 
     db = store.open_db(cfg.database)
     t = time.perf_counter()
@@ -158,7 +163,8 @@ def step_ledger(cfg) -> dict:
 
 
 def step_digest(cfg) -> dict:
-    from syncagent import digest, store
+    from syncagent.digest import data as digest
+    from syncagent.store import db as store
 
     db = store.open_db(cfg.database)
     t = time.perf_counter()
@@ -170,8 +176,8 @@ def step_contacts(cfg, contacts: int) -> dict:
     """Register the first ``contacts`` generated correspondents (setup, not timed as a goal)."""
     from generate import people
 
-    from syncagent import contacts as contacts_mod
-    from syncagent import store
+    from syncagent.contacts import book as contacts_mod
+    from syncagent.store import db as store
 
     db = store.open_db(cfg.database)
     conn = db.conn
@@ -184,7 +190,9 @@ def step_contacts(cfg, contacts: int) -> dict:
 
 def step_stages(cfg) -> dict:
     """Each derived stage of pipeline.after_sync timed alone, on a database with nothing new."""
-    from syncagent import ledger_store, meetings, reminders, store, threads
+    from syncagent.pipeline import ledger as ledger_store
+    from syncagent.pipeline import meetings, reminders, threads
+    from syncagent.store import db as store
 
     db = store.open_db(cfg.database)
     out = {}

@@ -250,7 +250,7 @@ _ACCOUNT_KEYS = {
 }
 
 
-def _account(r: "_Reader") -> Account:
+def _account(r: _Reader) -> Account:
     name = r.str("name", required=True)
     if not name.strip():
         r.fail("name", "is empty", "give the account a short name such as \"personal\"")
@@ -308,7 +308,7 @@ def _account(r: "_Reader") -> Account:
     )
 
 
-def _secret(r: "_Reader", owner: str, user: str | None) -> Secret:
+def _secret(r: _Reader, owner: str, user: str | None) -> Secret:
     return Secret(
         owner=owner,
         password_command=r.str("password_command", None),
@@ -330,7 +330,7 @@ def _valid_time(text: str) -> bool:
     return 0 <= int(parts[0]) < 24 and 0 <= int(parts[1]) < 60
 
 
-def _check_timezone(r: "_Reader", tz: str) -> None:
+def _check_timezone(r: _Reader, tz: str) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
@@ -378,7 +378,7 @@ class _Reader:
                       f"write it as {_TYPE_NAMES.get(typ, typ.__name__)}")
         return value
 
-    def table(self, name: str) -> "_Reader":
+    def table(self, name: str) -> _Reader:
         return _Reader(self.get(name, dict, {}), self.path, self.key(name))
 
     def str(self, name: str, default=None, required: bool = False):

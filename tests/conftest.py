@@ -16,7 +16,7 @@ import dovecot as _dovecot  # noqa: E402
 @pytest.fixture(autouse=True)
 def _instant_imap_retries(monkeypatch):
     """IMAP connect retries happen without waiting in tests (the attempts still count)."""
-    from syncagent import imap_connect
+    from syncagent.sources.imap import connect as imap_connect
 
     monkeypatch.setattr(imap_connect, "CONNECT_WAIT_MAX", 0)
 

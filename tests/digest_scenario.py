@@ -100,7 +100,9 @@ def build(db, *, now: datetime = NOW, config=None) -> None:
         [summary, start, end],
     )
     db.execute("INSERT INTO meeting_contacts (meeting, contact_id) VALUES (?, ?)", [cur.lastrowid, ids[address]])
-    from syncagent import ledger_store, reminders, search
+    from syncagent.pipeline import ledger as ledger_store
+    from syncagent.pipeline import reminders
+    from syncagent.store import search
 
     search.catch_up(db)  # rows inserted by hand are indexed as the store indexes its batches
     ledger_store.recompute(db, now)

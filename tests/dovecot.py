@@ -319,7 +319,7 @@ class Dovecot:
         return "\n".join(text.splitlines()[-n:])
 
     # --- users -------------------------------------------------------------
-    def new_user(self) -> "Mailbox":
+    def new_user(self) -> Mailbox:
         """A fresh user with an empty mailbox (the static passdb takes any name)."""
         return Mailbox(self, f"user{next(self._users)}@example.test", PASSWORD)
 

@@ -21,8 +21,8 @@ import re
 import threading
 import urllib.parse
 from collections import Counter
-from email.utils import format_datetime
 from datetime import datetime, timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # developers.google.com/gmail/api/reference/quota
@@ -187,7 +187,7 @@ class FakeGmail:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/"
 
-    def start(self) -> "FakeGmail":
+    def start(self) -> FakeGmail:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):

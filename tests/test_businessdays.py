@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from syncagent.businessdays import add_business_days
+from syncagent.ledger.businessdays import add_business_days
 
 NY = ZoneInfo("America/New_York")
 CAIRO = ZoneInfo("Africa/Cairo")  # changes clocks on weekdays: gaps and repeats on business days

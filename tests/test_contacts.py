@@ -9,11 +9,11 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from syncagent import contacts
 from syncagent.cli import cli
-from syncagent.contacts_import import import_file, read_records
+from syncagent.contacts import book as contacts
+from syncagent.contacts.importing import import_file, read_records
 from syncagent.errors import InputError
-from syncagent.store import open_db
+from syncagent.store.db import open_db
 
 
 @pytest.fixture

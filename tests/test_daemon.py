@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from dovecot import make_message
+
 from syncagent import config as config_mod
-from syncagent.daemon import BACKOFF_FIRST, Daemon
+from syncagent.daemon.service import BACKOFF_FIRST, Daemon
 
 ME = "me@example.test"
 DEADLINE = 60.0  # generous: a slow CI box; the loops end as soon as the condition holds
@@ -247,7 +247,7 @@ def test_digest_trigger_is_weekday_and_local_time():
     """The digest fires on [digest] weekday at its local time, across a DST change too."""
     from datetime import datetime, timezone
 
-    from syncagent.daemon import digest_trigger
+    from syncagent.daemon.service import digest_trigger
 
     cfg = config_mod.parse({"timezone": "America/New_York", "digest": {"weekday": "monday", "time": "08:00"}}, None)
     trigger = digest_trigger(cfg)
@@ -261,7 +261,7 @@ def test_digest_job_writes_the_digest(tmp_path):
     """The daemon's digest job writes the last completed week's files and never raises."""
     cfg = config_mod.parse({"timezone": "America/New_York", "database": {"path": str(tmp_path / "s.db")},
                             "digest": {"output_dir": str(tmp_path / "digests")}}, None)
-    from syncagent.store import open_db
+    from syncagent.store.db import open_db
 
     open_db(cfg.database).conn.close()
     Daemon(cfg).digest_job()

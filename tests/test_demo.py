@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from syncagent.sample import generate
+from syncagent.setup.sample import generate
 
 DATA = Path(generate.__file__).resolve().parent / "data"
 
@@ -147,7 +147,7 @@ def test_sample_has_the_cases_the_ledger_handles():
 
 def test_demo_clock_is_the_sample_reference_date():
     """The demo evaluates at the instant the sample was written for (so its reminders are the intended ones)."""
-    from syncagent import demo
+    from syncagent.setup import demo
 
     assert demo.DEMO_NOW == generate.REFERENCE_NOW
     assert demo.DEMO_TIMEZONE == generate.TIMEZONE

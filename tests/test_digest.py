@@ -6,11 +6,11 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
+import digest_scenario as scenario
 import pytest
 
-import digest_scenario as scenario
-from syncagent import digest
-from syncagent.store import open_db
+from syncagent.digest import data as digest
+from syncagent.store.db import open_db
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 

@@ -9,8 +9,9 @@ import stat
 
 import pytest
 
-from syncagent import doctor, imap_connect
 from syncagent.cli import main
+from syncagent.setup import doctor
+from syncagent.sources.imap import connect as imap_connect
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +64,7 @@ def test_missing_config_is_a_problem_with_a_fix(home, capsys):
 
 def test_demo_setup_is_all_ok(home, capsys):
     """The demo's config, its mbox account, its database and the last sync all check out: exit 0."""
-    from syncagent import demo
+    from syncagent.setup import demo
 
     demo.run()
     code, out, _ = run_doctor(capsys, "--config", str(home / ".local/share/syncagent/demo/config.toml"))
@@ -110,7 +111,7 @@ def test_missing_configured_folder(mailbox, home, capsys, monkeypatch):
 
 def test_last_sync_failure_and_database_facts(home, capsys):
     """A failed last sync is a problem carrying its error; schema and size are shown."""
-    from syncagent import store
+    from syncagent.store import db as store
 
     mbox = home / "mail.mbox"
     mbox.write_text("")

@@ -19,12 +19,12 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-
-from syncagent import imap_connect
-from syncagent.cli import COMMANDS, cli, main
 from test_imap_errors import self_signed, tls_front  # noqa: F401  (a fixture and a helper)
 
-SAMPLE_INBOX = Path(__file__).resolve().parent.parent / "syncagent/sample/data/mail/INBOX.mbox"
+from syncagent.cli import COMMANDS, cli, main
+from syncagent.sources.imap import connect as imap_connect
+
+SAMPLE_INBOX = Path(__file__).resolve().parent.parent / "syncagent/setup/sample/data/mail/INBOX.mbox"
 
 
 @pytest.fixture(autouse=True)
@@ -116,7 +116,7 @@ def test_database_locked_by_another_process(home, capsys):
     """While another process holds the write lock, sync says who and how to stop it."""
     config = mbox_config(home, SAMPLE_INBOX)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from syncagent import lock; l = lock.acquire(sys.argv[1]); "
+        [sys.executable, "-c", "import sys; from syncagent.store import lock; l = lock.acquire(sys.argv[1]); "
                                "print('held', flush=True); sys.stdin.read()", str(home / "db.sqlite")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -135,7 +135,7 @@ def test_disk_full_during_sync(home, capsys, monkeypatch):
     """SQLITE_FULL in the middle of a sync is one sentence; the database keeps what was committed before."""
     import sqlite3
 
-    from syncagent import store
+    from syncagent.store import db as store
 
     config = mbox_config(home, SAMPLE_INBOX)
     real_open = store.open_db
@@ -286,13 +286,13 @@ def test_quiet_and_verbose(home, capsys):
     code, out, err = run(capsys, "--config", str(config), "sync")
     assert code == 0 and err == "" and "archive: 159 new messages" in out
     code, _, err = run(capsys, "-v", "--config", str(config), "sync", "--full")
-    assert code == 0 and "INFO syncagent.sync: archive: 0 new messages" in err
+    assert code == 0 and "INFO syncagent.pipeline.sync: archive: 0 new messages" in err
     code, out, err = run(capsys, "-q", "--config", str(config), "sync", "--full")
     assert code == 0 and err == "" and "archive: 0 new messages" in out
     code, out, err = run(capsys, "demo")
     assert code == 0 and err == "" and "Explore it" in out
     code, _, err = run(capsys, "-vv", "demo")
-    assert code == 0 and "DEBUG" in err and "INFO syncagent.sync: sample: 0 new messages" in err
+    assert code == 0 and "DEBUG" in err and "INFO syncagent.pipeline.sync: sample: 0 new messages" in err
 
 
 def _all_commands():

@@ -13,11 +13,11 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from dovecot import make_message
 from faults_helpers import PW_ENV, FakeServer, count, dump, error_lines, imap_config, maildir_config, poll
-from syncagent import imap_connect
+
 from syncagent.cli import main
+from syncagent.sources.imap import connect as imap_connect
 
 ROOT = Path(__file__).resolve().parent.parent
 N_INBOX, N_SENT = 150, 30
@@ -73,9 +73,9 @@ def test_sigkill_at_twenty_points_then_restart_equals_a_clean_sync(loaded, dovec
     for target in targets:
         proc = _cli(cfg, "sync", env=env)
         if target == "file":
-            poll("the database file", lambda: db.exists() or proc.poll() is not None, proc=proc)
+            poll("the database file", lambda proc=proc: db.exists() or proc.poll() is not None, proc=proc)
         elif target is not None:
-            poll(f"{target} rows", lambda: count(db) >= target or proc.poll() is not None, proc=proc)
+            poll(f"{target} rows", lambda proc=proc, target=target: count(db) >= target or proc.poll() is not None, proc=proc)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed_at.append(count(db))
@@ -198,8 +198,8 @@ def test_disk_full_mid_sync_keeps_committed_batches_and_says_so(loaded, dovecot,
     """When the disk fills after some batches, the failing batch leaves no trace, the reason is given,
     and with space again the next sync ends identical to a clean one."""
     from syncagent import config as config_mod
-    from syncagent.store import open_db
-    from syncagent.sync import sync_all
+    from syncagent.pipeline.sync import sync_all
+    from syncagent.store.db import open_db
 
     box, env, clean = loaded
     os.environ[PW_ENV] = box.password
@@ -247,7 +247,7 @@ def _hold_write_lock(database: Path) -> subprocess.Popen:
 
 def _local_config(tmp_path: Path, n: int = 30):
     from syncagent import config as config_mod
-    from syncagent.store import open_db
+    from syncagent.store.db import open_db
 
     cfg = config_mod.load(maildir_config(tmp_path, _small_maildir(tmp_path / "Maildir", n)))
     open_db(cfg.database).conn.close()
@@ -256,8 +256,8 @@ def _local_config(tmp_path: Path, n: int = 30):
 
 def test_foreign_write_lock_is_waited_out(tmp_path):
     """Another program holding SQLite's write lock briefly: the sync waits for it and loses nothing."""
-    from syncagent.store import open_db
-    from syncagent.sync import sync_all
+    from syncagent.pipeline.sync import sync_all
+    from syncagent.store.db import open_db
 
     cfg = _local_config(tmp_path)
     holder = _hold_write_lock(cfg.database)
@@ -274,8 +274,8 @@ def test_foreign_write_lock_is_waited_out(tmp_path):
 
 def test_foreign_write_lock_never_released_is_one_sentence(tmp_path):
     """A write lock that is never released ends the sync with the store's sentence, not a raw sqlite3 error."""
-    from syncagent.store import open_db
-    from syncagent.sync import sync_all
+    from syncagent.pipeline.sync import sync_all
+    from syncagent.store.db import open_db
 
     cfg = _local_config(tmp_path)
     holder = _hold_write_lock(cfg.database)
@@ -302,7 +302,7 @@ def test_datasette_reads_while_a_sync_writes(tmp_path):
     """With WAL, Datasette answers every query while `syncagent sync` is writing, and sees the count grow."""
     from datasette.app import Datasette
 
-    from syncagent.store import open_db
+    from syncagent.store.db import open_db
 
     n = 3000
     maildir = _small_maildir(tmp_path / "Maildir", n)

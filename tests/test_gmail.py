@@ -9,14 +9,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
 from gmail_fake import READONLY, FakeGmail
+
 from syncagent import config as config_mod
-from syncagent import gmail_auth
 from syncagent.errors import AuthError, ConfigError
-from syncagent.sources import gmail_api
-from syncagent.store import open_db
-from syncagent.sync import sync_all
+from syncagent.pipeline.sync import sync_all
+from syncagent.sources.gmail import api as gmail_api
+from syncagent.sources.gmail import auth as gmail_auth
+from syncagent.store.db import open_db
 
 ICS = (
     "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\nMETHOD:REQUEST\r\n"
@@ -245,7 +245,7 @@ def test_killed_first_sync_resumes_from_its_page(setup, fake):
     for i in range(5):
         fake.add_message(subject=f"m{i}")
     profile_id = str(fake.history_id)
-    from syncagent.sync import sync_account
+    from syncagent.pipeline.sync import sync_account
 
     stops = iter([True])
     sync_account(db, cfg.accounts[0], should_stop=lambda: next(stops, False))
@@ -268,7 +268,7 @@ def test_labels_limit_the_sync_to_their_union(setup, fake):
     assert run(db, cfg).ok
     assert sorted(r[0] for r in rows(db, "SELECT subject FROM messages")) == ["sent", "tagged"]
     with pytest.raises(ConfigError, match="labels"):
-        from syncagent.sources.gmail import GmailSource
+        from syncagent.sources.gmail.source import GmailSource
 
         src = GmailSource(with_labels(cfg, labels=("Nope",)).accounts[0])
         list(src.batches(_NoState()))
@@ -301,7 +301,7 @@ def test_calendar_invitation_part_is_stored(setup, fake):
 
 def test_invitation_headers_are_recognised():
     """Invitation-looking headers from Google Calendar, Outlook and plain text/calendar are spotted."""
-    from syncagent.sources.gmail import looks_like_invitation
+    from syncagent.sources.gmail.source import looks_like_invitation
 
     assert looks_like_invitation([("Content-Type", "text/calendar; method=REQUEST")])
     assert looks_like_invitation([("Content-Class", "urn:content-classes:calendarmessage")])

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from faults_helpers import ME, PW_ENV, imap_config, maildir_config
+
 from syncagent import config as config_mod
-from syncagent.parse import MAX_ADDRESSES, parse_message
-from syncagent.store import open_db
-from syncagent.sync import sync_all
+from syncagent.parse.headers import MAX_ADDRESSES, parse_message
+from syncagent.pipeline.sync import sync_all
+from syncagent.store.db import open_db
 
 CORPORA = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
 BAD_BYTES = b"\xff\xfe\xc3\x28\xa0\xa1\xe2\x28\xa1\xf0\x28\x8c\xbc"  # invalid UTF-8 sequences
@@ -103,7 +103,7 @@ def test_hostile_set_through_a_local_sync(tmp_path):
 @pytest.mark.dovecot
 def test_hostile_set_through_dovecot(mailbox, tmp_path, monkeypatch):
     """The hostile set APPENDed to Dovecot and synced over IMAP: no error, nothing lost."""
-    from syncagent import imap_connect
+    from syncagent.sources.imap import connect as imap_connect
 
     monkeypatch.setattr(imap_connect, "CONNECT_ATTEMPTS", 1)
     raws = list(hostile().values())

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import select
+import shutil
 import socket
 import ssl
 import subprocess
 import threading
 
 import pytest
-
 from dovecot import make_message
-from syncagent import imap_connect
+
 from syncagent.cli import main
 from syncagent.config import Account
-from syncagent.sources.imap import ImapSource
+from syncagent.sources.imap import connect as imap_connect
+from syncagent.sources.imap.source import ImapSource
 
 ME = "me@example.test"
 
@@ -280,7 +280,7 @@ def test_connect_is_retried_with_backoff(tmp_path, monkeypatch, capsys):
 @pytest.mark.dovecot
 def test_oauth2_uses_the_gmail_token(mailbox, tmp_path, monkeypatch, capsys):
     """auth = "oauth2" logs in with AUTHENTICATE XOAUTH2 and the token from gmail_auth (refused here)."""
-    from syncagent import gmail_auth
+    from syncagent.sources.gmail import auth as gmail_auth
 
     monkeypatch.setattr(gmail_auth, "access_token", lambda account: "ya29.test-token")
     path = tmp_path / "config.toml"

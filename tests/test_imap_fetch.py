@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
 from dovecot import make_message
-from syncagent import imap_connect
-from syncagent.sources import imap_fetch
-from syncagent.sources.imap import BASE_ITEMS, GMAIL_ITEMS, ImapSource
 from test_imap_sync import make_config
+
+from syncagent.sources.imap import connect as imap_connect
+from syncagent.sources.imap import fetch as imap_fetch
+from syncagent.sources.imap.source import BASE_ITEMS, GMAIL_ITEMS, ImapSource
 
 CORPORA = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
 from dovecot import make_message
-from syncagent import imap_connect
-from syncagent.store import open_db
 from test_imap_sync import make_config, sync
+
+from syncagent.sources.imap import connect as imap_connect
+from syncagent.store.db import open_db
 
 NOCHANGE = ["CAPABILITY", "LOGIN", "LIST", "STATUS", "STATUS", "LOGOUT"]
 
@@ -195,7 +195,7 @@ def test_gmail_label_change_is_refreshed_with_changedsince(fake_gmail, tmp_path,
 
 def test_gmail_labels_refreshed_alongside_new_mail(fake_gmail, tmp_path, monkeypatch):
     """A label change that arrives with new mail is not lost: known UIDs are checked in chunks, new ones fetched whole."""
-    from syncagent.sources import imap
+    from syncagent.sources.imap import source as imap
 
     monkeypatch.setattr(imap, "LABEL_CHUNK", 2)
     gm = fake_gmail()
@@ -233,8 +233,9 @@ def test_no_label_fetch_without_gmail_extension(fake_gmail, tmp_path, monkeypatc
 
 def test_batch_labels_update_only_named_locations(tmp_path):
     """store.save_batch applies Batch.labels to the named locations of the folder and leaves the rest alone."""
-    from syncagent import parse, store
     from syncagent.model import Batch, Seen
+    from syncagent.parse import headers as parse
+    from syncagent.store import db as store
 
     db = open_db(tmp_path / "db.sqlite")
     items = [(parse.parse_message(make_message(i)), Seen(folder="F", location=str(i), uid=i, labels=("a",)))

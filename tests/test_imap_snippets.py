@@ -6,12 +6,12 @@ import base64
 import quopri
 
 import pytest
-
 from dovecot import FORBIDDEN, make_message
-from syncagent import imap_connect
-from syncagent.sources import imap_parts
-from syncagent.store import open_db
 from test_imap_sync import count, make_config, sync
+
+from syncagent.sources.imap import connect as imap_connect
+from syncagent.sources.imap import parts as imap_parts
+from syncagent.store.db import open_db
 
 ME = "me@example.test"
 

@@ -6,12 +6,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from dovecot import FORBIDDEN, make_message
+
 from syncagent import config as config_mod
-from syncagent import imap_connect
-from syncagent.store import open_db
-from syncagent.sync import sync_all
+from syncagent.pipeline.sync import sync_all
+from syncagent.sources.imap import connect as imap_connect
+from syncagent.store.db import open_db
 
 pytestmark = pytest.mark.dovecot
 

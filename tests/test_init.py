@@ -7,8 +7,10 @@ import tomllib
 import pytest
 from click.testing import CliRunner
 
-from syncagent import config, imap_connect, init_wizard
+from syncagent import config
 from syncagent.cli import cli
+from syncagent.setup import init as init_wizard
+from syncagent.sources.imap import connect as imap_connect
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from syncagent import ledger
-from syncagent.ledger import Event, Reply, compute
+from syncagent.ledger import turns as ledger
+from syncagent.ledger.turns import Event, Reply, compute
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 NOW = datetime(2026, 12, 31, tzinfo=timezone.utc)

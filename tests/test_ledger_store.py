@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from syncagent import ledger_store, store
 from syncagent.model import Batch, Seen
-from syncagent.parse import parse_message
+from syncagent.parse.headers import parse_message
+from syncagent.pipeline import ledger as ledger_store
+from syncagent.store import db as store
 
 ME = "me@example.com"
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)

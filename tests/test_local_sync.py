@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from syncagent import config, store, sync
+from syncagent import config
+from syncagent.pipeline import sync
+from syncagent.store import db as store
 
 CORPORA = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
 

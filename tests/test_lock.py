@@ -5,15 +5,15 @@ import sys
 
 import pytest
 
-from syncagent import lock
 from syncagent.errors import LockedError
+from syncagent.store import lock
 
 
 def test_second_process_refused_with_the_sentence(tmp_path):
     """While one process holds the lock, another is refused with the documented sentence and its pid."""
     db = tmp_path / "s.db"
     with lock.held(db):
-        code = ("import sys; from syncagent import lock\n"
+        code = ("import sys; from syncagent.store import lock\n"
                 "try:\n    lock.acquire(sys.argv[1])\nexcept Exception as e:\n    print(e); sys.exit(1)\n")
         done = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, timeout=60)
     import os
@@ -39,7 +39,7 @@ def test_released_lock_can_be_taken_again(tmp_path):
 def test_lock_of_a_dead_process_is_free(tmp_path):
     """A process that died holding the lock leaves nothing stale: the kernel drops flock on exit."""
     db = tmp_path / "s.db"
-    code = "import sys, os; from syncagent import lock; lock.acquire(sys.argv[1]); os._exit(3)"
+    code = "import sys, os; from syncagent.store import lock; lock.acquire(sys.argv[1]); os._exit(3)"
     assert subprocess.run([sys.executable, "-c", code, str(db)], timeout=60).returncode == 3
     with lock.held(db):
         pass

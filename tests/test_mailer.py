@@ -8,14 +8,16 @@ import socket
 import ssl
 from email import policy
 
+import digest_scenario as scenario
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-import digest_scenario as scenario
-from syncagent import config as config_mod, digest, mailer
+from syncagent import config as config_mod
+from syncagent.digest import data as digest
 from syncagent.errors import AuthError, SyncagentError
-from syncagent.store import open_db
+from syncagent.notify import mailer
+from syncagent.store.db import open_db
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from syncagent import contacts, meetings
+from syncagent.contacts import book as contacts
 from syncagent.model import Batch, Message, Seen
-from syncagent.store import open_db, save_batch
+from syncagent.pipeline import meetings
+from syncagent.store.db import open_db, save_batch
 from syncagent.timeutil import iso
 
 INVITES = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "calendar-invites"
@@ -187,7 +188,7 @@ def test_malformed_ics_is_skipped_with_a_warning(db, caplog):
     bad = store_invite(db, "BEGIN:VCALENDAR\r\nthis is not ics\r\n", "2026-11-01T10:00:00Z")
     bad_time = store_invite(db, ics(vevent(uid="badtime", start="DTSTART:notadate")), "2026-11-01T11:00:00Z")
     store_invite(db, ics(vevent(uid="good")), "2026-11-01T12:00:00Z")
-    with caplog.at_level(logging.WARNING, logger="syncagent.meetings"):
+    with caplog.at_level(logging.WARNING, logger="syncagent.pipeline.meetings"):
         assert meetings.rebuild(db) == 1
     assert [r["uid"] for r in meetings_rows(db)] == ["good"]
     assert f"message {bad}:" in caplog.text

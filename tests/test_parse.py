@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from syncagent.parse import parse_message
+from syncagent.parse.headers import parse_message
 
 CORPORA = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
 ARRIVAL = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc)

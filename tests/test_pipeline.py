@@ -3,7 +3,11 @@
 import mailbox
 from datetime import datetime, timedelta, timezone
 
-from syncagent import config, contacts, pipeline, store, sync
+from syncagent import config
+from syncagent.contacts import book as contacts
+from syncagent.pipeline import stages as pipeline
+from syncagent.pipeline import sync
+from syncagent.store import db as store
 
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)  # a Monday
 

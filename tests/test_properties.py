@@ -10,11 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syncagent import ledger, ledger_store
-from syncagent.ledger import IN, MEETING, OUT, Event
+from syncagent.ledger import turns as ledger
+from syncagent.ledger.turns import IN, MEETING, OUT, Event
 from syncagent.model import Batch, Seen
-from syncagent.parse import parse_message
-from syncagent.store import open_db, save_batch
+from syncagent.parse.headers import parse_message
+from syncagent.pipeline import ledger as ledger_store
+from syncagent.store.db import open_db, save_batch
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

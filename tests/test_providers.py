@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncagent import providers
+from syncagent.setup import providers
 
 
 @pytest.mark.parametrize("address,host,port,security", [

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from syncagent import config as config_mod
-from syncagent import reminders
 from syncagent.errors import InputError
-from syncagent.ledger import Event, compute
-from syncagent.store import open_db
+from syncagent.ledger.turns import Event, compute
+from syncagent.pipeline import reminders
+from syncagent.store.db import open_db
 from syncagent.timeutil import iso
 
 NY = ZoneInfo("America/New_York")
@@ -451,7 +451,7 @@ def test_desktop_notification_once_per_reminder(tmp_path, monkeypatch):
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-    from syncagent import notify
+    from syncagent.notify import announce as notify
 
     assert notify.notify_due(db, cfg, at("2026-11-11T13:59:59")) == 0  # not due yet
     assert notify.notify_due(db, cfg, at("2026-11-12T00:00:00")) == 1
@@ -486,7 +486,7 @@ def test_email_notification_through_smtp(tmp_path):
         db = open_db(cfg.database)
         add_contact(db, "Priya Shah", PRIYA)
         add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
-        from syncagent import notify
+        from syncagent.notify import announce as notify
 
         assert notify.notify_due(db, cfg, at("2026-11-12T00:00:00")) == 1
     finally:
@@ -503,7 +503,7 @@ def test_notifications_off_by_default(tmp_path):
     db = open_db(cfg.database)
     add_contact(db, "Priya Shah", PRIYA)
     add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
-    from syncagent import notify
+    from syncagent.notify import announce as notify
 
     assert notify.notify_due(db, cfg, at("2026-11-12T00:00:00")) == 0
     assert db.execute("SELECT COUNT(*) FROM reminders WHERE notified_at IS NOT NULL").fetchone()[0] == 0

@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from dovecot import PASSWORD, make_message
 from faults_helpers import PW_ENV, imap_config
-from syncagent import imap_connect
-from syncagent.cli import main
 from test_imap_errors import self_signed, tls_front  # noqa: F401  (a fixture and a helper)
+
+from syncagent.cli import main
+from syncagent.sources.imap import connect as imap_connect
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = PASSWORD.encode()  # Dovecot's test password: it must appear nowhere we write
@@ -93,7 +93,7 @@ def test_database_digest_lock_and_wal_files_are_private(mailbox, tmp_path, umask
 
 def test_token_file_is_private(tmp_path, umask_022):
     """An OAuth token is written 0600 in a 0700 folder, also over an existing world-readable file."""
-    from syncagent import gmail_auth
+    from syncagent.sources.gmail import auth as gmail_auth
 
     class Creds:
         def to_json(self):
@@ -136,7 +136,7 @@ def test_serve_refuses_non_loopback_without_the_flag(host, tmp_path, capsys):
 
 def test_serve_allows_loopback_and_the_explicit_flag():
     """Loopback needs no flag; another address only with it."""
-    from syncagent import serve
+    from syncagent.serve import datasette as serve
 
     for host in ("127.0.0.1", "::1", "localhost"):
         serve.check_host(host, public=False)
@@ -181,22 +181,22 @@ PLACEHOLDERS = re.compile(r"^', '\.join\(\('\?' for _ in \w+\)\)$")
 # Interpolations that put identifiers (never values) into SQL, each checked by reading the code:
 # column and table names from constants, SET lists built from them, placeholder strings.
 IDENTIFIERS = {
-    ("syncagent/contacts.py", "marks"),  # "?,?,?" for the addresses
-    ("syncagent/contacts.py", "', '.join(cols)"),  # FIELDS present in the input
-    ("syncagent/contacts.py", "', '.join(FIELDS)"),
-    ("syncagent/contacts.py", "sets"),  # "<field> = ?" for changed FIELDS
-    ("syncagent/contacts.py", "where"),  # "WHERE id IN (?, ...)"
-    ("syncagent/ledger_store.py", "', '.join(columns)"),
-    ("syncagent/ledger_store.py", "table"),  # derived-table names passed as constants
-    ("syncagent/ledger_store.py", "where"),  # "<key column> = ? AND ..."
-    ("syncagent/ledger_store.py", "', '.join(cols)"),
-    ("syncagent/ledger_store.py", ".format('lower(trim(ce.address))' if messy else 'ce.address')"),
-    ("syncagent/store.py", "', '.join(_MESSAGE_COLUMNS)"),
-    ("syncagent/store.py", "sets"),  # "<cursor column> = ?" for known cursor columns
-    ("syncagent/store.py", "self.name"),  # savepoint names, constants of the stages
-    ("syncagent/store.py", "marks"),  # "?,?,?" for a batch's Message-IDs
-    ("syncagent/views.py", "name"),  # view names from the VIEWS dict
-    ("syncagent/views.py", "select"),  # view bodies from the VIEWS dict
+    ("syncagent/contacts/book.py", "marks"),  # "?,?,?" for the addresses
+    ("syncagent/contacts/book.py", "', '.join(cols)"),  # FIELDS present in the input
+    ("syncagent/contacts/book.py", "', '.join(FIELDS)"),
+    ("syncagent/contacts/book.py", "sets"),  # "<field> = ?" for changed FIELDS
+    ("syncagent/contacts/book.py", "where"),  # "WHERE id IN (?, ...)"
+    ("syncagent/pipeline/ledger.py", "', '.join(columns)"),
+    ("syncagent/pipeline/ledger.py", "table"),  # derived-table names passed as constants
+    ("syncagent/pipeline/ledger.py", "where"),  # "<key column> = ? AND ..."
+    ("syncagent/pipeline/ledger.py", "', '.join(cols)"),
+    ("syncagent/pipeline/ledger.py", ".format('lower(trim(ce.address))' if messy else 'ce.address')"),
+    ("syncagent/store/db.py", "', '.join(_MESSAGE_COLUMNS)"),
+    ("syncagent/store/db.py", "sets"),  # "<cursor column> = ?" for known cursor columns
+    ("syncagent/store/db.py", "self.name"),  # savepoint names, constants of the stages
+    ("syncagent/store/db.py", "marks"),  # "?,?,?" for a batch's Message-IDs
+    ("syncagent/store/views.py", "name"),  # view names from the VIEWS dict
+    ("syncagent/store/views.py", "select"),  # view bodies from the VIEWS dict
 }
 
 

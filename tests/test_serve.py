@@ -7,12 +7,12 @@ import json
 import logging
 import warnings
 
+import digest_scenario as scenario
 import pytest
 
-import digest_scenario as scenario
-from syncagent import serve
 from syncagent.errors import SyncagentError
-from syncagent.store import open_db
+from syncagent.serve import datasette as serve
+from syncagent.store.db import open_db
 
 TODAY = "2026-11-25"
 

@@ -8,10 +8,12 @@ from datetime import datetime, timezone
 import pytest
 from click.testing import CliRunner
 
-from syncagent import ledger_store, stats, store
 from syncagent.cli import cli
 from syncagent.model import Batch, Seen
-from syncagent.parse import parse_message
+from syncagent.parse.headers import parse_message
+from syncagent.pipeline import ledger as ledger_store
+from syncagent.pipeline import stats
+from syncagent.store import db as store
 
 ME = "me@example.com"
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)

@@ -6,13 +6,14 @@ A source is created by ``open_source(account)`` and used as::
         store.save_batch(...)          # rows and cursor in one transaction
     source.close()
 
-``state`` is a read-only ``StateView`` (see ``syncagent.sync``) giving the stored
+``state`` is a read-only ``StateView`` (see ``syncagent.pipeline.sync``) giving the stored
 cursors: ``folder_state(folder)``, ``known_locations(folder)``, ``gmail_state()``.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 from syncagent.config import Account
 from syncagent.model import Batch
@@ -35,11 +36,11 @@ def open_source(account: Account) -> Source:
 
         return LocalSource(account)
     if account.kind == "imap":
-        from syncagent.sources.imap import ImapSource
+        from syncagent.sources.imap.source import ImapSource
 
         return ImapSource(account)
     if account.kind == "gmail":
-        from syncagent.sources.gmail import GmailSource
+        from syncagent.sources.gmail.source import GmailSource
 
         return GmailSource(account)
     raise ValueError(account.kind)

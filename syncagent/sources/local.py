@@ -9,15 +9,15 @@ from __future__ import annotations
 import logging
 import mailbox
 import os
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Iterator
 
 from syncagent.config import Account
 from syncagent.errors import SourceError
 from syncagent.model import Batch, Seen
-from syncagent.parse import parse_message
+from syncagent.parse.headers import parse_message
 
 log = logging.getLogger(__name__)
 BATCH = 500

@@ -1,0 +1,134 @@
+"""The `syncagent` command: a thin click group whose commands load on demand.
+
+Each command lives in ``syncagent/cli/<name>.py`` and calls one function of
+the package; importing them lazily keeps ``syncagent --version`` fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from syncagent import __version__
+
+# name -> "module:attribute". Kept as data so `--help` and `--version` import nothing else.
+COMMANDS = {
+    "sync": "syncagent.cli.sync:sync",
+    "run": "syncagent.cli.run:run",
+    "contacts": "syncagent.cli.contacts:contacts",
+    "reminders": "syncagent.cli.reminders:reminders",
+    "stats": "syncagent.cli.stats:stats",
+    "digest": "syncagent.cli.digest:digest",
+    "serve": "syncagent.cli.serve:serve",
+    "auth": "syncagent.cli.auth:auth",
+    "demo": "syncagent.cli.demo:demo",
+    "init": "syncagent.cli.init:init",
+    "doctor": "syncagent.cli.doctor:doctor",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                return None  # a command not built yet
+            raise
+
+
+class Context:
+    """What every command needs: where the config is, and how loud to be."""
+
+    def __init__(self, config_path, verbose: int, quiet: bool):
+        self.config_path = config_path
+        self.verbose = verbose
+        self.quiet = quiet
+        self._config = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            from syncagent import config
+
+            self._config = config.load(self.config_path)
+        return self._config
+
+    def db(self):
+        from syncagent.store.db import open_db
+
+        return open_db(self.config.database)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="syncagent")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="SYNCAGENT_CONFIG",
+              help="Config file (default ~/.config/syncagent/config.toml).")
+@click.option("-v", "--verbose", count=True, help="Show the log (-v: what happens, with tracebacks of errors; -vv: debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.pass_context
+def cli(ctx, config_path, verbose, quiet):
+    """Keep a networking ledger from your mailbox: who you wrote to, who replied
+    and how fast, and the thank-yous, follow-ups and check-ins you owe.
+
+    \b
+    Example:
+      syncagent demo            # try it on a bundled sample mailbox
+      syncagent sync            # pull new mail into the ledger
+      syncagent reminders --due # what is owed now
+    """
+    from syncagent.logs import setup
+
+    setup(verbose, quiet)
+    ctx.obj = Context(config_path, verbose, quiet)
+
+
+def main(argv=None) -> None:
+    """Entry point: one sentence on stderr and exit 1 for a SyncagentError, never a traceback."""
+    from syncagent.errors import SyncagentError
+
+    try:
+        cli.main(args=argv, prog_name="syncagent", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except SyncagentError as exc:
+        logging.getLogger("syncagent").info("error detail", exc_info=True)
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: still one sentence
+        if logging.getLogger().isEnabledFor(logging.INFO):
+            raise
+        import sqlite3
+
+        if isinstance(exc, sqlite3.Error):
+            from syncagent.store.db import write_error
+
+            click.echo(f"Error: {write_error(exc, 'nothing more was saved')}", err=True)
+            sys.exit(1)
+        click.echo(
+            f"Error: unexpected {exc.__class__.__name__}: {exc}; run again with -v for the details and report it.",
+            err=True,
+        )
+        sys.exit(1)
+    else:
+        sys.exit(0)

@@ -1,0 +1,144 @@
+"""`syncagent init`: ask (or take flags) for an IMAP account, test it, write the config."""
+
+from __future__ import annotations
+
+import click
+
+from syncagent.cli import pass_ctx
+
+SECURITY = ("tls", "starttls", "none")
+
+
+@click.command()
+@click.option("--email", help="Your address; known providers fill in the server settings.")
+@click.option("--host", help="IMAP server (default: from the provider table, else imap.<domain>).")
+@click.option("--port", type=int, help="IMAP port (default 993 with tls, 143 otherwise).")
+@click.option("--security", type=click.Choice(SECURITY), help="tls (implicit TLS), starttls or none.")
+@click.option("--username", help="Login name (default: your address).")
+@click.option("--password-command", help="A command that prints the password, e.g. \"pass show mail/me\".")
+@click.option("--password-env", metavar="VAR", help="An environment variable that holds the password.")
+@click.option("--keyring", "use_keyring", is_flag=True, help="Read the password from the system keyring.")
+@click.option("--name", help="A short name for the account (default: personal).")
+@click.option("--timezone", help="Your IANA time zone (default: this machine's).")
+@click.option("--no-tls-verify", is_flag=True, help="Do not verify the server certificate (a server you trust only).")
+@click.option("--yes", "-y", is_flag=True, help="Ask nothing: take flags and defaults (for scripts).")
+@click.option("--force", is_flag=True, help="Replace an existing config file (kept as config.toml.bak).")
+@pass_ctx
+def init(ctx, email, host, port, security, username, password_command, password_env, use_keyring, name, timezone,
+         no_tls_verify, yes, force):
+    """Set up syncagent for an IMAP mailbox: test the login, then write the config.
+
+    Known providers (Gmail, Outlook, Yahoo, iCloud, Fastmail, GMX, Zoho,
+    Proton Bridge, Posteo, mailbox.org, AOL...) are recognised from the
+    address. The login and the folders are checked before anything is
+    written; the file is created mode 0600 and names where the password comes
+    from, never the password itself.
+
+    \b
+    Example:
+      syncagent init
+      syncagent init --email me@fastmail.com --password-command "pass show fastmail" --yes
+    """
+    from pathlib import Path
+
+    from syncagent import config as config_mod
+    from syncagent.errors import InputError
+    from syncagent.setup import init as init_wizard
+    from syncagent.setup import providers
+
+    path = Path(ctx.config_path).expanduser() if ctx.config_path else config_mod.default_path()
+    init_wizard.check_target(path, force)  # say so before asking anything
+    interactive = not yes
+
+    def ask(text, default=None, **kw):
+        if not interactive:
+            if default is None:
+                raise InputError(f"{text} is needed; pass it as an option (see `syncagent init --help`).")
+            return default
+        return click.prompt(text, default=default, **kw)
+
+    if not email:
+        if not interactive:
+            raise InputError("--email is needed with --yes; pass your address, e.g. --email me@example.com.")
+        email = click.prompt("Your email address")
+    email = email.strip()
+    if "@" not in email:
+        raise InputError(f"{email!r} is not an email address; give one like me@example.com.")
+    provider = providers.lookup(email)
+    if provider is not None:
+        if not provider.host:
+            raise InputError(f"{email} is at {provider.name}: {provider.note}")
+        click.echo(f"Recognised {provider.name}: {provider.host}:{provider.port} ({provider.security}).")
+        if provider.note:
+            click.echo(f"Note: {provider.note}")
+    host = host or ask("IMAP server", provider.host if provider else providers.guess_host(email))
+    security = security or ask("Security", provider.security if provider else "tls", type=click.Choice(SECURITY))
+    port = port or ask("Port", provider.port if provider and provider.security == security
+                       else (993 if security == "tls" else 143), type=int)
+    username = username or ask("Username", email)
+    sources = sum(bool(x) for x in (password_command, password_env, use_keyring))
+    if sources > 1:
+        raise InputError("Give only one of --password-command, --password-env and --keyring.")
+    password = None
+    if sources == 0:
+        if not interactive:
+            raise InputError("Say where the password comes from: --password-command CMD, --password-env VAR or --keyring.")
+        how = click.prompt("Where should syncagent get the password? command (e.g. pass), env (a variable) "
+                           "or keyring (stored now)", type=click.Choice(["command", "env", "keyring"]),
+                           default="keyring")
+        if how == "command":
+            password_command = click.prompt("Command that prints the password")
+        elif how == "env":
+            password_env = click.prompt("Environment variable", default="SYNCAGENT_IMAP_PASSWORD")
+        else:
+            use_keyring = True
+            password = click.prompt("Password (stored in the system keyring, never in the config)", hide_input=True)
+    name = name or ask("Account name", "personal")
+    timezone = timezone or ask("Time zone", init_wizard.default_timezone())
+    answers = init_wizard.Answers(
+        email=email, host=host, port=port, security=security, username=username, name=name, timezone=timezone,
+        password_command=password_command, password_env=password_env, keyring=use_keyring, password=password,
+        tls_verify=not no_tls_verify,
+    )
+    text = init_wizard.render(answers)  # validated (time zone, names) before the network is tried
+    _validate(text, path)
+    click.echo(f"Checking {username} at {host}:{port} ({security})...")
+    found = _probe(answers)
+    click.echo(f"Logged in: {found.summary()}.")
+    if found.gmail:
+        click.echo("Gmail: syncagent reads [Gmail]/All Mail only (each message once).")
+    elif found.sent:
+        click.echo(f"Folders to sync: INBOX and {found.sent}.")
+    else:
+        click.echo("Warning: the server shows no Sent folder, so your own messages will not be counted; "
+                   "name it in `folders` in the config.", err=True)
+    if password is not None:
+        init_wizard.store_in_keyring(username, password)
+    init_wizard.write(path, init_wizard.render(answers, found), force=force)
+    click.echo(f"Wrote {path} (mode 0600).")
+    click.echo("Next: `syncagent doctor` to check everything, then `syncagent sync`.")
+
+
+def _validate(text: str, path) -> None:
+    import tomllib
+
+    from syncagent import config
+
+    config.parse(tomllib.loads(text), path)
+
+
+def _probe(answers):
+    """Try the account; a password typed for the keyring is used in memory without the config-password warning."""
+    import logging
+
+    from syncagent.setup import init as init_wizard
+
+    secrets_log = logging.getLogger("syncagent.secrets")
+    level = secrets_log.level
+    if answers.password is not None:
+        secrets_log.setLevel(logging.ERROR)
+    try:
+        return init_wizard.probe(answers.account())
+    finally:
+        secrets_log.setLevel(level)
+

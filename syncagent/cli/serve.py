@@ -1,0 +1,60 @@
+"""`syncagent serve`: explore the ledger in Datasette."""
+
+from __future__ import annotations
+
+import click
+
+from syncagent.cli import pass_ctx
+
+
+@click.command()
+@click.option("--port", "-p", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback also needs --i-know-this-is-public.")
+@click.option("--i-know-this-is-public", "public", is_flag=True,
+              help="Allow a --host other machines can reach (your contacts and mail headers become readable there).")
+@click.option("--demo", is_flag=True, help="Serve the demo database built by `syncagent demo` instead of yours.")
+@click.option("--print-metadata", is_flag=True,
+              help="Print the bundled Datasette metadata (JSON) for your database and exit, for `datasette -m`.")
+@pass_ctx
+def serve(ctx, port, host, public, demo, print_metadata):
+    """Explore the database in Datasette on http://127.0.0.1:8001/, with table
+    descriptions, facets, full-text search over subjects and ready-made queries
+    (thank-yous owed, follow-ups due, reply rate by segment, ...).
+
+    \b
+    Example:
+      syncagent serve
+      syncagent serve --demo --port 8002
+      syncagent serve --print-metadata > metadata.json
+      datasette ~/.local/share/syncagent/syncagent.db -m metadata.json
+    """
+    import json
+
+    from syncagent.serve import datasette as serve_mod
+
+    if print_metadata:
+        db_path = serve_mod.demo_db_path() if demo else _database_or_default(ctx)
+        click.echo(json.dumps(serve_mod.load_metadata(db_path), indent=2, ensure_ascii=False))
+        return
+    db_path = serve_mod.demo_db_path() if demo else ctx.config.database
+    serve_mod.check_host(host, public)
+    if demo and not db_path.exists():
+        from syncagent.errors import SyncagentError
+
+        raise SyncagentError(f"There is no demo database at {db_path}; run `syncagent demo` first.")
+    click.echo(f"Serving {db_path} on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl+C to stop)")
+    serve_mod.serve(db_path, host=host, port=port, public=public)
+
+
+def _database_or_default(ctx):
+    """The configured database; without a usable config, the default path (only its name matters here)."""
+    from pathlib import Path
+
+    from syncagent.config import DEFAULT_DB
+    from syncagent.errors import ConfigError
+
+    try:
+        return ctx.config.database
+    except ConfigError:
+        return Path(DEFAULT_DB).expanduser()

@@ -1,0 +1,309 @@
+"""Read contacts from a file (CSV, LinkedIn Connections.csv, vCard) and import them.
+
+Readers turn a file into ``Record``s (a place such as "row 5" plus a
+``ContactInput``); ``import_file`` writes them all in one transaction through
+``contacts.upsert``. A bad row is reported with its reason and never stops the
+import; only a file that cannot be used at all raises ``InputError``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syncagent.contacts import book as contacts
+from syncagent.contacts.book import BadInput, Conflict, ContactInput
+from syncagent.errors import InputError
+from syncagent.timeutil import iso, utcnow
+
+log = logging.getLogger(__name__)
+
+# Header aliases (compared lower-cased with spaces, '_' and '-' removed).
+_COLUMNS = {
+    "name": ("name", "fullname", "displayname", "fn"),
+    "first_name": ("firstname", "givenname"),
+    "last_name": ("lastname", "familyname", "surname"),
+    "email": ("email", "emails", "emailaddress", "emailaddresses", "mail"),
+    "company": ("company", "organization", "organisation", "org", "organizationname", "organization1name"),
+    "title": ("title", "position", "jobtitle", "organizationtitle", "organization1title"),
+    "segment": ("segment",),
+    "tags": ("tags", "tag", "categories", "labels"),
+    "notes": ("notes", "note"),
+    "url": ("url", "linkedin", "profileurl"),
+    "cadence_days": ("cadencedays", "cadence"),
+}
+_ALIASES = {alias: key for key, aliases in _COLUMNS.items() for alias in aliases}
+# Google Contacts ("E-mail 1 - Value") and Outlook ("E-mail 2 Address") CSVs spread addresses over columns.
+_MORE_EMAIL = re.compile(r"^e?mail\d+(?:value|address)$")
+EXPECTED = "name and email (or emails), optionally company, title, segment, tags, notes and cadence_days"
+
+
+@dataclass
+class Record:
+    where: str  # "row 5" or "card 3": what the user looks for in the file
+    item: ContactInput | None = None
+    problem: str | None = None  # set when the reader already knows the record is unusable
+
+
+@dataclass
+class Skipped:
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    path: str
+    format: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    contact_ids: list[int] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"Imported {Path(self.path).name}: {self.added} added, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {len(self.skipped)} skipped"
+        )
+
+
+# --- reading -----------------------------------------------------------------
+
+def read_text(path: Path) -> str:
+    """The file as text: UTF-8 (BOM tolerated), else Windows-1252 as spreadsheets write it."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"There is no file {path}; check the path and try again.") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder; give the contacts file inside it.") from None
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc.strerror or exc}; check its permissions.") from None
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes any bytes")
+
+
+def detect_format(path: Path, text: str) -> str:
+    """``"vcard"`` or ``"csv"``: the content decides when it clearly is a vCard, else the extension."""
+    if text.lstrip("\ufeff \t\r\n").upper().startswith("BEGIN:VCARD"):
+        return "vcard"
+    if path.suffix.lower() in (".vcf", ".vcard"):
+        return "vcard"
+    return "csv"
+
+
+def read_records(path: Path) -> tuple[str, list[Record]]:
+    """(format label, records) for a contacts file of any supported kind."""
+    text = read_text(path)
+    if detect_format(path, text) == "vcard":
+        records = read_vcards(text)
+        if not records:
+            raise InputError(f"{path} holds no vCard (BEGIN:VCARD ... END:VCARD); export the contacts again as vCard, or give a CSV.")
+        return "vCard", records
+    return read_csv(path, text)
+
+
+def _key(cell: str) -> str:
+    return re.sub(r"[\s_\-]+", "", cell.strip().lstrip("\ufeff").lower())
+
+
+def _find_header(lines: list[str]) -> tuple[int, str, dict[str, list[int]]] | None:
+    """(line index, delimiter, column map) of the first line that names an email column.
+
+    LinkedIn exports start with a few lines of notes before the real header,
+    so the header is searched for rather than assumed on line 1.
+    """
+    for index, line in enumerate(lines[:50]):
+        best = None
+        for delimiter in (",", ";", "\t"):
+            cells = next(csv.reader([line], delimiter=delimiter), [])
+            columns: dict[str, list[int]] = {}
+            for pos, cell in enumerate(cells):
+                key = _ALIASES.get(_key(cell)) or ("email" if _MORE_EMAIL.match(_key(cell)) else None)
+                if key == "email" or (key and key not in columns):
+                    columns.setdefault(key, []).append(pos)
+            if "email" in columns and (best is None or len(columns) > len(best[2])):
+                best = (index, delimiter, columns)
+        if best:
+            return best
+    return None
+
+
+def read_csv(path: Path, text: str) -> tuple[str, list[Record]]:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    found = _find_header(lines)
+    if found is None:
+        raise InputError(
+            f"{path} has no header row syncagent can use; it expected the columns {EXPECTED} "
+            "(or a LinkedIn Connections.csv export, or a .vcf vCard file)."
+        )
+    header_index, delimiter, columns = found
+    label = "LinkedIn connections" if {"first_name", "last_name", "url"} <= set(columns) else "CSV"
+    reader = csv.reader(io.StringIO("\n".join(lines[header_index + 1:])), delimiter=delimiter)
+    records: list[Record] = []
+    start = reader.line_num
+    for cells in reader:
+        # Row numbers are file line numbers, as a spreadsheet or an editor shows them.
+        where = f"row {header_index + 2 + start}"
+        start = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        records.append(_csv_record(where, cells, columns))
+    return label, records
+
+
+def _csv_record(where: str, cells: list[str], columns: dict[str, list[int]]) -> Record:
+    def cell(key: str) -> str | None:
+        values = [cells[p].strip() for p in columns.get(key, []) if p < len(cells) and cells[p].strip()]
+        return ";".join(values) or None
+
+    name = cell("name") or " ".join(p for p in (cell("first_name"), cell("last_name")) if p) or None
+    try:
+        cadence = contacts.parse_cadence(cell("cadence_days"))
+    except ValueError:
+        return Record(where, problem=f"bad cadence_days {cell('cadence_days')!r} (a number of days)")
+    item = ContactInput(
+        name=name,
+        # Google writes several addresses in one cell as "a ::: b".
+        addresses=contacts.split_addresses((cell("email") or "").replace(":::", ";")),
+        company=cell("company"),
+        title=cell("title"),
+        segment=cell("segment"),
+        tags=cell("tags"),
+        notes=cell("notes"),
+        url=cell("url"),
+        cadence_days=cadence,
+    )
+    return Record(where, item)
+
+
+# --- vCard -------------------------------------------------------------------
+
+_CARD_RE = re.compile(r"^BEGIN:VCARD\s*$.*?^END:VCARD\s*$", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+
+
+def read_vcards(text: str) -> list[Record]:
+    """One record per vCard; each card is parsed alone so one broken card cannot stop the rest."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    records = []
+    for number, match in enumerate(_CARD_RE.finditer(text), start=1):
+        card = match.group(0)
+        try:
+            item = _vobject_card(card)
+        except Exception as exc:  # vobject raises many kinds on bad input; the fallback reads what it can
+            log.warning("vCard %d did not parse (%s); reading it line by line", number, exc)
+            item = _fallback_card(card)
+        where = f"card {number}" + (f" ({item.name})" if item.name else "")
+        records.append(Record(where, item))
+    return records
+
+
+def _vobject_card(card: str) -> ContactInput:
+    import vobject
+
+    vcard = vobject.readOne(card)
+    found = vcard.contents
+
+    def first(key: str):
+        items = found.get(key)
+        return items[0].value if items else None
+
+    name = first("fn")
+    if not name and found.get("n"):
+        n = found["n"][0].value
+        name = " ".join(p for p in (getattr(n, "given", ""), getattr(n, "family", "")) if p) if not isinstance(n, str) else n
+    org = first("org")
+    if isinstance(org, (list, tuple)):
+        org = " ".join(p for p in org if p) or None
+    categories = [c for item in found.get("categories", []) for c in (item.value if isinstance(item.value, list) else [item.value])]
+    return ContactInput(
+        name=_text(name),
+        addresses=[_text(e.value) for e in found.get("email", []) if _text(e.value)],
+        company=_text(org),
+        title=_text(first("title")),
+        tags=contacts.normalize_tags(categories) if categories else None,
+        notes=_text(first("note")),
+        url=_text(first("url")),
+    )
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        value = " ".join(str(v) for v in value if v)
+    value = str(value).strip()
+    return value or None
+
+
+def _fallback_card(card: str) -> ContactInput:
+    """A minimal reader for cards vobject rejects: unfold lines and take the properties we use."""
+    unfolded = re.sub(r"\n[ \t]", "", card)
+    props: dict[str, list[str]] = {}
+    for line in unfolded.split("\n"):
+        head, sep, value = line.partition(":")
+        if not sep:
+            continue
+        name = head.split(";")[0].split(".")[-1].upper()  # "item1.EMAIL;TYPE=x" -> EMAIL
+        value = value.replace("\\n", "\n").replace("\\,", ",").replace("\\;", ";").strip()
+        props.setdefault(name, []).append(value)
+
+    def first(key: str) -> str | None:
+        return (props.get(key) or [None])[0] or None
+
+    name = first("FN")
+    if not name and first("N"):
+        family, _, rest = first("N").partition(";")
+        name = " ".join(p for p in (rest.split(";")[0], family) if p) or None
+    return ContactInput(
+        name=name,
+        addresses=[v for v in props.get("EMAIL", []) if v],
+        company=(first("ORG") or "").replace(";", " ").strip() or None,
+        title=first("TITLE"),
+        tags=contacts.normalize_tags(",".join(props.get("CATEGORIES", []))) if props.get("CATEGORIES") else None,
+        notes=first("NOTE"),
+        url=first("URL"),
+    )
+
+
+# --- importing ---------------------------------------------------------------
+
+def import_file(db, path: str | Path) -> ImportReport:
+    """Import every usable record of ``path`` in ONE transaction and report what happened to each."""
+    path = Path(path).expanduser()
+    label, records = read_records(path)
+    report = ImportReport(str(path), label)
+    now = iso(utcnow())
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for record in records:
+            if record.problem:
+                report.skipped.append(Skipped(record.where, record.problem))
+                continue
+            try:
+                outcome, contact_id = contacts.upsert(conn, record.item, now)
+            except (BadInput, Conflict) as exc:
+                report.skipped.append(Skipped(record.where, str(exc)))
+                continue
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            if contact_id not in report.contact_ids:
+                report.contact_ids.append(contact_id)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    log.debug("%s", report.summary())
+    return report

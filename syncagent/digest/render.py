@@ -1,0 +1,280 @@
+"""The digest as Markdown and as self-contained HTML (inline styles, table layout).
+
+Mail clients drop <style> blocks and external resources, so every style is an
+attribute and the chart is inline SVG. The HTML is also well-formed XML.
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape
+from zoneinfo import ZoneInfo
+
+from syncagent.digest import charts
+from syncagent.digest.data import DigestData
+from syncagent.timeutil import parse_iso
+
+KIND_TITLES = {"thank_you": "Thank-yous", "follow_up": "Follow-ups", "check_in": "Check-ins"}
+KIND_SINGULAR = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
+IMPORT_HINT = "Import contacts with `syncagent contacts import FILE` (a CSV, LinkedIn's Connections.csv or a vCard), then run `syncagent sync`."
+FONT = "font-family:Helvetica,Arial,sans-serif;"
+
+
+# --- words and numbers ---------------------------------------------------------
+
+def duration(seconds: float) -> str:
+    """A rounded human span: "40 minutes", "5 hours", "3 days"."""
+    seconds = abs(seconds)
+    if seconds < 3600:
+        n, unit = max(1, round(seconds / 60)), "minute"
+    elif seconds < 2 * 86400:
+        n, unit = round(seconds / 3600), "hour"
+    else:
+        n, unit = round(seconds / 86400), "day"
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def hours(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value < 1:
+        return f"{round(value * 60)} min"
+    if value < 48:
+        return f"{value:.1f} h"
+    return f"{value / 24:.1f} days"
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{round(value * 100)}%"
+
+
+def count(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f}".rstrip("0").rstrip(".")  # 1, 1.5, 0.25
+
+
+def subject(data: DigestData) -> str:
+    owed = len(data.owed)
+    return f"syncagent digest {data.week}: {owed} owed, {data.this_week.replies} replies, {data.this_week.outreach} sent"
+
+
+def _when(item: dict) -> str:
+    s = item["overdue_seconds"]
+    return f"{duration(s)} overdue" if s >= 0 else f"due in {duration(s)}"
+
+
+def _local_day(iso_text: str, tz: str) -> str:
+    return parse_iso(iso_text).astimezone(ZoneInfo(tz)).strftime("%a %d %b")
+
+
+def _person(item: dict) -> str:
+    name = item.get("contact_name") or item.get("name") or "(unnamed)"
+    company = item.get("company")
+    return f"{name} ({company})" if company else name
+
+
+def _title(data: DigestData) -> str:
+    span = f"{data.first_day:%a %d %b} – {data.last_day:%a %d %b %Y}"
+    return f"Your networking week {data.week} ({span})"
+
+
+def _number_rows(data: DigestData) -> list[tuple[str, str, str]]:
+    w = data.this_week
+    return [
+        ("Outreach sent", count(w.outreach), count(data.average("outreach"))),
+        ("Replies received", count(w.replies), count(data.average("replies"))),
+        ("Reply rate (new asks answered)", percent(w.reply_rate), percent(data.average("reply_rate"))),
+        ("Median response time", hours(w.median_hours), hours(data.average("median_hours"))),
+        ("Meetings", count(w.meetings), count(data.average("meetings"))),
+    ]
+
+
+def _generated(data: DigestData) -> str:
+    local = data.now.astimezone(ZoneInfo(data.timezone))
+    return f"As of {local:%a %d %b %Y %H:%M} ({data.timezone})."
+
+
+# --- Markdown ------------------------------------------------------------------
+
+def markdown(data: DigestData) -> str:
+    out = [f"# {_title(data)}", "", f"_{_generated(data)}_", ""]
+    if data.is_new_user:
+        out += ["Nothing owed this week: you are not tracking anyone yet.", "", IMPORT_HINT, ""]
+        return "\n".join(out)
+    out += ["## What you owe now", ""]
+    if not data.owed:
+        out += ["Nothing owed this week. Well done.", ""]
+    for kind in ("thank_you", "follow_up", "check_in"):
+        items = [r for r in data.owed if r["kind"] == kind]
+        if items:
+            out += [f"**{KIND_TITLES[kind]}**", ""]
+            out += [_md_item(r) for r in items]
+            out.append("")
+    out += ["## Coming up in the next 7 days", ""]
+    if data.upcoming:
+        out += [
+            f"- {_md_escape(_person(r))}: {KIND_SINGULAR.get(r['kind'], r['kind'])} {_when(r)} ({_local_day(r['due_at'], data.timezone)})"
+            for r in data.upcoming
+        ]
+    else:
+        out.append("Nothing else falls due this week.")
+    out.append("")
+    out += ["## The week in numbers", ""]
+    if data.is_quiet_week:
+        out += ["A quiet week: no outreach, no replies, no meetings. A short, specific note to one warm contact is a good start.", ""]
+    out += ["| | This week | Previous 4 weeks (average) |", "|---|---:|---:|"]
+    out += [f"| {label} | {now} | {avg} |" for label, now, avg in _number_rows(data)]
+    out.append("")
+    out += ["## Reply rate by segment", ""]
+    if data.segments:
+        out += ["| Segment | Contacted | Replied | Reply rate | Median response |", "|---|---:|---:|---:|---:|"]
+        out += [
+            f"| {_md_escape(s['segment'])} | {s['contacted']} | {s['replied']} | {percent(s['rate'])} | {hours(s['median_hours'])} |"
+            for s in data.segments
+        ]
+    else:
+        out.append("No outreach yet, so no reply rates.")
+    out.append("")
+    out += ["## Fastest to answer this week", ""]
+    if data.fastest:
+        out += [f"{i}. {_md_escape(_person(p))}: {hours(p['hours'])}" for i, p in enumerate(data.fastest, 1)]
+    else:
+        out.append("No replies this week yet.")
+    out.append("")
+    out += ["## Going quiet", ""]
+    if data.quiet:
+        out += [f"- {_md_escape(_person(p))}: {p['why']}" for p in data.quiet]
+    else:
+        out.append("Nobody is drifting away.")
+    out.append("")
+    out += ["## Outreach and replies, last 12 weeks", "", "| Week | Sent | Replies |", "|---|---:|---:|"]
+    out += [f"| {w.week} | {w.outreach} | {w.replies} |" for w in data.history]
+    out.append("")
+    return "\n".join(out)
+
+
+def _md_item(r: dict) -> str:
+    last = f' · last: "{_md_escape(r["last_subject"])}"' if r.get("last_subject") else ""
+    return f"- **{_md_escape(_person(r))}**: {_when(r)}{last}"
+
+
+def _md_escape(text: str) -> str:
+    """Keep names and subjects from turning into Markdown markup, escaping as little as possible:
+    the Markdown is also the plain-text part of the mailed digest."""
+    out = str(text)
+    for ch in "\\`*_[]|":
+        out = out.replace(ch, "\\" + ch)
+    return re.sub(r"<(?=[A-Za-z/!?])", r"\\<", out)  # only what could open an HTML tag
+
+
+# --- HTML ----------------------------------------------------------------------
+
+def html(data: DigestData) -> str:
+    body: list[str] = [_h1(_title(data)), _p(_generated(data), muted=True)]
+    if data.is_new_user:
+        body += [_p("Nothing owed this week: you are not tracking anyone yet."), _p(_code_hint(IMPORT_HINT))]
+    else:
+        body.append(_h2("What you owe now"))
+        if not data.owed:
+            body.append(_p("Nothing owed this week. Well done."))
+        for kind in ("thank_you", "follow_up", "check_in"):
+            items = [r for r in data.owed if r["kind"] == kind]
+            if items:
+                body.append(_h3(KIND_TITLES[kind]))
+                body.append(_table(["Person", "Overdue", "Last message"],
+                                   [[_person(r), duration(r["overdue_seconds"]), r.get("last_subject") or "–"] for r in items]))
+        body.append(_h2("Coming up in the next 7 days"))
+        if data.upcoming:
+            body.append(_table(["Person", "Owed", "Due"],
+                               [[_person(r), KIND_SINGULAR.get(r["kind"], r["kind"]),
+                                 f"{_local_day(r['due_at'], data.timezone)} ({_when(r)})"] for r in data.upcoming]))
+        else:
+            body.append(_p("Nothing else falls due this week."))
+        body.append(_h2("The week in numbers"))
+        if data.is_quiet_week:
+            body.append(_p("A quiet week: no outreach, no replies, no meetings. A short, specific note to one warm contact is a good start."))
+        body.append(_table(["", "This week", "Previous 4 weeks (average)"], [list(r) for r in _number_rows(data)], numeric_from=1))
+        body.append(_h2("Reply rate by segment"))
+        if data.segments:
+            body.append(_table(["Segment", "Contacted", "Replied", "Reply rate", "Median response"],
+                               [[s["segment"], str(s["contacted"]), str(s["replied"]), percent(s["rate"]), hours(s["median_hours"])]
+                                for s in data.segments], numeric_from=1))
+        else:
+            body.append(_p("No outreach yet, so no reply rates."))
+        body.append(_h2("Fastest to answer this week"))
+        if data.fastest:
+            body.append(_table(["Person", "Response time"], [[_person(p), hours(p["hours"])] for p in data.fastest], numeric_from=1))
+        else:
+            body.append(_p("No replies this week yet."))
+        body.append(_h2("Going quiet"))
+        if data.quiet:
+            body.append(_table(["Person", "Why"], [[_person(p), p["why"]] for p in data.quiet]))
+        else:
+            body.append(_p("Nobody is drifting away."))
+        body.append(_h2("Outreach and replies, last 12 weeks"))
+        body.append(f'<div style="margin:8px 0 4px 0;">{charts.outreach_vs_replies([(w.week, w.outreach, w.replies) for w in data.history])}</div>')
+        # Some mail clients (Gmail) drop inline SVG: the caption still carries the gist.
+        body.append(_p(_history_caption(data), muted=True))
+    inner = "".join(body)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><meta charset="utf-8"/>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"/>'
+        f"<title>{escape(_title(data))}</title></head>"
+        f'<body style="margin:0;padding:0;background:#f4f4f4;{FONT}">'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background:#f4f4f4;">'
+        '<tr><td align="center" style="padding:16px;">'
+        '<table role="presentation" width="600" cellpadding="0" cellspacing="0" border="0" '
+        'style="max-width:600px;width:100%;background:#ffffff;border:1px solid #dddddd;">'
+        f'<tr><td style="padding:20px 24px;color:#222222;font-size:14px;line-height:1.45;{FONT}">{inner}</td></tr>'
+        "</table>"
+        f'<p style="color:#888888;font-size:11px;{FONT}">Written by syncagent from your own mailbox; nothing was sent to anyone but you.</p>'
+        "</td></tr></table></body></html>\n"
+    )
+
+
+def _history_caption(data: DigestData) -> str:
+    sent = sum(w.outreach for w in data.history)
+    replies = sum(w.replies for w in data.history)
+    first, last = data.history[0].week, data.history[-1].week
+    return f"{first} to {last}: {sent} messages sent, {replies} replies received."
+
+
+def _h1(text: str) -> str:
+    return f'<h1 style="font-size:20px;margin:0 0 4px 0;color:#1d3557;{FONT}">{escape(text)}</h1>'
+
+
+def _h2(text: str) -> str:
+    return f'<h2 style="font-size:16px;margin:22px 0 8px 0;color:#1d3557;border-bottom:1px solid #e5e5e5;padding-bottom:4px;{FONT}">{escape(text)}</h2>'
+
+
+def _h3(text: str) -> str:
+    return f'<h3 style="font-size:14px;margin:12px 0 4px 0;color:#444444;{FONT}">{escape(text)}</h3>'
+
+
+def _p(text: str, muted: bool = False) -> str:
+    colour = "#777777" if muted else "#222222"
+    return f'<p style="margin:6px 0;color:{colour};{FONT}">{escape(text) if "<code" not in text else text}</p>'
+
+
+def _code_hint(text: str) -> str:
+    """Backticked commands in the hint become <code>; everything else is escaped."""
+    pieces = text.split("`")
+    return "".join(
+        f'<code style="background:#f0f0f0;padding:1px 4px;">{escape(p)}</code>' if i % 2 else escape(p)
+        for i, p in enumerate(pieces)
+    )
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric_from: int | None = None) -> str:
+    def cell(tag: str, text: str, i: int) -> str:
+        align = "right" if numeric_from is not None and i >= numeric_from else "left"
+        weight = "bold" if tag == "th" else "normal"
+        return (f'<{tag} align="{align}" style="padding:4px 8px;border-bottom:1px solid #eeeeee;text-align:{align};'
+                f'font-weight:{weight};font-size:13px;{FONT}">{escape(str(text))}</{tag}>')
+
+    head = "".join(cell("th", h, i) for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(cell("td", c, i) for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return (f'<table role="presentation" cellpadding="0" cellspacing="0" border="0" width="100%" '
+            f'style="border-collapse:collapse;margin:4px 0 8px 0;"><tr style="background:#f7f7f7;">{head}</tr>{body}</table>')

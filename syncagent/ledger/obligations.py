@@ -1,0 +1,100 @@
+"""The reminder rules: which thank-you, follow-up or check-in one contact is owed at an instant.
+
+Pure (no I/O), so the rules are tested with a table of cases: ``obligation``
+takes one contact's ledger and returns the single reminder owed (or None), its
+due time and its anchor, the event it is counted from (DESIGN.md, "Open
+reminder"). Keeping the ``reminders`` table is ``syncagent.pipeline.reminders``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from syncagent.config import Reminders
+from syncagent.ledger import turns as ledger_mod
+from syncagent.ledger.businessdays import add_business_days
+
+THANK_YOU, FOLLOW_UP, CHECK_IN = "thank_you", "follow_up", "check_in"
+KINDS = (THANK_YOU, FOLLOW_UP, CHECK_IN)  # the order overdue reminders are listed in
+ACTIVE = ("open", "snoozed")
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """One owed reminder at an instant, with the facts its reason line is made of."""
+
+    kind: str  # thank_you | follow_up | check_in
+    due_at: datetime  # aware UTC
+    anchor: str  # ref of the event it is counted from ("message:12", "meeting:3")
+    anchor_at: datetime
+    reason: str  # one line, e.g. "Priya Shah replied 3 days ago; no thank-you sent"
+    subject: str | None = None  # subject of the anchor event
+    unanswered: int = 0  # follow_up: messages sent without an answer so far
+    max_unanswered: int = 0
+
+
+def obligation(ledger, settings: Reminders, tz: tzinfo | str, now: datetime,
+               cadence_days: float | None = None, *, name: str = "They") -> Obligation | None:
+    """The reminder owed to one contact at ``now`` (at most one), or None.
+
+    ASKED -> follow_up at the last outgoing message + N business days, unless
+    ``max_unanswered`` messages already went unanswered; REPLIED/MET -> thank_you
+    at the first reply (or the meeting's end) + ``thank_you_within_hours``;
+    ACKED -> check_in at the last message either way + the contact's
+    ``cadence_days`` (else ``check_in_after_days``) days of 24 hours.
+    """
+    tz = ZoneInfo(tz) if isinstance(tz, str) else tz
+    state = ledger.state
+    if state == ledger_mod.ASKED:
+        last = ledger.last_outgoing
+        if last is None or ledger.unanswered >= settings.max_unanswered:
+            return None  # the first message and its follow-ups went unanswered: stop asking
+        due = add_business_days(last.at, settings.follow_up_after_business_days, tz)
+        what = f"'{last.subject}'" if last.subject else "your message"
+        reason = (f"No reply to {what} sent {_day(last.at, tz, now)} "
+                  f"({ledger.unanswered} of {settings.max_unanswered})")
+        return Obligation(FOLLOW_UP, due, last.ref, last.at, reason, last.subject,
+                          ledger.unanswered, settings.max_unanswered)
+    if state in (ledger_mod.REPLIED, ledger_mod.MET):
+        owed = ledger.owed_since
+        if owed is None:
+            return None
+        due = owed.at + timedelta(hours=settings.thank_you_within_hours)
+        if owed.kind == ledger_mod.MEETING:
+            what = f" ('{owed.subject}')" if owed.subject else ""
+            reason = f"Met {name} {_ago(owed.at, now)}{what}; no thank-you sent"
+        else:
+            reason = f"{name} replied {_ago(owed.at, now)}; no thank-you sent"
+        return Obligation(THANK_YOU, due, owed.ref, owed.at, reason, owed.subject)
+    if state == ledger_mod.ACKED:
+        last = ledger.last_message
+        if last is None:
+            return None
+        days = cadence_days if cadence_days and cadence_days > 0 else settings.check_in_after_days
+        due = last.at + timedelta(days=days)
+        return Obligation(CHECK_IN, due, last.ref, last.at, f"Last talked {_ago(last.at, now)}", last.subject)
+    return None  # INBOUND or no history: nothing owed
+
+
+def _ago(then: datetime, now: datetime) -> str:
+    seconds = int((now - then).total_seconds())
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return _plural(seconds // 60, "minute") + " ago"
+    if seconds < 2 * 86400:
+        return _plural(seconds // 3600, "hour") + " ago"
+    return _plural(seconds // 86400, "day") + " ago"
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
+def _day(at: datetime, tz: tzinfo, now: datetime) -> str:
+    """'Mon 2 Nov' in the user's zone; the year is added when it is not the current one."""
+    local = at.astimezone(tz)
+    text = f"{local:%a} {local.day} {local:%b}"
+    return text if local.year == now.astimezone(tz).year else f"{text} {local.year}"

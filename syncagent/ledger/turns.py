@@ -1,0 +1,180 @@
+"""The relationship ledger: a pure state machine of turns between the user and one contact.
+
+``compute(events, now)`` takes the contact's messages and meetings (any order, any
+time zone) and the instant to evaluate at, and returns a frozen ``Ledger``: the
+current state, every reply with its response time, and the anchors the reminder
+rules need. No I/O here, so every rule is tested with a table of cases.
+
+The table (DESIGN.md, "The ledger rules"):
+
+    state      out      in        meeting
+    (none)     ASKED    INBOUND   MET
+    ASKED      ASKED    REPLIED   MET
+    REPLIED    ACKED    REPLIED   MET
+    MET        ACKED    MET       MET
+    INBOUND    ACKED    INBOUND   MET
+    ACKED      ASKED    ACKED     MET
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+OUT, IN, MEETING = "out", "in", "meeting"
+KINDS = (OUT, IN, MEETING)
+
+ASKED, REPLIED, MET, INBOUND, ACKED = "ASKED", "REPLIED", "MET", "INBOUND", "ACKED"
+STATES = (None, ASKED, REPLIED, MET, INBOUND, ACKED)
+
+# state -> kind -> next state. A meeting always leads to MET.
+TRANSITIONS: dict[str | None, dict[str, str]] = {
+    None: {OUT: ASKED, IN: INBOUND, MEETING: MET},
+    ASKED: {OUT: ASKED, IN: REPLIED, MEETING: MET},
+    REPLIED: {OUT: ACKED, IN: REPLIED, MEETING: MET},
+    MET: {OUT: ACKED, IN: MET, MEETING: MET},
+    INBOUND: {OUT: ACKED, IN: INBOUND, MEETING: MET},
+    ACKED: {OUT: ASKED, IN: ACKED, MEETING: MET},
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime  # aware, UTC
+    kind: str  # "out" | "in" | "meeting"   (meeting: at = its end time)
+    ref: str  # "message:<messages.id>" or "meeting:<meetings.id>"
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    asked_at: datetime  # the FIRST outgoing message of the unanswered run it answers
+    replied_at: datetime
+    seconds: int  # replied_at - asked_at, exact to the second
+    ref: str
+
+
+@dataclass(frozen=True)
+class Ledger:
+    state: str | None  # None | "ASKED" | "REPLIED" | "MET" | "INBOUND" | "ACKED"
+    replies: tuple[Reply, ...]
+    messages_sent: int
+    messages_received: int
+    first_outreach_at: datetime | None
+    first_reply_at: datetime | None
+    last_interaction_at: datetime | None  # last event of any kind
+    unanswered: int  # outgoing messages in the current ASKED run (0 unless ASKED)
+    last_outgoing: Event | None  # the last outgoing message (follow-up anchor)
+    owed_since: Event | None  # in REPLIED/MET: the event the thank-you is due from
+    last_message: Event | None  # last message either direction (check-in anchor)
+    state_event: Event | None  # the event that moved the ledger into its current state
+    events: tuple[Event, ...]  # events considered (at <= now), in order
+
+
+def to_utc(dt: datetime) -> datetime:
+    """Aware UTC; a naive datetime is taken to be UTC already (the database's convention)."""
+    if dt.tzinfo is timezone.utc:
+        return dt  # what the store gives: nothing to convert
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def prepare(events: Iterable[Event], now: datetime) -> tuple[Event, ...]:
+    """The events that count at ``now``: in UTC, at or before it, each ref once, in time order.
+
+    A meeting's ``at`` is its end, so one still running is left out like any future event.
+    Where a ref appears twice the earliest copy wins, so a duplicate never counts twice.
+    """
+    now = to_utc(now)
+    kept: dict[str, Event] = {}
+    for event in events:
+        if event.kind not in KINDS:
+            raise ValueError(f"unknown event kind {event.kind!r} for {event.ref}")
+        at = to_utc(event.at)
+        if at > now:
+            continue
+        if at is not event.at:
+            event = replace(event, at=at)
+        seen = kept.get(event.ref)
+        if seen is None or event.at < seen.at:
+            kept[event.ref] = event
+    return tuple(sorted(kept.values(), key=_order))
+
+
+# Events in the same second have no true order; this one does not depend on which folder
+# or account synced first: what they wrote before what you wrote (so no zero-second
+# "reply"), then by subject; the ref only separates what is otherwise identical.
+_KIND_ORDER = {IN: 0, OUT: 1, MEETING: 2}
+
+
+def _order(event: Event) -> tuple:
+    return (event.at, _KIND_ORDER[event.kind], event.subject or "", event.ref)
+
+
+def compute(events: Iterable[Event], now: datetime) -> Ledger:
+    """Run the turn state machine over one contact's events as they stood at ``now``."""
+    considered = prepare(events, now)
+    state: str | None = None
+    replies: list[Reply] = []
+    sent = received = 0
+    first_outreach: datetime | None = None
+    run_start: Event | None = None  # first outgoing message of the current ASKED run
+    unanswered = 0
+    last_outgoing = last_message = owed_since = state_event = None
+
+    for event in considered:
+        nxt = TRANSITIONS[state][event.kind]
+        if event.kind == OUT:
+            sent += 1
+            last_outgoing = last_message = event
+            if first_outreach is None:
+                first_outreach = event.at
+            if nxt == ASKED:
+                if state != ASKED:  # a new ask starts a new unanswered run
+                    run_start, unanswered = event, 0
+                unanswered += 1  # follow-ups add to the run but never restart its clock
+        elif event.kind == IN:
+            received += 1
+            last_message = event
+            if state == ASKED:
+                assert run_start is not None
+                replies.append(_reply(run_start, event))
+        # The thank-you anchor: set on entering REPLIED or MET, kept while we stay there
+        # (a second reply or another meeting does not move it), cleared on leaving.
+        if nxt in (REPLIED, MET):
+            if nxt != state:
+                owed_since = event
+        else:
+            owed_since = None
+        if nxt != ASKED:
+            run_start, unanswered = None, 0
+        if nxt != state:
+            state_event = event
+        state = nxt
+
+    return Ledger(
+        state=state,
+        replies=tuple(replies),
+        messages_sent=sent,
+        messages_received=received,
+        first_outreach_at=first_outreach,
+        first_reply_at=replies[0].replied_at if replies else None,
+        last_interaction_at=considered[-1].at if considered else None,
+        unanswered=unanswered,
+        last_outgoing=last_outgoing,
+        owed_since=owed_since,
+        last_message=last_message,
+        state_event=state_event,
+        events=considered,
+    )
+
+
+def _reply(asked: Event, answer: Event) -> Reply:
+    return Reply(
+        asked_at=asked.at,
+        replied_at=answer.at,
+        seconds=(answer.at - asked.at) // timedelta(seconds=1),
+        ref=answer.ref,
+    )

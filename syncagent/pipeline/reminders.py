@@ -1,0 +1,292 @@
+"""The ``reminders`` table: obligations evaluated over the database, and what the user decided.
+
+The rules themselves (``obligation``) are pure and live in
+``syncagent.ledger.obligations``; this module applies them to every contact.
+
+* ``reconcile``, ``listing`` and ``mark`` keep the ``reminders`` table. A row is
+  keyed by (contact, kind, anchor), so a new obligation (a new reply, a new
+  outgoing message) is a new row while the user's choice on an old one sticks:
+  dismissed and done rows stay as they are, snoozed rows wake when their
+  ``snoozed_until`` passes, and open rows whose obligation went away are settled
+  ('done') by the message that moved the ledger on.
+
+``--now`` (evaluating at an instant other than the clock) never settles rows:
+``listing`` evaluates the ledger in memory at that instant, joins each
+obligation to its stored row by key for the id and status, and reads that
+status *as of* the instant (a row resolved or snoozed later counts as open).
+It only inserts rows for obligations not stored yet, so they have an id; the
+next real ``reconcile`` settles any that no longer hold.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from syncagent.config import Config, Reminders
+from syncagent.errors import InputError
+from syncagent.ledger import turns as ledger_mod
+from syncagent.ledger.obligations import (  # noqa: F401  (re-exported: the rules beside the table)
+    ACTIVE,
+    CHECK_IN,
+    FOLLOW_UP,
+    KINDS,
+    THANK_YOU,
+    Obligation,
+    obligation,
+)
+from syncagent.store.db import transaction
+from syncagent.timeutil import iso, parse_iso, utcnow
+
+log = logging.getLogger(__name__)
+
+# --- evaluation over the database ----------------------------------------------
+
+@dataclass(frozen=True)
+class _Contact:
+    id: int
+    name: str
+    company: str | None
+    cadence_days: float | None
+
+
+def _contacts(db) -> list[_Contact]:
+    return [_Contact(*row) for row in db.execute(
+        "SELECT id, name, company, cadence_days FROM contacts ORDER BY id").fetchall()]
+
+
+def evaluate(db, config: Config, now: datetime, events: dict | None = None, ledgers: dict | None = None):
+    """(contact, ledger, obligation or None) for every contact, as things stood at ``now``.
+
+    ``events`` (contact id -> events) defaults to ``ledger_store.contact_events``;
+    ``ledgers`` (contact id -> Ledger at ``now``), where the caller has just computed
+    them, saves doing it twice.
+    """
+    if events is None and ledgers is None:
+        from syncagent.pipeline.ledger import contact_events
+
+        events = contact_events(db, now=now)
+    tz = config.tz
+    out = []
+    empty = ledger_mod.compute((), now)
+    for contact in _contacts(db):
+        if ledgers is not None:
+            led = ledgers.get(contact.id, empty)
+        else:
+            led = ledger_mod.compute(events.get(contact.id, ()), now)
+        ob = obligation(led, config.reminders, tz, now, contact.cadence_days, name=contact.name)
+        out.append((contact, led, ob))
+    return out
+
+
+def _settled_by(led, kind: str, anchor: str, settings: Reminders, tz, cadence) -> ledger_mod.Event | None:
+    """The first event after ``anchor`` at which (kind, anchor) stopped being owed.
+
+    Replays the ledger one event at a time, so a follow-up is settled by the
+    reply (or the next follow-up), a thank-you by the user's next message, a
+    check-in by the next message either way. None when the anchor is gone
+    (message deleted, contact address changed) or the settings changed.
+    """
+    events = led.events
+    start = next((i for i, e in enumerate(events) if e.ref == anchor), None)
+    if start is None:
+        return None
+    for i in range(start + 1, len(events)):
+        at = events[i].at
+        ob = obligation(ledger_mod.compute(events[: i + 1], at), settings, tz, at, cadence)
+        if ob is None or (ob.kind, ob.anchor) != (kind, anchor):
+            return events[i]
+    return None
+
+
+def _message_id(ref: str | None) -> int | None:
+    if ref and ref.startswith("message:"):
+        return int(ref.split(":", 1)[1])
+    return None
+
+
+def reconcile(db, config: Config, now: datetime | None = None, *, events: dict | None = None,
+              ledgers: dict | None = None) -> dict:
+    """Bring the ``reminders`` table up to date at ``now`` (the real clock), in one transaction.
+
+    Returns counts: {"created", "settled", "woken"}.
+    """
+    now = now or utcnow()
+    now_text = iso(now)
+    tz = config.tz
+    counts = {"created": 0, "settled": 0, "woken": 0}
+    conn = db.conn
+    with transaction(db, "reminders"):
+        # Read inside the write transaction, so a concurrent writer cannot slip in between.
+        evaluated = evaluate(db, config, now, events, ledgers)
+        active: dict[int, list] = {}
+        for row in conn.execute(
+            "SELECT id, contact_id, kind, anchor FROM reminders WHERE status IN ('open', 'snoozed')"
+        ).fetchall():
+            active.setdefault(row[1], []).append(row)
+        for contact, led, ob in evaluated:
+            current = (ob.kind, ob.anchor) if ob else None
+            for rid, _, kind, anchor in active.get(contact.id, ()):
+                if (kind, anchor) == current:
+                    continue
+                event = _settled_by(led, kind, anchor, config.reminders, tz, contact.cadence_days)
+                conn.execute(
+                    "UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = ? WHERE id = ?",
+                    [iso(event.at) if event else now_text, _message_id(event.ref if event else None), rid],
+                )
+                counts["settled"] += 1
+            if ob is None:
+                continue
+            cur = conn.execute(
+                "INSERT INTO reminders (contact_id, kind, anchor, due_at, status, created_at, reason) "
+                "VALUES (?, ?, ?, ?, 'open', ?, ?) ON CONFLICT (contact_id, kind, anchor) DO NOTHING",
+                [contact.id, ob.kind, ob.anchor, iso(ob.due_at), now_text, ob.reason],
+            )
+            counts["created"] += cur.rowcount
+            # Settings may have moved the due time; the reason's "N days ago" moves with the clock.
+            conn.execute(
+                "UPDATE reminders SET due_at = ?, reason = ? WHERE contact_id = ? AND kind = ? AND anchor = ? "
+                "AND status IN ('open', 'snoozed')",
+                [iso(ob.due_at), ob.reason, contact.id, ob.kind, ob.anchor],
+            )
+        counts["woken"] = conn.execute(
+            "UPDATE reminders SET status = 'open' WHERE status = 'snoozed' AND snoozed_until <= ?", [now_text]
+        ).rowcount
+    if any(counts.values()):
+        log.info("reminders: %(created)d new, %(settled)d settled, %(woken)d back from snooze", counts)
+    return counts
+
+
+def wake_snoozed(db, now: datetime) -> int:
+    """Reopen snoozed reminders whose time has come (all a quiet pass needs to do)."""
+    woken = db.conn.execute(
+        "UPDATE reminders SET status = 'open' WHERE status = 'snoozed' AND snoozed_until <= ?", [iso(now)]
+    ).rowcount
+    if woken:
+        log.info("reminders: %d back from snooze", woken)
+    return woken
+
+
+def _status_at(row: dict, now_text: str) -> str:
+    """The stored row's status as it stood at ``now``: a later resolution or snooze is ignored."""
+    status = row["status"]
+    if status in ("done", "dismissed") and row["resolved_at"] and row["resolved_at"] > now_text:
+        return "open"
+    if status == "snoozed" and (row["snoozed_until"] or "") <= now_text:
+        return "open"
+    return status
+
+
+def listing(db, config: Config, now: datetime | None = None, due_only: bool = False, *,
+            events: dict | None = None) -> list[dict]:
+    """Open reminders at ``now``: overdue first (thank-yous, follow-ups, check-ins), then upcoming.
+
+    Snoozed, done and dismissed reminders are left out. Each dict has id,
+    contact_id, contact_name, contact_email, company, kind, due_at (ISO UTC),
+    reason, status, overdue_seconds (negative when upcoming), last_subject,
+    anchor, created_at, snoozed_until and notified_at.
+    """
+    now = now or utcnow()
+    now_text = iso(now)
+    owed = [(c, led, ob) for c, led, ob in evaluate(db, config, now, events) if ob]
+    stored = _rows_by_key(db)
+    missing = [(c, ob) for c, _, ob in owed if (c.id, ob.kind, ob.anchor) not in stored]
+    if missing:
+        with transaction(db, "reminders"):
+            for c, ob in missing:
+                db.conn.execute(
+                    "INSERT INTO reminders (contact_id, kind, anchor, due_at, status, created_at, reason) "
+                    "VALUES (?, ?, ?, ?, 'open', ?, ?) ON CONFLICT (contact_id, kind, anchor) DO NOTHING",
+                    [c.id, ob.kind, ob.anchor, iso(ob.due_at), iso(utcnow()), ob.reason],
+                )
+        stored = _rows_by_key(db)
+    emails = _first_emails(db)
+    out = []
+    for c, led, ob in owed:
+        row = stored[(c.id, ob.kind, ob.anchor)]
+        if _status_at(row, now_text) != "open":
+            continue
+        overdue = int((now - ob.due_at).total_seconds())
+        if due_only and overdue < 0:
+            continue
+        out.append({
+            "id": row["id"],
+            "contact_id": c.id,
+            "contact_name": c.name,
+            "contact_email": emails.get(c.id),
+            "company": c.company,
+            "kind": ob.kind,
+            "due_at": iso(ob.due_at),
+            "reason": ob.reason,
+            "status": "open",
+            "overdue_seconds": overdue,
+            "last_subject": led.last_message.subject if led.last_message else None,
+            "anchor": ob.anchor,
+            "created_at": row["created_at"],
+            "snoozed_until": row["snoozed_until"],
+            "notified_at": row["notified_at"],
+        })
+    order = {k: i for i, k in enumerate(KINDS)}
+    out.sort(key=lambda r: (0, order[r["kind"]], -r["overdue_seconds"], r["id"]) if r["overdue_seconds"] >= 0
+             else (1, 0, -r["overdue_seconds"], r["id"]))
+    return out
+
+
+def _rows_by_key(db) -> dict[tuple, dict]:
+    cur = db.execute("SELECT * FROM reminders")
+    cols = [d[0] for d in cur.description]
+    rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+    return {(r["contact_id"], r["kind"], r["anchor"]): r for r in rows}
+
+
+def _first_emails(db) -> dict[int, str]:
+    emails: dict[int, str] = {}
+    for contact_id, address in db.execute(
+        "SELECT contact_id, address FROM contact_emails ORDER BY contact_id, position, address"
+    ).fetchall():
+        emails.setdefault(contact_id, address)
+    return emails
+
+
+# --- the user's choices ------------------------------------------------------------
+
+def get(db, reminder_id: int) -> dict:
+    cur = db.execute("SELECT * FROM reminders WHERE id = ?", [reminder_id])
+    row = cur.fetchone()
+    if row is None:
+        raise InputError(f"There is no reminder with id {reminder_id}; run `syncagent reminders` to see the ids.")
+    return dict(zip([d[0] for d in cur.description], row))
+
+
+def mark(db, reminder_id: int, action: str, now: datetime | None = None, until: datetime | None = None) -> dict:
+    """Apply 'done', 'dismiss' or 'snooze' (until ``until``, default 3 days) to a reminder; return the row."""
+    now = now or utcnow()
+    get(db, reminder_id)
+    if action == "done":
+        db.execute("UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = NULL, snoozed_until = NULL "
+                   "WHERE id = ?", [iso(now), reminder_id])
+    elif action == "dismiss":
+        db.execute("UPDATE reminders SET status = 'dismissed', resolved_at = ?, resolved_by = NULL, "
+                   "snoozed_until = NULL WHERE id = ?", [iso(now), reminder_id])
+    elif action == "snooze":
+        until = until or now + timedelta(days=3)
+        if until <= now:
+            raise InputError(f"The snooze date {iso(until)} is not in the future; give a later --until date.")
+        db.execute("UPDATE reminders SET status = 'snoozed', snoozed_until = ?, resolved_at = NULL, "
+                   "resolved_by = NULL WHERE id = ?", [iso(until), reminder_id])
+    else:
+        raise ValueError(action)
+    return get(db, reminder_id)
+
+
+def parse_until(text: str, tz: tzinfo) -> datetime:
+    """An ISO date (midnight at its start, in the user's zone) or datetime (local if no offset) -> UTC."""
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"--until {text!r} is not an ISO date or date-time; write it like 2026-12-01 or "
+                         "2026-12-01T09:00.") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return parse_iso(dt.isoformat())

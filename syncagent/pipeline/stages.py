@@ -1,0 +1,101 @@
+"""The derived stages run after every sync, in order. Each can be rerun alone.
+
+search index -> threads -> meetings -> ledger -> reminders. When neither the mail,
+the contacts nor the reminder settings changed and no message or meeting crossed
+the clock since the last pass, the ledger cannot have changed either, so a daemon
+polling a quiet mailbox only wakes snoozed reminders instead of rebuilding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+from datetime import datetime
+
+from syncagent.config import Config
+from syncagent.timeutil import iso, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def after_sync(db, config: Config, *, now: datetime | None = None, force: bool = False) -> None:
+    """Bring every derived table up to date at ``now``.
+
+    Each stage commits in one transaction; a failed write leaves the previous
+    result in place and is reported as one StoreError sentence.
+    """
+    from syncagent.store import db as store
+
+    try:
+        _stages(db, config, now or utcnow(), force)
+    except sqlite3.Error as exc:
+        raise store.write_error(exc, "the ledger and reminders were left as they were") from exc
+
+
+def _stages(db, config: Config, now: datetime, force: bool) -> None:
+    from syncagent.pipeline import ledger as ledger_store
+    from syncagent.pipeline import meetings, reminders, threads
+    from syncagent.store import search
+
+    search.catch_up(db)
+    mail, people = _mail_fingerprint(db), _people_fingerprint(db, config)
+    last = _load(db)
+    mail_changed = force or last.get("mail") != mail
+    ledger_changed = (mail_changed or last.get("people") != people
+                      or _events_crossed(db, last.get("now"), iso(now)))
+    if mail_changed:
+        threads.rebuild(db)
+        meetings.rebuild(db, config.timezone)
+    if ledger_changed:
+        ledgers = ledger_store.recompute(db, now)
+        reminders.reconcile(db, config, now, ledgers=ledgers)
+    else:
+        reminders.wake_snoozed(db, now)
+    _save(db, {"mail": mail, "people": people, "now": iso(now)})
+
+
+def _mail_fingerprint(db) -> list:
+    """Changes whenever a message, an address of one, or a calendar part is added or goes."""
+    conn = db.conn
+    messages = conn.execute("SELECT count(*), coalesce(max(id), 0), total(gone) FROM messages").fetchone()
+    addresses = conn.execute("SELECT count(*) FROM message_addresses").fetchone()
+    calendars = conn.execute("SELECT count(*) FROM calendar_parts").fetchone()
+    return [*messages, *addresses, *calendars]
+
+
+def _people_fingerprint(db, config: Config) -> str:
+    """Changes with the contacts, their addresses, or the settings the reminders follow."""
+    conn = db.conn
+    contacts = conn.execute("SELECT count(*), max(updated_at), total(cadence_days) FROM contacts").fetchone()
+    emails = conn.execute("SELECT count(*), total(contact_id), max(address) FROM contact_emails").fetchone()
+    settings = (config.timezone, config.reminders)
+    return hashlib.sha1(repr((contacts, emails, settings)).encode()).hexdigest()
+
+
+def _events_crossed(db, before: str | None, after: str) -> bool:
+    """Did a message or a meeting's end fall between the last pass's clock and this one's?"""
+    if before is None:
+        return True
+    low, high = min(before, after), max(before, after)
+    if low == high:
+        return False
+    conn = db.conn
+    return bool(
+        conn.execute("SELECT 1 FROM messages WHERE date > ? AND date <= ? LIMIT 1", [low, high]).fetchone()
+        or conn.execute("SELECT 1 FROM meetings WHERE end_at > ? AND end_at <= ? LIMIT 1", [low, high]).fetchone()
+    )
+
+
+def _load(db) -> dict:
+    row = db.conn.execute("SELECT value FROM pipeline_state WHERE name = 'derived'").fetchone()
+    return json.loads(row[0]) if row else {}
+
+
+def _save(db, state: dict) -> None:
+    db.conn.execute(
+        "INSERT INTO pipeline_state (name, value) VALUES ('derived', ?) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [json.dumps(state)],
+    )

@@ -1,0 +1,122 @@
+"""One sync pass: each account's source into the store, then the derived stages."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from syncagent.config import Account, Config
+from syncagent.errors import SyncagentError
+from syncagent.store import db as store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncResult:
+    account: str
+    new_messages: int
+    seconds: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def line(self) -> str:
+        if self.error:
+            return f"{self.account}: failed after {self.seconds:.1f} s: {self.error}"
+        noun = "message" if self.new_messages == 1 else "messages"
+        return f"{self.account}: {self.new_messages:,} new {noun} in {self.seconds:.1f} s"
+
+
+class DbState:
+    """The read-only view of stored cursors that a source receives."""
+
+    def __init__(self, db, account: str):
+        self.db, self.account = db, account
+
+    def folder_state(self, folder):
+        return store.folder_state(self.db, self.account, folder)
+
+    def known_locations(self, folder):
+        return store.known_locations(self.db, self.account, folder)
+
+    def gmail_state(self):
+        return store.gmail_state(self.db, self.account)
+
+
+# progress(account, folder, done, total) is called after each committed batch.
+Progress = Callable[[str, str | None, int, int | None], None]
+
+
+def sync_account(db, account: Account, *, full: bool = False, progress: Progress | None = None,
+                 should_stop: Callable[[], bool] | None = None, log_failure: bool = True) -> SyncResult:
+    """Sync one account; the outcome is recorded in ``sync_runs`` whatever happens."""
+    from syncagent.sources import open_source
+
+    started = time.monotonic()
+    try:
+        run_id = store.start_run(db, account.name)
+    except sqlite3.Error as exc:  # locked by another program, or the disk is full
+        error = str(store.write_error(exc, "nothing was synced"))
+        log.log(logging.ERROR if log_failure else logging.INFO, "%s: %s", account.name, error)
+        return SyncResult(account.name, 0, time.monotonic() - started, error)
+    new = 0
+    status, error = "ok", None
+    try:
+        source = open_source(account)
+        try:
+            done_per_folder: dict[str | None, int] = {}
+            for batch in source.batches(DbState(db, account.name), full=full):
+                new += store.save_batch(db, account.name, account.addresses, batch)
+                done_per_folder[batch.folder] = done_per_folder.get(batch.folder, 0) + len(batch.items)
+                if progress:
+                    progress(account.name, batch.folder, done_per_folder[batch.folder], batch.total)
+                if should_stop and should_stop():
+                    status, error = "interrupted", "stopped before the end; the next sync continues from here"
+                    break
+        finally:
+            source.close()
+    except SyncagentError as exc:
+        status, error = "failed", str(exc)
+    except KeyboardInterrupt:
+        store.finish_run(db, run_id, "interrupted", new, "interrupted by the user")
+        raise
+    except Exception as exc:
+        log.debug("unexpected error syncing %s", account.name, exc_info=True)
+        status, error = "failed", f"unexpected {exc.__class__.__name__}: {exc}"
+    try:
+        store.finish_run(db, run_id, status, new, error)
+    except sqlite3.Error as exc:
+        status, error = "failed", str(store.write_error(exc, "the messages committed so far are kept"))
+    result = SyncResult(account.name, new, time.monotonic() - started, error if status == "failed" else None)
+    if status == "failed":
+        # The CLI reports failures itself as one sentence; the daemon's log is its report.
+        log.log(logging.ERROR if log_failure else logging.INFO, "%s", result.line())
+    else:
+        log.info("%s", result.line())
+    return result
+
+
+def sync_all(db, config: Config, *, account: str | None = None, full: bool = False,
+             progress: Progress | None = None, should_stop=None, now=None,
+             log_failures: bool = True) -> list[SyncResult]:
+    accounts = [config.account(account)] if account else list(config.accounts)
+    if not accounts:
+        from syncagent.errors import ConfigError
+
+        raise ConfigError(f"{config.path} has no [[accounts]]; add one (see config.example.toml) or run `syncagent init`.")
+    results = [sync_account(db, a, full=full, progress=progress, should_stop=should_stop,
+                            log_failure=log_failures) for a in accounts]
+    from syncagent.pipeline import stages as pipeline
+
+    # Reminders fall due with the clock, so the ledger stages run even when no mail was new;
+    # when every account failed nothing changed, and the cause (a locked or full database,
+    # an unreachable server) would only fail them too.
+    if any(r.ok for r in results):
+        pipeline.after_sync(db, config, now=now)
+    return results

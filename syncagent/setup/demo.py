@@ -1,0 +1,155 @@
+"""The whole pipeline on the bundled sample mailbox, in its own directory.
+
+``run()`` writes a demo config under ``paths.demo_dir()`` (an mbox account that
+points at the packaged sample), imports the sample contacts, syncs, and computes
+the ledger, the reminders and the digest at a fixed instant (the sample's
+reference date), so the result is the same on every machine and every run.
+It never reads or writes the user's own config or database.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+from syncagent import paths
+
+log = logging.getLogger(__name__)
+
+# The sample's reference instant (syncagent.setup.sample.generate.REFERENCE_NOW): Friday 16:00 in New York.
+DEMO_NOW = datetime(2026, 11, 13, 21, 0, tzinfo=timezone.utc)
+DEMO_TIMEZONE = "America/New_York"
+DEMO_ADDRESSES = ("alex.morgan@example.com", "alex@alexmorgan.test")
+ACCOUNT = "sample"
+
+
+@dataclass
+class DemoResult:
+    directory: Path
+    config_path: Path
+    database: Path
+    now: datetime
+    imported: str
+    sync_lines: list[str]
+    contacts: int
+    stats: dict  # syncagent.pipeline.stats.summarize(..., by="segment"): the numbers `syncagent stats` prints
+    reminders: list[dict]
+    digest_paths: list[Path]
+
+
+def sample_data() -> Path:
+    """The packaged sample as a real directory (copied into the demo directory if packed in a zip)."""
+    data = resources.files("syncagent.setup.sample") / "data"
+    if isinstance(data, Path) and (data / "contacts.csv").is_file():
+        return data
+    target = paths.demo_dir() / "sample"  # e.g. a zipped install: copy it out once
+    for folder, names in (("", ["contacts.csv"]), ("mail", ["INBOX.mbox", "Sent.mbox"])):
+        for name in names:
+            src = data / folder / name if folder else data / name
+            dst = target / folder / name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            content = src.read_bytes()
+            if not dst.exists() or dst.read_bytes() != content:
+                dst.write_bytes(content)
+    return target
+
+
+def config_text(directory: Path, sample: Path) -> str:
+    """The demo's config: what a real one looks like, with an mbox account instead of IMAP."""
+    return (
+        "# The syncagent demo's own config: written by `syncagent demo`, rewritten on every run.\n"
+        "# Your real config (~/.config/syncagent/config.toml) and database are never touched.\n"
+        f'timezone = "{DEMO_TIMEZONE}"\n\n'
+        "[database]\n"
+        f"path = {_toml_str(directory / 'demo.db')}\n\n"
+        "[[accounts]]\n"
+        f'name = "{ACCOUNT}"\n'
+        'kind = "mbox"\n'
+        f"path = {_toml_str(sample / 'mail')}\n"
+        f"addresses = [{', '.join(_toml_str(a) for a in DEMO_ADDRESSES)}]\n\n"
+        "[digest]\n"
+        f"output_dir = {_toml_str(directory / 'digests')}\n"
+    )
+
+
+def _toml_str(value) -> str:
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def write_config(directory: Path | None = None) -> Path:
+    """Write (or refresh) the demo config, mode 0600, and return its path."""
+    directory = directory or paths.demo_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "config.toml"
+    text = config_text(directory, sample_data())
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        from syncagent.files import write_private
+
+        write_private(path, text)
+    return path
+
+
+def run(now: datetime | None = None, progress=None, directory: Path | None = None) -> DemoResult:
+    """Import, sync, compute the ledger, reminders and digest at ``now`` (default DEMO_NOW)."""
+    from syncagent import config as config_mod
+    from syncagent.contacts import importing as contacts_import
+    from syncagent.digest import data as digest
+    from syncagent.pipeline import reminders, stats
+    from syncagent.pipeline.sync import sync_all
+    from syncagent.store import db as store
+
+    now = now or DEMO_NOW
+    directory = directory or paths.demo_dir()
+    config_path = write_config(directory)
+    config = config_mod.load(config_path)
+    with _lock(config.database):
+        db = store.open_db(config.database)
+        try:
+            imported = contacts_import.import_file(db, sample_data() / "contacts.csv")
+            results = sync_all(db, config, progress=progress, now=now)
+            failed = [r for r in results if not r.ok]
+            if failed:
+                from syncagent.errors import SyncagentError
+
+                raise SyncagentError(f"The demo could not read the sample mailbox: {failed[0].error}")
+            contacts = db.execute("SELECT count(*) FROM contacts").fetchone()[0]
+            report = stats.summarize(stats.from_tables(db), now, by="segment")
+            owed = reminders.listing(db, config, now)
+            result = digest.build(db, config, now=now)
+        finally:
+            db.conn.close()
+    return DemoResult(
+        directory=directory,
+        config_path=config_path,
+        database=config.database,
+        now=now,
+        imported=imported.summary(),
+        sync_lines=[r.line() for r in results],
+        contacts=contacts,
+        stats=report,
+        reminders=owed,
+        digest_paths=[result.markdown_path, result.html_path],
+    )
+
+
+def _lock(db_path: Path):
+    """The write lock of the demo database, when the lock module is there."""
+    try:
+        from syncagent.store import lock
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return lock.held(db_path)
+
+
+def reset(directory: Path | None = None) -> None:
+    """Remove the demo directory (its database, config and digests)."""
+    directory = directory or paths.demo_dir()
+    if directory.exists():
+        shutil.rmtree(directory)

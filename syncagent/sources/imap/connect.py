@@ -1,0 +1,177 @@
+"""Connecting and logging in to an IMAP account, with every failure as one sentence.
+
+Used by the IMAP source and by commands that only need to check an account
+(``init``, ``doctor``). Connection failures that may pass (DNS, refused port,
+timeout, a dropped connection) become ``TransientSourceError`` and the connect
+step is retried with backoff; a refused login is an ``AuthError`` and a bad
+certificate a ``SourceError``, which retrying cannot fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+
+from syncagent.config import Account
+from syncagent.errors import AuthError, SourceError, SyncagentError, TransientSourceError
+
+log = logging.getLogger(__name__)
+
+# Retrying the connect step (not the login): attempts and the longest wait in
+# seconds. Tests set CONNECT_ATTEMPTS = 1 so failures answer at once.
+CONNECT_ATTEMPTS = 3
+CONNECT_WAIT_MAX = 30.0
+
+
+def tls_context(account: Account) -> ssl.SSLContext:
+    """A verifying context, unless the account says ``tls_verify = false``."""
+    ctx = ssl.create_default_context(purpose=ssl.Purpose.SERVER_AUTH)
+    if not account.tls_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def connect(account: Account, *, attempts: int | None = None):
+    """Return a logged-in ``IMAPClient`` (``normalise_times`` off), retrying the connect step."""
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts or CONNECT_ATTEMPTS),
+        wait=wait_exponential_jitter(initial=1, max=CONNECT_WAIT_MAX),
+        retry=retry_if_exception_type(TransientSourceError),
+        reraise=True,
+        before_sleep=lambda rs: log.info("%s: %s; retrying", account.name, rs.outcome.exception()),
+    )
+    client = retrying(open_connection, account)
+    try:
+        login(client, account)
+    except BaseException:
+        close(client)
+        raise
+    return client
+
+
+def open_connection(account: Account):
+    """Open the socket (TLS, STARTTLS or plain) and read the greeting; no login."""
+    from imapclient import IMAPClient
+
+    try:
+        client = IMAPClient(
+            account.host,
+            port=account.port,
+            ssl=account.security == "tls",
+            ssl_context=tls_context(account) if account.security == "tls" else None,
+            timeout=account.timeout,
+        )
+        client.normalise_times = False  # keep INTERNALDATE timezone-aware
+        if account.security == "starttls":
+            try:
+                client.starttls(tls_context(account))
+            except BaseException:
+                close(client)
+                raise
+    except SyncagentError:
+        raise
+    except Exception as exc:
+        raise translate(exc, account, "connect") from exc
+    return client
+
+
+def login(client, account: Account) -> None:
+    """Log in with the password (or an OAuth2 token for ``auth = "oauth2"``)."""
+    from imapclient.exceptions import LoginError
+
+    try:
+        if account.auth == "oauth2":
+            from syncagent.sources.gmail import auth as gmail_auth  # written for Gmail; imported only when used
+
+            client.oauth2_login(account.username, gmail_auth.access_token(account))
+        else:
+            from syncagent import secrets
+
+            client.login(account.username, secrets.resolve(account.secret))
+    except LoginError as exc:
+        raise AuthError(
+            f"The server {account.host} rejected the login for {account.username}; check the username "
+            "and password (for Gmail and others, an app password)."
+        ) from exc
+    except SyncagentError:
+        raise
+    except Exception as exc:
+        raise translate(exc, account, "login") from exc
+
+
+def close(client) -> None:
+    """Log out politely; on a dead connection just drop the socket."""
+    try:
+        client.logout()
+    except Exception:
+        try:
+            client.shutdown()
+        except Exception:
+            pass
+
+
+def translate(exc: BaseException, account: Account, stage: str = "sync") -> SyncagentError:
+    """Turn a socket, TLS or IMAP exception into one sentence the user can act on."""
+    from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+
+    where = f"{account.host}:{account.port}"
+    name = account.name
+    if isinstance(exc, socket.gaierror):
+        return TransientSourceError(
+            f"The IMAP server {account.host} of account {name!r} cannot be found (the name does not resolve); "
+            "check `host` in the config and your network connection."
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = exc.verify_message or exc.reason or "verification failed"
+        return SourceError(
+            f"The TLS certificate of {account.host} could not be verified ({reason}); if you trust this server, "
+            f"set `tls_verify = false` in the [[accounts]] entry named {name!r} (it affects that account only)."
+        )
+    if isinstance(exc, ssl.SSLError):
+        return SourceError(
+            f"The TLS handshake with {where} failed ({exc.reason or exc}); check `security` for account {name!r} "
+            "(\"tls\" for port 993, \"starttls\" for port 143)."
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return TransientSourceError(
+            f"Nothing accepts connections at {where} for account {name!r}; check `host`, `port` and `security` "
+            "(993 with tls, 143 with starttls) and that the server is up."
+        )
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return TransientSourceError(
+            f"{where} did not answer within {account.timeout:g} s; check your network, or raise `timeout` for "
+            f"account {name!r}."
+        )
+    if stage == "connect" and isinstance(exc, (OSError, IMAPClientAbortError, EOFError)):
+        return TransientSourceError(
+            f"The connection to {where} for account {name!r} failed ({_reason(exc)}); check your network "
+            "and that the server is up."
+        )
+    if isinstance(exc, (OSError, IMAPClientAbortError, EOFError)):
+        return TransientSourceError(
+            f"The connection to {where} dropped during the {stage} ({_reason(exc)}); what was saved so far is "
+            "kept and the next sync continues from there."
+        )
+    if stage == "connect" and isinstance(exc, IMAPClientError) and "STARTTLS" in str(exc).upper():
+        return SourceError(
+            f"{where} does not offer STARTTLS; set `security = \"tls\"` (port 993) for account {name!r}."
+        )
+    if isinstance(exc, IMAPClientError):
+        return SourceError(
+            f"The IMAP server {account.host} refused a command during the {stage} ({_reason(exc)}); run again "
+            "with -vv for details and report it if it persists."
+        )
+    return SourceError(
+        f"Unexpected {exc.__class__.__name__} talking to {where} during the {stage} ({_reason(exc)}); run "
+        "again with -vv for details."
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().rstrip(".") or exc.__class__.__name__
+    text = text.replace("\r", " ").replace("\n", " ")
+    return text[:200]

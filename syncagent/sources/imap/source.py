@@ -1,0 +1,281 @@
+"""The IMAP source: read-only, incremental, header fields only.
+
+Per folder: STATUS first; if UIDVALIDITY, UIDNEXT, MESSAGES (and HIGHESTMODSEQ)
+match the stored cursor of a complete pass, the folder is skipped without
+being opened, so a sync with nothing new costs a constant number of commands.
+Otherwise the folder is opened with EXAMINE, new UIDs are fetched in ascending
+chunks (one Batch each, its cursor committed with its rows), and the last
+Batch carries the full cursor and the UIDs that disappeared.
+
+When only HIGHESTMODSEQ moved (another client changed flags), the folder is
+not opened at all: flags are not stored, so the new modseq is just recorded. On
+Gmail (X-GM-EXT-1) the labels of known messages changed since the stored
+modseq are fetched with CHANGEDSINCE and updated in ``message_folders``.
+With ``fetch_snippets`` the first KB of each message's text part is fetched
+with a partial BODY.PEEK to store a short snippet (see ``imap_parts``).
+New messages are fetched through ``imap_fetch``, which reads the raw answer
+itself instead of through imapclient's general parser (and falls back to it).
+
+Read-only by construction: EXAMINE, BODY.PEEK, STATUS, LIST, SEARCH, FETCH and
+nothing else (no STORE/EXPUNGE/COPY/MOVE/APPEND).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterator
+
+from syncagent.config import Account
+from syncagent.errors import SourceError, SyncagentError
+from syncagent.model import Batch, Message, Seen
+from syncagent.sources.imap import connect as imap_connect
+from syncagent.sources.imap import fetch as imap_fetch
+from syncagent.sources.imap import parts as imap_parts
+
+log = logging.getLogger(__name__)
+
+HEADER_FIELDS = (
+    "FROM TO CC BCC REPLY-TO SENDER DATE SUBJECT MESSAGE-ID IN-REPLY-TO REFERENCES LIST-ID "
+    "LIST-UNSUBSCRIBE AUTO-SUBMITTED X-AUTOREPLY X-AUTORESPOND PRECEDENCE CONTENT-TYPE "
+    "X-AUTO-RESPONSE-SUPPRESS RETURN-PATH"
+)
+HEADER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({HEADER_FIELDS})]"
+BASE_ITEMS = [HEADER_ITEM, "INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE"]
+GMAIL_ITEMS = ["X-GM-MSGID", "X-GM-THRID", "X-GM-LABELS"]
+LABEL_CHUNK = 500  # UIDs per label-refresh FETCH: ~4 KB command lines at 7 digits
+
+_warned_no_sent: set[str] = set()
+
+
+class ImapSource:
+    """Yields Batches of one IMAP account; see the module docstring."""
+
+    def __init__(self, account: Account):
+        self.account = account
+        self.client = None
+
+    # --- protocol -------------------------------------------------------------
+    def batches(self, state, *, full: bool = False) -> Iterator[Batch]:
+        self.client = imap_connect.connect(self.account)
+        try:
+            caps = set(self.client.capabilities())
+            self.gmail = b"X-GM-EXT-1" in caps
+            self.condstore = b"CONDSTORE" in caps
+            for folder in self._folders():
+                yield from self._folder(folder, state, full)
+        except SyncagentError:
+            raise
+        except Exception as exc:
+            raise imap_connect.translate(exc, self.account, "sync") from exc
+
+    def close(self) -> None:
+        if self.client is not None:
+            imap_connect.close(self.client)
+            self.client = None
+
+    # --- folders --------------------------------------------------------------
+    def _folders(self) -> list[str]:
+        if self.account.folders:
+            return list(self.account.folders)  # checked by STATUS; a missing one is reported there
+        listing = self.client.list_folders()
+        by_flag: dict[bytes, str] = {}
+        for flags, _delim, name in listing:
+            for flag in flags:
+                by_flag.setdefault(flag.lower() if isinstance(flag, bytes) else flag, name)
+        if self.gmail and b"\\all" in by_flag:
+            # Gmail shows each message once per label; All Mail holds them all once.
+            return [by_flag[b"\\all"]]
+        sent = by_flag.get(b"\\sent")
+        if sent is None:
+            if self.account.name not in _warned_no_sent:
+                _warned_no_sent.add(self.account.name)
+                log.warning("%s: the server marks no folder as Sent (SPECIAL-USE \\Sent); syncing INBOX only, "
+                            "set `folders` to name the sent folder", self.account.name)
+            return ["INBOX"]
+        return ["INBOX", sent] if sent.upper() != "INBOX" else ["INBOX"]
+
+    def _status(self, folder: str) -> dict:
+        from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+
+        what = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"] + (["HIGHESTMODSEQ"] if self.condstore else [])
+        try:
+            raw = self.client.folder_status(folder, what)
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as exc:
+            if self.account.folders:
+                self._missing_folder(folder)
+            raise imap_connect.translate(exc, self.account, f"STATUS of {folder!r}") from exc
+        return {k.decode().lower(): v for k, v in raw.items()}
+
+    def _missing_folder(self, folder: str):
+        names = [name for _f, _d, name in self.client.list_folders()]
+        if folder in names or (folder.upper() == "INBOX" and "INBOX" in names):
+            return
+        listed = ", ".join(repr(n) for n in sorted(names)) or "none"
+        raise SourceError(
+            f"The folder {folder!r} named in `folders` of account {self.account.name!r} does not exist on "
+            f"{self.account.host}; the folders there are: {listed}."
+        )
+
+    # --- one folder -----------------------------------------------------------
+    def _folder(self, folder: str, state, full: bool) -> Iterator[Batch]:
+        status = self._status(folder)
+        stored = state.folder_state(folder)
+        uidvalidity = status["uidvalidity"]
+        reset = bool(stored and stored.get("uidvalidity") not in (None, uidvalidity))
+        if reset:
+            log.info("%s: %s has a new UIDVALIDITY; refetching the folder", self.account.name, folder)
+        if reset or full:
+            stored = None
+        if stored and stored.get("complete") and all(
+            stored.get(k) == status.get(k) for k in ("uidnext", "messages")
+        ):
+            # Nothing added (UIDNEXT grows with every append) and nothing expunged (MESSAGES
+            # would drop, or UIDNEXT grow with a replacement): at most flags or labels changed.
+            if stored.get("highestmodseq") != status.get("highestmodseq"):
+                yield from self._flags_only(folder, state, stored, status)
+            return  # the folder is not even opened unless Gmail labels need a refresh
+        selected = self.client.select_folder(folder, readonly=True)  # EXAMINE
+        exists = int(selected.get(b"EXISTS", status["messages"]))
+        last_uid = int(stored["last_uid"] or 0) if stored else 0
+        # After a UIDVALIDITY change the old locations mean nothing (reset_folder drops them).
+        known = {} if reset else state.known_locations(folder)
+        # `n:*` always matches the highest UID even when n is above it: filter.
+        new = sorted(u for u in self.client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        # Expunge check by counting: every live known UID plus the new ones should add up.
+        live = {int(loc) for loc in known if loc.isdigit()} | set(new)
+        gone: list[str] = []
+        if len(live) != exists:
+            on_server = set(self.client.search(["ALL"]))
+            gone = sorted((loc for loc in known if not loc.isdigit() or int(loc) not in on_server),
+                          key=lambda x: int(x) if x.isdigit() else 0)
+        # Labels of the messages already stored may have changed too (new mail bumps the
+        # modseq as well, so this is the only chance to see those changes).
+        moved = bool(stored) and stored.get("highestmodseq") != status.get("highestmodseq")
+        labels = self._label_changes(known, stored) if moved else {}
+        final = {"uidvalidity": uidvalidity, "last_uid": max([last_uid, *new]),
+                 "uidnext": status.get("uidnext"), "messages": status.get("messages"),
+                 "highestmodseq": status.get("highestmodseq"), "complete": 1}
+        size = max(1, self.account.batch_size)
+        chunks = [new[i:i + size] for i in range(0, len(new), size)] or [[]]
+        for i, chunk in enumerate(chunks):
+            items = self._fetch(folder, chunk, uidvalidity) if chunk else []
+            last = i == len(chunks) - 1
+            cursor = final if last else {"uidvalidity": uidvalidity, "last_uid": max(chunk), "complete": 0}
+            yield Batch(items=items, folder=folder, cursor=cursor, gone=gone if last else [],
+                        reset_folder=reset and i == 0, total=len(new), labels=labels if last else {})
+
+    def _flags_only(self, folder: str, state, stored: dict, status: dict) -> Iterator[Batch]:
+        """Only HIGHESTMODSEQ moved: refresh Gmail labels if there are any, then record the new modseq.
+
+        Flags are not stored, so without X-GM-EXT-1 this costs no command at all: the
+        next sync compares against the new modseq and is back to STATUS only.
+        """
+        labels: dict[str, tuple[str, ...]] = {}
+        if self._labels_wanted(stored):
+            self.client.select_folder(folder, readonly=True)  # EXAMINE
+            labels = self._label_changes(state.known_locations(folder), stored)
+        yield Batch(folder=folder, cursor={"highestmodseq": status.get("highestmodseq")}, labels=labels, total=0)
+
+    def _labels_wanted(self, stored: dict | None) -> bool:
+        return bool(self.gmail and self.condstore and stored and stored.get("highestmodseq") is not None)
+
+    def _label_changes(self, known: dict, stored: dict) -> dict[str, tuple[str, ...]]:
+        """X-GM-LABELS of the known messages changed since the stored modseq, by location."""
+        if not self._labels_wanted(stored):
+            return {}
+        uids = sorted(int(loc) for loc in known if loc.isdigit())
+        since = int(stored["highestmodseq"])
+        out: dict[str, tuple[str, ...]] = {}
+        # CHANGEDSINCE makes the answer hold only changed messages; the UID list is
+        # chunked to keep command lines near the 8 KB RFC 7162 advises.
+        for i in range(0, len(uids), LABEL_CHUNK):
+            data = self.client.fetch(uids[i:i + LABEL_CHUNK], ["X-GM-LABELS", "FLAGS"],
+                                     modifiers=[f"CHANGEDSINCE {since}"])
+            for uid, d in data.items():
+                if b"X-GM-LABELS" in d:
+                    out[str(uid)] = tuple(imap_parts.label(x) for x in d[b"X-GM-LABELS"] or ())
+        return out
+
+    # --- fetching -------------------------------------------------------------
+    def _fetch(self, folder: str, uids: list[int], uidvalidity: int) -> list[tuple[Message, Seen]]:
+        from syncagent.parse import headers as parse
+
+        items = BASE_ITEMS + (GMAIL_ITEMS if self.gmail else [])
+        if imap_fetch.ENABLED:
+            # BODYSTRUCTURE is parsed only where a part is wanted from it (see imap_fetch).
+            data = imap_fetch.fetch(self.client, uids, items,
+                                    structures="all" if self.account.fetch_snippets else "calendar")
+        else:
+            data = self.client.fetch(uids, items)
+        calendars = self._calendars(data)
+        snippets = self._snippets(data) if self.account.fetch_snippets else {}
+        out = []
+        for uid in uids:
+            d = data.get(uid)
+            if d is None:
+                continue  # expunged between SEARCH and FETCH
+            header = next((v for k, v in d.items() if k.startswith(b"BODY[HEADER")), b"") or b""
+            gm_id = d.get(b"X-GM-MSGID")
+            thrid = d.get(b"X-GM-THRID")
+            try:
+                msg = parse.parse_message(
+                    header,
+                    arrived_at=d.get(b"INTERNALDATE"),
+                    size=d.get(b"RFC822.SIZE"),
+                    thread_hint=str(thrid) if thrid is not None else None,
+                    gmail_id=format(gm_id, "x") if gm_id is not None else None,
+                )
+            except Exception:  # promise 4: one bad message never stops a sync
+                log.warning("%s: could not parse UID %s in %s; skipped", self.account.name, uid, folder,
+                            exc_info=True)
+                continue
+            if uid in calendars:
+                msg = dataclasses.replace(msg, calendar=calendars[uid], has_calendar=True)
+            if snippets.get(uid):
+                msg = dataclasses.replace(msg, snippet=snippets[uid])
+            labels = tuple(imap_parts.label(x) for x in d.get(b"X-GM-LABELS", ()) or ())
+            out.append((msg, Seen(folder=folder, location=str(uid), uid=uid, uidvalidity=uidvalidity,
+                                  labels=labels)))
+        return out
+
+    def _parts(self, data: dict, find, section: str = "") -> dict[int, tuple[bytes, tuple]]:
+        """Fetch one body part per message, as ``find`` names it from the BODYSTRUCTURE.
+
+        One FETCH per distinct part number (usually one or two per chunk), never one
+        per message; ``section`` is a partial range such as ``<0.1024>``.
+        Returns uid -> (raw bytes, what ``find`` returned).
+        """
+        wanted: dict[str, list[tuple[int, tuple]]] = {}
+        for uid, d in data.items():
+            bs = d.get(b"BODYSTRUCTURE")
+            found = find(bs) if bs else None
+            if found:
+                wanted.setdefault(found[0], []).append((uid, found))
+        out: dict[int, tuple[bytes, tuple]] = {}
+        for part, entries in wanted.items():
+            uids, items = [uid for uid, _f in entries], [f"BODY.PEEK[{part}]{section}"]
+            fetched = imap_fetch.fetch(self.client, uids, items) if imap_fetch.ENABLED else self.client.fetch(uids, items)
+            for uid, found in entries:
+                raw = next((v for k, v in fetched.get(uid, {}).items() if k.startswith(b"BODY[")), None)
+                if raw:
+                    out[uid] = (raw, found)
+        return out
+
+    def _calendars(self, data: dict) -> dict[int, str]:
+        """The text/calendar part of the messages that have one, whole (invitations are small)."""
+        return {uid: imap_parts.decode_part(raw, enc, charset)
+                for uid, (raw, (_p, enc, charset)) in self._parts(data, imap_parts.find_calendar).items()}
+
+    def _snippets(self, data: dict) -> dict[int, str | None]:
+        """A short plain-text snippet from the first bytes of each message's text part (opt-in)."""
+        out = {}
+        for uid, (raw, (_p, subtype, enc, charset)) in self._parts(
+                data, imap_parts.find_text, f"<0.{imap_parts.SNIPPET_BYTES}>").items():
+            try:
+                out[uid] = imap_parts.snippet_from(raw, subtype, enc, charset)
+            except Exception:  # promise 4: a snippet is a nicety, never a reason to fail
+                log.debug("%s: no snippet for UID %s", self.account.name, uid, exc_info=True)
+        return out

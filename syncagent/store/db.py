@@ -1,0 +1,297 @@
+"""The database: opening it (WAL, migrations, 0600), saving batches, reading cursors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from syncagent.errors import StoreError
+from syncagent.model import Batch
+from syncagent.timeutil import iso, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def open_db(path: str | os.PathLike, *, migrate: bool = True):
+    """Open (creating mode 0600 if needed) and migrate the database."""
+    import sqlite_utils
+
+    path = Path(path).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"Cannot open the database {path}: {_reason(exc)}; check the path in [database] and its permissions.") from exc
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        db = sqlite_utils.Database(conn)
+        if migrate:
+            migrate_db(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"The database {path} cannot be used: {_reason(exc)}; move it aside and run `syncagent sync --full` to rebuild it.") from exc
+    return db
+
+
+def migrate_db(db) -> None:
+    from syncagent.store.migrations import migrations
+
+    if migrations.pending(db):
+        migrations.apply(db)
+    from syncagent.store import views
+
+    views.ensure(db)
+
+
+def schema_version(db) -> str | None:
+    from syncagent.store.migrations import migrations
+
+    applied = migrations.applied(db)
+    return applied[-1].name if applied else None
+
+
+def write_error(exc: sqlite3.Error, what: str = "nothing from this batch was saved") -> StoreError:
+    """One sentence for a failed write: locked by another program, disk full, or else."""
+    return StoreError(
+        f"Could not write to the database: {_reason(exc)}; {what}, free some space or close the other program and run the sync again."
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, sqlite3.OperationalError) and "full" in text:
+        return "the disk is full"
+    return text
+
+
+class transaction:
+    """``with transaction(db):`` BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), or a
+    savepoint when the caller already holds a transaction, so stages nest in a caller's."""
+
+    def __init__(self, db, name: str = "stage"):
+        self.conn = getattr(db, "conn", db)
+        self.name = name
+
+    def __enter__(self):
+        self.nested = self.conn.in_transaction
+        self.conn.execute(f"SAVEPOINT {self.name}" if self.nested else "BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.conn.execute(f"RELEASE {self.name}" if self.nested else "COMMIT")
+        elif self.nested:
+            self.conn.execute(f"ROLLBACK TO {self.name}")
+            self.conn.execute(f"RELEASE {self.name}")
+        elif self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        return False
+
+
+# --- cursors -----------------------------------------------------------------
+
+def folder_state(db, account: str, folder: str) -> dict | None:
+    row = db.execute(
+        "SELECT * FROM folder_state WHERE account = ? AND folder = ?", [account, folder]
+    ).fetchone()
+    if row is None:
+        return None
+    cols = [d[0] for d in db.execute("SELECT * FROM folder_state LIMIT 0").description]
+    return dict(zip(cols, row))
+
+
+def known_locations(db, account: str, folder: str) -> dict[str, int | None]:
+    """Live (not gone) locations of a folder mapped to their UID."""
+    return dict(
+        db.execute(
+            "SELECT location, uid FROM message_folders WHERE account = ? AND folder = ? AND gone = 0",
+            [account, folder],
+        ).fetchall()
+    )
+
+
+def gmail_state(db, account: str) -> dict | None:
+    row = db.execute(
+        "SELECT history_id, pending_history_id, page_token FROM gmail_state WHERE account = ?",
+        [account],
+    ).fetchone()
+    if row is None:
+        return None
+    return {"history_id": row[0], "pending_history_id": row[1], "page_token": row[2]}
+
+
+# --- sync runs ---------------------------------------------------------------
+
+def start_run(db, account: str) -> int:
+    cur = db.execute(
+        "INSERT INTO sync_runs (account, started_at, status) VALUES (?, ?, 'running')",
+        [account, iso(utcnow())],
+    )
+    return cur.lastrowid
+
+
+def finish_run(db, run_id: int, status: str, new_messages: int, error: str | None = None) -> None:
+    db.execute(
+        "UPDATE sync_runs SET finished_at = ?, status = ?, new_messages = ?, error = ? WHERE id = ?",
+        [iso(utcnow()), status, new_messages, error, run_id],
+    )
+
+
+# --- saving ------------------------------------------------------------------
+
+_MESSAGE_COLUMNS = (
+    "account", "message_id", "thread_id", "date", "date_source", "arrived_at", "from_address",
+    "from_name", "subject", "direction", "automatic", "automatic_reason", "in_reply_to", "refs",
+    "list_id", "size", "snippet", "has_calendar", "gmail_id", "thread_hint", "first_seen_at",
+)
+
+_INSERT_MESSAGE = (
+    f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _MESSAGE_COLUMNS)}) "
+    # A second copy (Sent and INBOX, or a re-delivery) keeps the first row; it may
+    # only add what the first copy lacked, and it brings the message back if gone.
+    "ON CONFLICT (account, message_id) DO UPDATE SET "
+    "gone = 0, "
+    "gmail_id = COALESCE(messages.gmail_id, excluded.gmail_id), "
+    "thread_hint = COALESCE(messages.thread_hint, excluded.thread_hint), "
+    "snippet = COALESCE(messages.snippet, excluded.snippet), "
+    "has_calendar = MAX(messages.has_calendar, excluded.has_calendar)"
+)
+
+
+def save_batch(db, account: str, own_addresses: Iterable[str], batch: Batch) -> int:
+    """Commit one batch and its cursor in one transaction; return how many messages were new."""
+    own = {a.lower() for a in own_addresses}
+    now = iso(utcnow())
+    conn = db.conn
+    new = 0
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        if batch.reset_folder and batch.folder is not None:
+            conn.execute(
+                "DELETE FROM message_folders WHERE account = ? AND folder = ?", [account, batch.folder]
+            )
+            # Until the refetch brings them back, messages held only by this folder count as gone.
+            _mark_gone_messages(conn, account)
+        new = _save_items(conn, account, own, batch.items, now)
+        if batch.labels and batch.folder is not None:
+            conn.executemany(
+                "UPDATE message_folders SET labels = ? WHERE account = ? AND folder = ? AND location = ?",
+                [(" ".join(labels) or None, account, batch.folder, loc) for loc, labels in batch.labels.items()],
+            )
+        if batch.gone and batch.folder is not None:
+            conn.executemany(
+                "UPDATE message_folders SET gone = 1 WHERE account = ? AND folder = ? AND location = ?",
+                [(account, batch.folder, loc) for loc in batch.gone],
+            )
+            _mark_gone_messages(conn, account)
+        if batch.gone_gmail_ids:
+            conn.executemany(
+                "UPDATE message_folders SET gone = 1 WHERE account = ? AND location = ?",
+                [(account, gid) for gid in batch.gone_gmail_ids],
+            )
+            _mark_gone_messages(conn, account)
+        if batch.cursor is not None:
+            _save_cursor(conn, account, batch.folder, batch.cursor, now)
+        if new:
+            from syncagent.store import search
+
+            search.catch_up(db)
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise write_error(exc) from exc
+        raise
+    return new
+
+
+def _save_items(conn, account: str, own: set[str], items, now: str) -> int:
+    """Upsert a batch's messages, addresses, calendar parts and folder rows; return how many were new.
+
+    A handful of set-wise statements per batch rather than several per message: saving
+    was a third of a first sync. Rows are never deleted, so ids above the highest one
+    before the batch are exactly the new messages.
+    """
+    if not items:
+        return 0
+    before = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+    conn.executemany(_INSERT_MESSAGE, [
+        (
+            account, msg.message_id, msg.thread_hint, msg.date, msg.date_source, msg.arrived_at,
+            msg.from_address, msg.from_name, msg.subject,
+            "outgoing" if msg.from_address and msg.from_address in own else "incoming",
+            int(msg.automatic), msg.automatic_reason, msg.in_reply_to, " ".join(msg.references) or None,
+            msg.list_id, msg.size, msg.snippet, int(msg.has_calendar), msg.gmail_id, msg.thread_hint, now,
+        )
+        for msg, _seen in items
+    ])
+    wanted = list({msg.message_id for msg, _seen in items})
+    pk: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        pk.update(conn.execute(
+            f"SELECT message_id, id FROM messages WHERE account = ? AND message_id IN ({marks})", [account, *chunk]
+        ).fetchall())
+    # Addresses are unioned over copies: the Sent copy brings the Bcc an inbox copy lacks.
+    conn.executemany(
+        "INSERT OR IGNORE INTO message_addresses (message, role, address, name) VALUES (?, ?, ?, ?)",
+        [(pk[msg.message_id], a.role, a.address, a.name) for msg, _seen in items for a in msg.addresses],
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO calendar_parts (message, ics) VALUES (?, ?)",
+        [(pk[msg.message_id], msg.calendar) for msg, _seen in items if msg.calendar],
+    )
+    conn.executemany(
+        "INSERT INTO message_folders (account, folder, location, uidvalidity, uid, message, labels, gone, seen_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?) "
+        "ON CONFLICT (account, folder, location) DO UPDATE SET message = excluded.message, "
+        "labels = excluded.labels, uidvalidity = excluded.uidvalidity, gone = 0",
+        [(account, seen.folder, seen.location, seen.uidvalidity, seen.uid, pk[msg.message_id],
+          " ".join(seen.labels) or None, now) for msg, seen in items],
+    )
+    return sum(1 for i in set(pk.values()) if i > before)
+
+
+def _mark_gone_messages(conn, account: str) -> None:
+    """A message is gone once no folder holds it any more; the row stays as history."""
+    conn.execute(
+        "UPDATE messages SET gone = 1 WHERE account = ? AND gone = 0 AND NOT EXISTS ("
+        " SELECT 1 FROM message_folders f WHERE f.message = messages.id AND f.gone = 0)",
+        [account],
+    )
+
+
+def _save_cursor(conn, account: str, folder: str | None, cursor: dict, now: str) -> None:
+    if "history_id" in cursor or "pending_history_id" in cursor or "page_token" in cursor:
+        conn.execute(
+            "INSERT INTO gmail_state (account, history_id, pending_history_id, page_token, synced_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account) DO UPDATE SET "
+            "history_id = excluded.history_id, pending_history_id = excluded.pending_history_id, "
+            "page_token = excluded.page_token, synced_at = excluded.synced_at",
+            [account, cursor.get("history_id"), cursor.get("pending_history_id"), cursor.get("page_token"), now],
+        )
+        return
+    cols = ["uidvalidity", "last_uid", "uidnext", "messages", "highestmodseq", "complete"]
+    values = {c: cursor[c] for c in cols if c in cursor}
+    conn.execute(
+        "INSERT INTO folder_state (account, folder, synced_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (account, folder) DO UPDATE SET synced_at = excluded.synced_at",
+        [account, folder, now],
+    )
+    if values:
+        sets = ", ".join(f"{c} = ?" for c in values)
+        conn.execute(
+            f"UPDATE folder_state SET {sets} WHERE account = ? AND folder = ?",
+            [*values.values(), account, folder],
+        )
