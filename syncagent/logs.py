@@ -6,6 +6,8 @@ import logging
 import os
 import sys
 
+from syncagent.safe_text import for_terminal
+
 
 def setup(verbose: int = 0, quiet: bool = False) -> None:
     """Commands print their own results, so the log shows only warnings unless -v (info) or -vv (debug)."""
@@ -20,7 +22,7 @@ def setup(verbose: int = 0, quiet: bool = False) -> None:
         # The journal stamps time and unit itself; a priority prefix sets the level.
         handler.setFormatter(_JournalFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(_SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     root.addHandler(handler)
     root.setLevel(level)
     # Third-party chatter stays out unless asked for.
@@ -29,8 +31,16 @@ def setup(verbose: int = 0, quiet: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
 
 
-class _JournalFormatter(logging.Formatter):
+class _SafeFormatter(logging.Formatter):
+    """Log lines quote folder names, subjects and server replies: nothing in them may drive the terminal."""
+
+    def format(self, record):
+        return for_terminal(super().format(record), multiline=True)
+
+
+class _JournalFormatter(_SafeFormatter):
     _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
     def format(self, record):
-        return f"<{self._PRIORITY.get(record.levelno, 6)}>{record.name}: {record.getMessage()}"
+        # One journal entry per line: a newline inside a message would forge a second entry.
+        return f"<{self._PRIORITY.get(record.levelno, 6)}>{record.name}: {for_terminal(record.getMessage())}"

@@ -73,6 +73,16 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+def echo(text: object = "", *, err: bool = False, bold: bool = False) -> None:
+    """Print a line of output. Every command prints through this (JSON through ``safe_text.for_json``):
+    names, subjects, folder names and server replies inside it are strangers' text, so nothing in
+    it reaches the terminal as a control character or escape sequence (``safe_text.for_terminal``)."""
+    from syncagent.safe_text import for_terminal
+
+    line = for_terminal(text, multiline=True)
+    click.echo(click.style(line, bold=True) if bold else line, err=err)
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="syncagent")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="SYNCAGENT_CONFIG",
@@ -103,17 +113,17 @@ def main(argv=None) -> None:
     try:
         cli.main(args=argv, prog_name="syncagent", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+        echo("Aborted.", err=True)
         sys.exit(1)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except SyncagentError as exc:
         logging.getLogger("syncagent").info("error detail", exc_info=True)
-        click.echo(f"Error: {exc}", err=True)
+        echo(f"Error: {exc}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+        echo("Interrupted.", err=True)
         sys.exit(130)
     except Exception as exc:  # the last line of defence: still one sentence
         if logging.getLogger().isEnabledFor(logging.INFO):
@@ -123,9 +133,9 @@ def main(argv=None) -> None:
         if isinstance(exc, sqlite3.Error):
             from syncagent.store.db import write_error
 
-            click.echo(f"Error: {write_error(exc, 'nothing more was saved')}", err=True)
+            echo(f"Error: {write_error(exc, 'nothing more was saved')}", err=True)
             sys.exit(1)
-        click.echo(
+        echo(
             f"Error: unexpected {exc.__class__.__name__}: {exc}; run again with -v for the details and report it.",
             err=True,
         )

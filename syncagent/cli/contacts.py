@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from syncagent.cli import pass_ctx
+from syncagent.cli import echo, pass_ctx
 
 
 @click.group()
@@ -47,14 +45,15 @@ def import_(ctx, file):
       syncagent contacts import google-contacts.vcf
     """
     from syncagent.contacts.importing import import_file
+    from syncagent.safe_text import for_terminal
 
     db = ctx.db()
     report = import_file(db, file)
     if report.added or report.updated:
         _after_change(ctx, db)
-    click.echo(report.summary())
+    echo(report.summary())
     for skipped in report.skipped:
-        click.echo(f"  skipped {skipped}")
+        echo(f"  skipped {for_terminal(skipped)}")
 
 
 @contacts.command("add")
@@ -88,7 +87,7 @@ def add(ctx, name, emails, company, title, segment, tags, notes, cadence_days):
         _after_change(ctx, db)
     row = store.get(db, contact_id)
     shown = f"{row['name']} <{row['email']}>"
-    click.echo({"added": f"Added contact {contact_id}: {shown}",
+    echo({"added": f"Added contact {contact_id}: {shown}",
                 "updated": f"Updated contact {contact_id}: {shown}",
                 "unchanged": f"Contact {contact_id} unchanged: {shown}"}[outcome])
 
@@ -105,18 +104,19 @@ def list_(ctx, as_json):
       syncagent contacts list --json | jq '.[] | select(.segment == "alumni")'
     """
     from syncagent.contacts import book as store
+    from syncagent.safe_text import for_json, for_terminal
 
     rows = store.list_contacts(ctx.db())
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(for_json(rows))
         return
     if not rows:
-        click.echo("No contacts yet; add some with `syncagent contacts import FILE` or `syncagent contacts add`.")
+        echo("No contacts yet; add some with `syncagent contacts import FILE` or `syncagent contacts add`.")
         return
     headers = ["id", "name", "email", "company", "segment"]
     if "state" in rows[0]:
         headers.append("state")
-    table = [[str(r.get(h) if r.get(h) is not None else "") for h in headers] for r in rows]
+    table = [[for_terminal(r.get(h)) for h in headers] for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(headers)]
     for line in [headers, *table]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+        echo("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from syncagent.cli import pass_ctx
+from syncagent.cli import echo, pass_ctx
 from syncagent.cli.options import now_option
 
 SOON_DAYS = 14  # upcoming reminders shown; the rest are counted
@@ -44,35 +44,35 @@ def demo(ctx, now, reset):
 def _print(r) -> None:
     from zoneinfo import ZoneInfo
 
+    from syncagent.safe_text import for_terminal
     from syncagent.setup.demo import DEMO_TIMEZONE
 
     tz = ZoneInfo(DEMO_TIMEZONE)
-    echo = click.echo
     echo(f"Demo directory: {r.directory} (your own config and database are untouched)")
     echo(r.imported)
     for line in r.sync_lines:
         echo(line)
     echo("")
     local_now = r.now.astimezone(tz)
-    echo(click.style(f"Ledger as of {local_now:%a %d %b %Y %H:%M} ({DEMO_TIMEZONE})", bold=True))
+    echo(f"Ledger as of {local_now:%a %d %b %Y %H:%M} ({DEMO_TIMEZONE})", bold=True)
     overall = r.stats["overall"]["all_time"]
     echo(f"  {r.contacts} contacts, {overall['reached']} reached out to, {overall['replied']} replied "
          f"({_pct(overall['reply_rate'])}), median first reply {_hours(overall['median_first_response_hours'])}")
     echo(f"  {'segment':<10} {'reached':>7} {'replied':>7} {'rate':>5} {'median reply':>13}")
     for g in r.stats["groups"]:
         a = g["all_time"]
-        echo(f"  {g['segment']:<10} {a['reached']:>7} {a['replied']:>7} {_pct(a['reply_rate']):>5} "
+        echo(f"  {for_terminal(g['segment']):<10} {a['reached']:>7} {a['replied']:>7} {_pct(a['reply_rate']):>5} "
              f"{_hours(a['median_first_response_hours']):>13}")
     echo("")
     due = [x for x in r.reminders if x["overdue_seconds"] >= 0]
     upcoming = [x for x in r.reminders if x["overdue_seconds"] < 0]
-    echo(click.style(f"Reminders: {len(due)} due, {len(upcoming)} coming up", bold=True))
+    echo(f"Reminders: {len(due)} due, {len(upcoming)} coming up", bold=True)
     soon = [x for x in upcoming if -x["overdue_seconds"] <= SOON_DAYS * 86400]
     for x in due + soon:
         when = _parse(x["due_at"]).astimezone(tz)
         flag = "due" if x["overdue_seconds"] >= 0 else "soon"
         echo(f"  {x['id']:>3} {flag:<4} {KIND_LABEL.get(x['kind'], x['kind']):<9} {when:%d %b}  "
-             f"{_cut(x['contact_name'] or x['contact_email'] or '?', 20):<20} {_cut(x['reason'] or '', 60)}")
+             f"{_cut(for_terminal(x['contact_name'] or x['contact_email'] or '?'), 20):<20} {_cut(for_terminal(x['reason']), 60)}")
     if len(upcoming) > len(soon):
         echo(f"  ... and {len(upcoming) - len(soon)} more later than {SOON_DAYS} days from now (see `reminders`)")
     echo("")

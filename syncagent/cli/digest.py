@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from syncagent.cli import pass_ctx
+from syncagent.cli import echo, pass_ctx
 from syncagent.cli.options import now_option
 
 
@@ -32,7 +32,7 @@ def digest(ctx, week, now, send):
         digest_mod.parse_week(week)  # a bad week fails before the database is opened
     db = ctx.db()
     result = digest_mod.build(db, config, week=week, now=now, send=send)
-    click.echo(str(result.markdown_path))
-    click.echo(str(result.html_path))
+    echo(str(result.markdown_path))
+    echo(str(result.html_path))
     if result.sent_to:
-        click.echo(f"Sent to {result.sent_to}.")
+        echo(f"Sent to {result.sent_to}.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from syncagent.cli import pass_ctx
+from syncagent.cli import echo, pass_ctx
 
 
 @click.command()
@@ -29,9 +29,9 @@ def doctor(ctx, offline):
 
     checks = doctor_mod.run(ctx.config_path, network=not offline)
     for check in checks:
-        click.echo(check.line())
+        echo(check.line())
     problems = [c for c in checks if c.status == doctor_mod.PROBLEM]
     if problems:
         noun = "problem" if len(problems) == 1 else "problems"
         raise SyncagentError(f"{len(problems)} {noun} found; fix the lines marked !! above and run `syncagent doctor` again.")
-    click.echo("Everything looks fine.")
+    echo("Everything looks fine.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from syncagent.cli import pass_ctx
+from syncagent.cli import echo, pass_ctx
 
 SECURITY = ("tls", "starttls", "none")
 
@@ -68,9 +68,9 @@ def init(ctx, email, host, port, security, username, password_command, password_
     if provider is not None:
         if not provider.host:
             raise InputError(f"{email} is at {provider.name}: {provider.note}")
-        click.echo(f"Recognised {provider.name}: {provider.host}:{provider.port} ({provider.security}).")
+        echo(f"Recognised {provider.name}: {provider.host}:{provider.port} ({provider.security}).")
         if provider.note:
-            click.echo(f"Note: {provider.note}")
+            echo(f"Note: {provider.note}")
     host = host or ask("IMAP server", provider.host if provider else providers.guess_host(email))
     security = security or ask("Security", provider.security if provider else "tls", type=click.Choice(SECURITY))
     port = port or ask("Port", provider.port if provider and provider.security == security
@@ -102,21 +102,21 @@ def init(ctx, email, host, port, security, username, password_command, password_
     )
     text = init_wizard.render(answers)  # validated (time zone, names) before the network is tried
     _validate(text, path)
-    click.echo(f"Checking {username} at {host}:{port} ({security})...")
+    echo(f"Checking {username} at {host}:{port} ({security})...")
     found = _probe(answers)
-    click.echo(f"Logged in: {found.summary()}.")
+    echo(f"Logged in: {found.summary()}.")
     if found.gmail:
-        click.echo("Gmail: syncagent reads [Gmail]/All Mail only (each message once).")
+        echo("Gmail: syncagent reads [Gmail]/All Mail only (each message once).")
     elif found.sent:
-        click.echo(f"Folders to sync: INBOX and {found.sent}.")
+        echo(f"Folders to sync: INBOX and {found.sent}.")
     else:
-        click.echo("Warning: the server shows no Sent folder, so your own messages will not be counted; "
+        echo("Warning: the server shows no Sent folder, so your own messages will not be counted; "
                    "name it in `folders` in the config.", err=True)
     if password is not None:
         init_wizard.store_in_keyring(username, password)
     init_wizard.write(path, init_wizard.render(answers, found), force=force)
-    click.echo(f"Wrote {path} (mode 0600).")
-    click.echo("Next: `syncagent doctor` to check everything, then `syncagent sync`.")
+    echo(f"Wrote {path} (mode 0600).")
+    echo("Next: `syncagent doctor` to check everything, then `syncagent sync`.")
 
 
 def _validate(text: str, path) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from syncagent.cli import pass_ctx
+from syncagent.cli import echo, pass_ctx
 from syncagent.cli.options import now_option
 
 _LABEL = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
@@ -44,14 +42,17 @@ def reminders(click_ctx, as_json, due, now):
     now = now or utcnow()
     items = rem.listing(ctx.db(), ctx.config, now, due_only=due)
     if as_json:
-        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        from syncagent.safe_text import for_json
+
+        click.echo(for_json(items))
         return
-    click.echo(_table(items, ctx.config.tz, now))
+    echo(_table(items, ctx.config.tz, now))
 
 
 def _table(items: list[dict], tz, now) -> str:
     if not items:
         return "Nothing owed: no open reminders."
+    from syncagent.safe_text import for_terminal
     from syncagent.timeutil import parse_iso
 
     overdue = [i for i in items if i["overdue_seconds"] >= 0]
@@ -62,12 +63,12 @@ def _table(items: list[dict], tz, now) -> str:
             continue
         lines.append(f"{title} ({len(group)})")
         for item in group:
-            who = item["contact_name"] + (f" <{item['contact_email']}>" if item["contact_email"] else "")
+            who = for_terminal(item["contact_name"] + (f" <{item['contact_email']}>" if item["contact_email"] else ""))
             due_local = parse_iso(item["due_at"]).astimezone(tz)
             when = (f"{_span(item['overdue_seconds'])} overdue" if item["overdue_seconds"] >= 0
                     else f"due in {_span(-item['overdue_seconds'])}, {due_local:%a} {due_local.day} {due_local:%b %H:%M}")
             lines.append(f"  #{item['id']:<4} {_LABEL[item['kind']]:<10} {who}")
-            lines.append(f"        {when} · {item['reason']}")
+            lines.append(f"        {when} · {for_terminal(item['reason'])}")
         lines.append("")
     lines.append("Act on one: syncagent reminders done|dismiss|snooze ID")
     return "\n".join(lines)
@@ -96,7 +97,7 @@ def done(ctx, reminder_id):
     from syncagent.pipeline import reminders as rem
 
     row = rem.mark(ctx.db(), reminder_id, "done")
-    click.echo(f"Marked reminder {row['id']} done.")
+    echo(f"Marked reminder {row['id']} done.")
 
 
 @reminders.command()
@@ -112,7 +113,7 @@ def dismiss(ctx, reminder_id):
     from syncagent.pipeline import reminders as rem
 
     row = rem.mark(ctx.db(), reminder_id, "dismiss")
-    click.echo(f"Dismissed reminder {row['id']}.")
+    echo(f"Dismissed reminder {row['id']}.")
 
 
 @reminders.command()
@@ -136,4 +137,4 @@ def snooze(ctx, reminder_id, until_text):
     until = rem.parse_until(until_text, tz) if until_text else None
     row = rem.mark(ctx.db(), reminder_id, "snooze", until=until)
     local = parse_iso(row["snoozed_until"]).astimezone(tz)
-    click.echo(f"Snoozed reminder {row['id']} until {local:%a} {local.day} {local:%b %Y %H:%M} ({ctx.config.timezone}).")
+    echo(f"Snoozed reminder {row['id']} until {local:%a} {local.day} {local:%b %Y %H:%M} ({ctx.config.timezone}).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from syncagent.cli import pass_ctx
+from syncagent.cli import echo, pass_ctx
 
 
 @click.command()
@@ -29,13 +29,12 @@ def serve(ctx, port, host, public, demo, print_metadata):
       syncagent serve --print-metadata > metadata.json
       datasette ~/.local/share/syncagent/syncagent.db -m metadata.json
     """
-    import json
-
+    from syncagent.safe_text import for_json
     from syncagent.serve import datasette as serve_mod
 
     if print_metadata:
         db_path = serve_mod.demo_db_path() if demo else _database_or_default(ctx)
-        click.echo(json.dumps(serve_mod.load_metadata(db_path), indent=2, ensure_ascii=False))
+        click.echo(for_json(serve_mod.load_metadata(db_path)))
         return
     db_path = serve_mod.demo_db_path() if demo else ctx.config.database
     serve_mod.check_host(host, public)
@@ -43,7 +42,7 @@ def serve(ctx, port, host, public, demo, print_metadata):
         from syncagent.errors import SyncagentError
 
         raise SyncagentError(f"There is no demo database at {db_path}; run `syncagent demo` first.")
-    click.echo(f"Serving {db_path} on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl+C to stop)")
+    echo(f"Serving {db_path} on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl+C to stop)")
     serve_mod.serve(db_path, host=host, port=port, public=public)
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from syncagent.cli import pass_ctx
+from syncagent.cli import echo, pass_ctx
 from syncagent.cli.options import now_option
 
 
@@ -43,7 +41,12 @@ def stats(ctx, as_json, by, now):
             ledger_store.recompute(db, now)
         reached = st.from_tables(db)
     report = st.summarize(reached, now, by)
-    click.echo(json.dumps(report, indent=2) if as_json else st.render(report))
+    if as_json:
+        from syncagent.safe_text import for_json
+
+        click.echo(for_json(report))
+    else:
+        echo(st.render(report))
 
 
 def _never_computed(db) -> bool:

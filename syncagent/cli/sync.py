@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from syncagent.cli import pass_ctx
+from syncagent.cli import echo, pass_ctx
 
 
 @click.command()
@@ -31,7 +31,7 @@ def sync(ctx, account, full):
             results = sync_all(db, config, account=account, full=full, progress=progress, log_failures=False)
     for r in results:
         if r.ok or len(results) > 1:  # a lone failure is said once, as the error sentence
-            click.echo(r.line())
+            echo(r.line())
     failed = [r for r in results if not r.ok]
     if failed:
         from syncagent.errors import SyncagentError
@@ -61,12 +61,14 @@ class _Progress:
             self.bar = None
 
     def __call__(self, account, folder, done, total):
+        from syncagent.safe_text import for_terminal
+
         key = (account, folder)
         if key != self.key:
             self._close()
             self.key = key
             if total:
-                self.bar = click.progressbar(length=total, label=f"{account} {folder}", file=sys.stdout)
+                self.bar = click.progressbar(length=total, label=for_terminal(f"{account} {folder}"), file=sys.stdout)
                 self.bar.render_progress()
         if self.bar is not None:
             self.bar.pos = min(done, self.bar.length)

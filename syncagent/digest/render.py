@@ -6,12 +6,11 @@ attribute and the chart is inline SVG. The HTML is also well-formed XML.
 
 from __future__ import annotations
 
-import re
-from html import escape
 from zoneinfo import ZoneInfo
 
 from syncagent.digest import charts
 from syncagent.digest.data import DigestData
+from syncagent.safe_text import for_markdown, for_markup
 from syncagent.timeutil import parse_iso
 
 KIND_TITLES = {"thank_you": "Thank-yous", "follow_up": "Follow-ups", "check_in": "Check-ins"}
@@ -144,7 +143,7 @@ def markdown(data: DigestData) -> str:
     out.append("")
     out += ["## Going quiet", ""]
     if data.quiet:
-        out += [f"- {_md_escape(_person(p))}: {p['why']}" for p in data.quiet]
+        out += [f"- {_md_escape(_person(p))}: {_md_escape(p['why'])}" for p in data.quiet]
     else:
         out.append("Nobody is drifting away.")
     out.append("")
@@ -160,12 +159,13 @@ def _md_item(r: dict) -> str:
 
 
 def _md_escape(text: str) -> str:
-    """Keep names and subjects from turning into Markdown markup, escaping as little as possible:
-    the Markdown is also the plain-text part of the mailed digest."""
-    out = str(text)
-    for ch in "\\`*_[]|":
-        out = out.replace(ch, "\\" + ch)
-    return re.sub(r"<(?=[A-Za-z/!?])", r"\\<", out)  # only what could open an HTML tag
+    """Names and subjects as visible text, never Markdown markup or control characters."""
+    return for_markdown(text)
+
+
+def escape(text: str) -> str:
+    """Every text put into the HTML, ours or a stranger's, goes through here."""
+    return for_markup(text)
 
 
 # --- HTML ----------------------------------------------------------------------

@@ -15,11 +15,17 @@ import subprocess
 from datetime import datetime
 
 from syncagent.config import Config
+from syncagent.safe_text import for_markup, for_terminal, shorten
 from syncagent.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
 
 _LABEL = {"thank_you": "Thank-you", "follow_up": "Follow-up", "check_in": "Check-in"}
+# A notification is a glance, and its body is a stranger's text: names and reasons are cut,
+# and only the first few reminders are listed.
+NAME_CHARS = 60
+REASON_CHARS = 160
+MAX_LINES = 8
 
 
 def pending(db, config: Config, now: datetime | None = None) -> list[dict]:
@@ -30,10 +36,17 @@ def pending(db, config: Config, now: datetime | None = None) -> list[dict]:
 
 
 def compose(items: list[dict]) -> tuple[str, str]:
-    """(title, body): one line per reminder, e.g. 'Thank-you: Priya Shah - Priya Shah replied 1 day ago; ...'."""
+    """(title, body) as plain text: one line per reminder, e.g. 'Thank-you: Priya Shah - Priya Shah replied 1 day ago; ...'.
+
+    Names and reasons come from mail: their control characters are shown, not
+    obeyed, and they are cut to a glanceable length (markup is escaped by ``desktop``).
+    """
     n = len(items)
     title = f"syncagent: {n} reminder{'s' if n != 1 else ''} due"
-    lines = [f"{_LABEL[i['kind']]}: {i['contact_name']} - {i['reason']}" for i in items]
+    lines = [f"{_LABEL[i['kind']]}: {for_terminal(shorten(i['contact_name'], NAME_CHARS))} - "
+             f"{for_terminal(shorten(i['reason'], REASON_CHARS))}" for i in items[:MAX_LINES]]
+    if n > MAX_LINES:
+        lines.append(f"... and {n - MAX_LINES} more.")
     lines.append("See them with `syncagent reminders`.")
     return title, "\n".join(lines)
 
@@ -63,7 +76,13 @@ def notify_due(db, config: Config, now: datetime | None = None) -> int:
 
 
 def desktop(title: str, body: str) -> bool:
-    """org.freedesktop.Notifications through notify-send, else gdbus; needs a session bus."""
+    """org.freedesktop.Notifications through notify-send, else gdbus; needs a session bus.
+
+    The body is markup for the notification server (the freedesktop spec's
+    body-markup: <b>, <a href>, <img>), so it is escaped: a name like
+    ``<a href=...>`` is shown as typed. The summary is plain text.
+    """
+    title, body = for_terminal(title), for_markup(body, multiline=True, quote=False)
     if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
         log.warning("desktop notifications are on but there is no session bus (DBUS_SESSION_BUS_ADDRESS); "
                     "under systemd --user it is set when you are logged in")

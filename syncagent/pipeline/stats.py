@@ -72,11 +72,13 @@ def summarize(reached: list[Reached], now: datetime, by: str | None = None) -> d
 
 
 def render(report: dict) -> str:
-    """A small aligned table of the report for people."""
+    """A small aligned table of the report for people (segment names made safe for a terminal)."""
+    from syncagent.safe_text import for_terminal
+
     header = ["segment", "period", "reached", "replied", "rate", "median h", "p90 h"]
     rows = [["(all)", label, *_cells(report["overall"][key])] for key, label in PERIODS]
     for group in report["groups"]:
-        rows += [[group["segment"], label, *_cells(group[key])] for key, label in PERIODS]
+        rows += [[for_terminal(group["segment"]), label, *_cells(group[key])] for key, label in PERIODS]
     if not report["groups"]:
         header, rows = header[1:], [r[1:] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
