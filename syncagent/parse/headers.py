@@ -2,7 +2,8 @@
 
 Mail in the wild is broken in every way, so nothing here raises: undecodable
 bytes become readable text, unparsable dates fall back to the arrival time, and
-a missing Message-ID becomes a stable hash.
+a missing Message-ID (or one without an "@", which names no message) becomes a
+stable hash.
 """
 
 from __future__ import annotations
@@ -296,13 +297,27 @@ def normalize_address(addr: str | None) -> str | None:
     return addr if len(addr) <= 320 else None
 
 
+def names_message(msg_id: str | None) -> bool:
+    """Could this id name a message? RFC 5322: msg-id = "<" id-left "@" id-right ">".
+
+    Tools put other things in these headers (git send-email's ``In-Reply-To: <yes>``
+    answers its own prompt): such a token is shared by unrelated mail, so it must
+    never link two messages.
+    """
+    if not msg_id:
+        return False
+    left, at, right = msg_id.rpartition("@")
+    return bool(at and left and right)
+
+
 def _ids(text: str) -> list[str]:
+    """The msg-ids in a Message-ID / In-Reply-To / References value, in order, without repeats."""
     ids = _ANGLE_ID.findall(text)
     if not ids:
         ids = _BARE_ID.findall(text)
     out, seen = [], set()
     for i in ids:
-        if i not in seen:
+        if i not in seen and names_message(i):
             seen.add(i)
             out.append(i)
     return out
@@ -313,9 +328,17 @@ def _message_id(value: str | None, date: str, sender: Address | None, subject: s
     ids = _ids(value or "")
     if ids:
         return ids[0][:995]
+    return fallback_id(date, sender.address if sender else None, subject, gmail_id)
+
+
+def fallback_id(date: str, from_address: str | None, subject: str | None, gmail_id: str | None) -> str:
+    """The id of a message whose Message-ID is missing or names no message: stable across copies.
+
+    Its "@syncagent.invalid" right part can name no real message, so it joins no thread.
+    """
     if gmail_id:
         return f"gmail-{gmail_id}@syncagent.invalid"
-    basis = "\x1f".join([date, sender.address if sender else "", subject or ""])
+    basis = "\x1f".join([date, from_address or "", subject or ""])
     return "sha1-" + hashlib.sha1(basis.encode("utf-8", "replace")).hexdigest() + "@syncagent.invalid"
 
 

@@ -2,13 +2,16 @@
 
 Links come from headers only (no subject guessing, as notmuch and public-inbox do);
 a parent never seen is a shared placeholder, so siblings whose parent is
-missing still land in one thread.
+missing still land in one thread. Only ids that can name a message (with an
+"@", RFC 5322) link: ``<yes>`` or ``<1>`` would join every message carrying it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+
+from syncagent.parse.headers import names_message
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,8 @@ def rebuild(db) -> int:
         node = f"{account}\x00{mid}"
         uf.find(node)
         for other in ((refs or "").split() + ([irt] if irt else [])):
-            uf.union(f"{account}\x00{other}", node)
+            if names_message(other):  # rows stored before the parser dropped such ids
+                uf.union(f"{account}\x00{other}", node)
     keys = [f"gm-{r[1]}-{r[5]}" if r[5] else uf.find(f"{r[1]}\x00{r[2]}") for r in rows]
     # Name each thread after its earliest message, so ids read well and stay put as replies arrive.
     earliest: dict[str, tuple[str, str]] = {}

@@ -257,3 +257,29 @@ def m0004_search_index_in_batches(db):
         );
         """
     )
+
+
+@migrations(name="0005_ids_name_messages")
+def m0005_ids_name_messages(db):
+    # An id without "@" names no message (RFC 5322 msg-id), yet rows stored before the
+    # parser knew it link through one: git send-email's "In-Reply-To: <yes>" joined
+    # unrelated threads. Drop such links, give such a Message-ID the fallback id the
+    # parser now gives (so a refetched copy lands on the same row), and re-derive.
+    from syncagent.parse.headers import fallback_id, names_message
+
+    conn = db.conn
+    rows = conn.execute(
+        "SELECT id, message_id, in_reply_to, refs, date, from_address, subject, gmail_id FROM messages "
+        "WHERE instr(message_id, '@') = 0 OR instr(in_reply_to, '@') = 0 OR refs IS NOT NULL"
+    ).fetchall()
+    for pk, mid, irt, refs, date, sender, subject, gmail_id in rows:
+        kept = [r for r in (refs or "").split() if names_message(r)]
+        new_refs = " ".join(kept) or None
+        new_irt = irt if names_message(irt) else (kept[-1] if kept else None)
+        if new_refs != refs or new_irt != irt:
+            conn.execute("UPDATE messages SET in_reply_to = ?, refs = ? WHERE id = ?", [new_irt, new_refs, pk])
+        if not names_message(mid):
+            # OR IGNORE: a copy already stored under that id keeps its own row.
+            conn.execute("UPDATE OR IGNORE messages SET message_id = ? WHERE id = ?",
+                         [fallback_id(date, sender, subject, gmail_id), pk])
+    conn.execute("DELETE FROM pipeline_state WHERE name = 'derived'")
