@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from syncagent.errors import ConfigError
+from syncagent.parse.addresses import normalize_address
 
 DEFAULT_PATH = "~/.config/syncagent/config.toml"
 DEFAULT_DB = "~/.local/share/syncagent/syncagent.db"
@@ -250,6 +251,19 @@ _ACCOUNT_KEYS = {
 }
 
 
+def _own_addresses(r: _Reader) -> tuple[str, ...]:
+    """The user's addresses under the same rule as every address read from mail and contacts."""
+    out: list[str] = []
+    for text in r.str_list("addresses", []):
+        addr = normalize_address(text)
+        if addr is None:
+            r.fail("addresses", f"holds {text!r}, which is not an email address",
+                   "write each of your own addresses as name@example.com")
+        if addr not in out:
+            out.append(addr)
+    return tuple(out)
+
+
 def _account(r: _Reader) -> Account:
     name = r.str("name", required=True)
     if not name.strip():
@@ -257,15 +271,15 @@ def _account(r: _Reader) -> Account:
     r.prefix = f"accounts.{name}"
     kind = r.choice("kind", KINDS, required=True)
     r.allow("name", "kind", "addresses", *_ACCOUNT_KEYS[kind])
-    addresses = tuple(a.strip().lower() for a in r.str_list("addresses", []))
+    addresses = _own_addresses(r)
     common: dict[str, Any] = {"name": name, "kind": kind}
     if kind in ("maildir", "mbox"):
         path = Path(r.str("path", required=True)).expanduser()
         return Account(addresses=addresses, path=path, **common)
     if kind == "gmail":
         username = r.str("username", None)
-        if not addresses and username:
-            addresses = (username.lower(),)
+        if not addresses and normalize_address(username):
+            addresses = (normalize_address(username),)
         return Account(
             addresses=addresses,
             username=username,
@@ -280,8 +294,9 @@ def _account(r: _Reader) -> Account:
     security = r.choice("security", SECURITY, "tls")
     username = r.str("username", required=True)
     auth = r.choice("auth", ("password", "oauth2"), "password")
-    if not addresses and "@" in username:
-        addresses = (username.lower(),)
+    if not addresses and normalize_address(username):
+        # A login that is an address is the user's own address unless `addresses` says otherwise.
+        addresses = (normalize_address(username),)
     secret = None
     if auth == "password":
         secret = _secret(r, f"accounts.{name}", username)

@@ -40,20 +40,6 @@ def people(db) -> list[tuple]:
     return [(c["name"], c["emails"], c["company"]) for c in contacts.list_contacts(db)]
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("Jane@Example.COM", "jane@example.com"),
-    ("  Jane Doe <jane.doe+x@mail.example.org> ", "jane.doe+x@mail.example.org"),
-    ("MAILTO:bob@example.org", "bob@example.org"),
-    ("not an address", None),
-    ("jane@localhost", None),
-    ("a@b@c.org", None),
-    ("", None),
-])
-def test_normalize_address(raw, expected):
-    """Addresses are stripped and lower-cased; things that are not addresses are refused."""
-    assert contacts.normalize_address(raw) == expected
-
-
 def test_split_addresses_on_semicolons_and_unambiguous_commas():
     """';' always separates; ',' only when every piece is an address, so "Doe, Jane <...>" stays whole."""
     assert contacts.split_addresses("a@x.org; b@y.org") == ["a@x.org", "b@y.org"]

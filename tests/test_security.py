@@ -196,6 +196,10 @@ IDENTIFIERS = {
     ("syncagent/store/db.py", "self.name"),  # savepoint names, constants of the stages
     ("syncagent/store/db.py", "marks"),  # "?,?,?" for a batch's Message-IDs
     ("syncagent/store/views.py", "name"),  # view names from the VIEWS dict
+    ("syncagent/store/migrations.py", "', '.join(cols)"),  # contacts' columns, from PRAGMA table_info
+    ("syncagent/store/migrations.py", "sets"),  # "<column> = ?" for those columns
+    ("syncagent/store/migrations.py", "table"),  # table names from sqlite_master
+    ("syncagent/store/migrations.py", "col"),  # their columns that reference contacts, from PRAGMA
     ("syncagent/store/views.py", "select"),  # view bodies from the VIEWS dict
 }
 

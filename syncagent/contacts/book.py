@@ -1,4 +1,4 @@
-"""The contacts a user tracks: address normalisation, add/update/find/list.
+"""The contacts a user tracks: add/update/find/list (addresses keyed by ``parse.addresses``).
 
 A contact is found by ANY of its addresses, so adding or importing the same
 person twice (even under another of their addresses) updates one row and never
@@ -11,35 +11,15 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 
 from syncagent.errors import InputError
+from syncagent.parse.addresses import normalize_address
 from syncagent.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
 
 # The fields a user can set, in display order. ``url`` comes from LinkedIn exports.
 FIELDS = ("name", "company", "title", "segment", "tags", "notes", "url", "cadence_days")
-
-# Deliberately loose (real addresses are messy) but rejects what cannot be an
-# address: no spaces, exactly one @, a dotted domain without empty labels.
-_BAD = r"\s@<>(),;:\"\[\]\\"
-_ADDRESS_RE = re.compile(rf"^[^{_BAD}]+@[^{_BAD}.]+(?:\.[^{_BAD}.]+)+$")
-
-
-def normalize_address(text: str | None) -> str | None:
-    """``" Jane <Jane@Example.COM>"`` -> ``"jane@example.com"``; None when it is not an address."""
-    if not text:
-        return None
-    text = text.strip()
-    if text.lower().startswith("mailto:"):
-        text = text[7:]
-    _, addr = parseaddr(text)
-    addr = addr.strip().lower()
-    if not addr or not _ADDRESS_RE.match(addr):
-        return None
-    return addr
-
 
 def split_addresses(cell: str | None) -> list[str]:
     """Split a cell holding several addresses: ';' always, ',' only when every piece has an '@'.

@@ -16,13 +16,13 @@ from email.utils import getaddresses, parsedate_tz
 from functools import lru_cache
 
 from syncagent.model import Address, Message
+from syncagent.parse.addresses import normalize_address
 from syncagent.parse.automatic import classify
 from syncagent.timeutil import iso
 
 _ANGLE_ID = re.compile(r"<([^<>\s]+)>")
 _BARE_ID = re.compile(r"[^\s<>\"]+@[^\s<>\"]+")
 _WS = re.compile(r"\s+")
-_SPACE = re.compile(r"\s")  # the same characters as str.isspace
 MAX_ADDRESSES = 10_000
 MAX_REFERENCES = 1_000
 MAX_TEXT = 2_000
@@ -282,19 +282,6 @@ def _simple_addresses(value: str) -> list[tuple[str, str]] | None:
             name = quoted if quoted is not None else " ".join(phrase.split()) if phrase else ""
             out.append((name, routed))
     return out
-
-
-def normalize_address(addr: str | None) -> str | None:
-    """Lower-case, trimmed, with angle brackets and a mailto: prefix removed; None if not an address."""
-    if not addr:
-        return None
-    addr = addr.strip().strip("<>").strip()
-    if addr.lower().startswith("mailto:"):
-        addr = addr[7:]
-    if "@" not in addr or _SPACE.search(addr):
-        return None
-    addr = addr.lower()
-    return addr if len(addr) <= 320 else None
 
 
 def names_message(msg_id: str | None) -> bool:

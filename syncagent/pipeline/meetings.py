@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
-from syncagent.contacts.book import normalize_address
+from syncagent.parse.addresses import normalize_address
 from syncagent.timeutil import iso
 
 log = logging.getLogger(__name__)

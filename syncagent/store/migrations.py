@@ -283,3 +283,81 @@ def m0005_ids_name_messages(db):
             conn.execute("UPDATE OR IGNORE messages SET message_id = ? WHERE id = ?",
                          [fallback_id(date, sender, subject, gmail_id), pk])
     conn.execute("DELETE FROM pipeline_state WHERE name = 'derived'")
+
+
+@migrations(name="0006_one_address_rule")
+def m0006_one_address_rule(db):
+    # Mail and contacts used two address rules that disagreed (a trailing dot on the
+    # domain, punycode domains, ...), so a contact could miss their own mail. Rewrite
+    # every stored address under the one rule (parse.addresses). Two contacts that
+    # now share an address are one person (a contact is found by any of its
+    # addresses): they are merged into the older one, keeping every field, address
+    # and reminder decision of both. Addresses the rule refuses stay as they were:
+    # they can match no contact.
+    from syncagent.parse.addresses import normalize_address
+
+    conn = db.conn
+    renamed: dict[str, str] = {}
+    for sql in ("SELECT DISTINCT address FROM message_addresses",
+                "SELECT DISTINCT from_address FROM messages WHERE from_address IS NOT NULL"):
+        for (addr,) in conn.execute(sql).fetchall():
+            new = normalize_address(addr)
+            if new is not None and new != addr:
+                renamed[addr] = new
+    for old, new in renamed.items():
+        conn.execute("UPDATE OR IGNORE message_addresses SET address = ? WHERE address = ?", [new, old])
+        conn.execute("DELETE FROM message_addresses WHERE address = ?", [old])  # both spellings in one header
+        conn.execute("UPDATE messages SET from_address = ? WHERE from_address = ?", [new, old])
+
+    for (addr,) in conn.execute("SELECT address FROM contact_emails ORDER BY contact_id, position").fetchall():
+        new = normalize_address(addr)
+        if new is None or new == addr:
+            continue
+        contact_id = conn.execute("SELECT contact_id FROM contact_emails WHERE address = ?", [addr]).fetchone()[0]
+        owner = conn.execute("SELECT contact_id FROM contact_emails WHERE address = ?", [new]).fetchone()
+        if owner is None:
+            conn.execute("UPDATE contact_emails SET address = ? WHERE address = ?", [new, addr])
+            continue
+        if owner[0] != contact_id:
+            _merge_contacts(conn, min(owner[0], contact_id), max(owner[0], contact_id))
+        conn.execute("DELETE FROM contact_emails WHERE address = ?", [addr])
+    conn.execute("DELETE FROM pipeline_state WHERE name = 'derived'")
+
+
+def _merge_contacts(conn, keep: int, drop: int) -> None:
+    """Fold contact ``drop`` into ``keep``: empty fields filled, tags and notes joined, rows moved."""
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(contacts)") if r[1] not in ("id", "created_at", "updated_at")]
+    mine, theirs = (conn.execute(f"SELECT {', '.join(cols)}, created_at, updated_at FROM contacts WHERE id = ?",
+                                 [cid]).fetchone() for cid in (keep, drop))
+    merged = {}
+    for col, a, b in zip(cols, mine, theirs):
+        if col == "tags" and a and b:
+            tags = [t.strip() for t in f"{a},{b}".split(",") if t.strip()]
+            merged[col] = ", ".join(dict.fromkeys(tags))
+        elif col == "notes" and a and b and a != b:
+            merged[col] = f"{a}\n\n{b}"
+        else:
+            merged[col] = a if a not in (None, "") else b
+    sets = ", ".join(f"{c} = ?" for c in merged)
+    conn.execute(f"UPDATE contacts SET {sets}, created_at = min(created_at, ?), updated_at = max(updated_at, ?) "
+                 "WHERE id = ?", [*merged.values(), theirs[-2], theirs[-1], keep])
+    start = conn.execute("SELECT coalesce(max(position), -1) + 1 FROM contact_emails WHERE contact_id = ?",
+                         [keep]).fetchone()[0]
+    conn.execute("UPDATE contact_emails SET contact_id = ?, position = position + ? WHERE contact_id = ?",
+                 [keep, start, drop])
+    # The same obligation on both: a decision the user made on either one stands.
+    conn.execute(
+        "UPDATE reminders SET (status, snoozed_until, resolved_at, resolved_by, notified_at) = "
+        "(SELECT d.status, d.snoozed_until, d.resolved_at, d.resolved_by, d.notified_at FROM reminders d "
+        " WHERE d.contact_id = ? AND d.kind = reminders.kind AND d.anchor = reminders.anchor) "
+        "WHERE contact_id = ? AND status = 'open' AND EXISTS (SELECT 1 FROM reminders d WHERE d.contact_id = ? "
+        " AND d.kind = reminders.kind AND d.anchor = reminders.anchor AND d.status != 'open')",
+        [drop, keep, drop])
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        for fk in conn.execute(f'PRAGMA foreign_key_list("{table}")').fetchall():
+            if fk[2] == "contacts" and table != "contact_emails":
+                col = fk[3]
+                conn.execute(f'UPDATE OR IGNORE "{table}" SET "{col}" = ? WHERE "{col}" = ?', [keep, drop])
+                conn.execute(f'DELETE FROM "{table}" WHERE "{col}" = ?', [drop])
+    conn.execute("DELETE FROM contacts WHERE id = ?", [drop])
