@@ -67,6 +67,9 @@ class Reminders:
     follow_up_after_business_days: int = 7
     max_unanswered: int = 3
     check_in_after_days: float = 90
+    holidays: str | None = None  # "US", "US-NY", "DE-BY": public holidays business days skip
+    close_loop_after_days: float = 7  # thank an introducer this long after the intro converts; 0: off
+    next_contact_after_business_days: int = 3  # 3B7: nobody at the company answered; 0: off
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,21 @@ class Config:
         return ZoneInfo(self.timezone)
 
 
+def _holidays_region(rem: _Reader) -> str | None:
+    """``[reminders] holidays``: a country code the ``holidays`` library knows, with an optional subdivision."""
+    code = rem.str("holidays", None)
+    if code is None or not code.strip():
+        return None
+    from syncagent.ledger.businessdays import region_problem
+
+    code = code.strip().upper()
+    problem = region_problem(code)
+    if problem:
+        rem.fail("holidays", f"is {code!r}: {problem}",
+                 "use a country code with an optional subdivision such as \"US\", \"US-NY\" or \"DE-BY\"")
+    return code
+
+
 def default_path() -> Path:
     env = os.environ.get("SYNCAGENT_CONFIG")
     return Path(env).expanduser() if env else Path(DEFAULT_PATH).expanduser()
@@ -175,12 +193,16 @@ def parse(data: dict, path: Path | None) -> Config:
         if names.count(n) > 1:
             r.fail("accounts.name", f"uses {n!r} twice", "give every account a different name")
     rem = r.table("reminders")
-    rem.allow("thank_you_within_hours", "follow_up_after_business_days", "max_unanswered", "check_in_after_days")
+    rem.allow("thank_you_within_hours", "follow_up_after_business_days", "max_unanswered", "check_in_after_days",
+              "holidays", "close_loop_after_days", "next_contact_after_business_days")
     reminders = Reminders(
         thank_you_within_hours=rem.number("thank_you_within_hours", 24, positive=True),
         follow_up_after_business_days=rem.int("follow_up_after_business_days", 7, minimum=1),
         max_unanswered=rem.int("max_unanswered", 3, minimum=1),
         check_in_after_days=rem.number("check_in_after_days", 90, positive=True),
+        holidays=_holidays_region(rem),
+        close_loop_after_days=rem.number("close_loop_after_days", 7, minimum=0),
+        next_contact_after_business_days=rem.int("next_contact_after_business_days", 3, minimum=0),
     )
     s = r.table("sync")
     s.allow("interval_minutes", "jitter_seconds", "idle")

@@ -13,20 +13,70 @@ reading a calendar expects:
   lands the length of the gap later (03:30 EDT);
 * a wall time that happens twice (the fall-back hour, 01:30) is the first of
   the two (01:30 EDT, not EST).
+
+With a holiday region (``[reminders] holidays = "US"``, ``"US-NY"``, ``"DE-BY"``)
+the public holidays of that region, as the ``holidays`` library knows them, are
+skipped like weekends: a follow-up due on Thanksgiving is due the Friday after.
+Dates are the user's local dates, so a holiday is the local calendar day.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from collections.abc import Container
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 
 SATURDAY = 5  # date.weekday(): Monday is 0
 
 
-def is_business_day(d) -> bool:
-    return d.weekday() < SATURDAY
+def region_problem(code: str) -> str | None:
+    """Why ``code`` ("US", "US-NY") is not a holiday region the library knows, or None when it is."""
+    import holidays
+
+    country, _, subdiv = code.strip().upper().partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        return "not a country the holidays library knows"
+    if subdiv and subdiv not in {s.upper() for s in supported[country]}:
+        known = ", ".join(f"{country}-{s}" for s in supported[country][:8])
+        return f"{country} has no subdivision {subdiv!r}" + (f" (some that exist: {known})" if known else "")
+    return None
 
 
-def add_business_days(dt: datetime, n: int, tz: tzinfo) -> datetime:
+@lru_cache(maxsize=16)
+def calendar(code: str | None) -> Container[date]:
+    """The public holidays of a region (empty when ``code`` is None); years are filled in as asked."""
+    if not code:
+        return frozenset()
+    import holidays
+
+    country, _, subdiv = code.strip().upper().partition("-")
+    return holidays.country_holidays(country, subdiv=subdiv or None)
+
+
+def is_business_day(d: date, holidays: Container[date] | str | None = None) -> bool:
+    """Monday to Friday, and not a public holiday of ``holidays`` (a region code or a set of dates)."""
+    if d.weekday() >= SATURDAY:
+        return False
+    if isinstance(holidays, str):
+        holidays = calendar(holidays)
+    return holidays is None or d not in holidays
+
+
+def next_holiday(code: str | None, after: date) -> tuple[date, str] | None:
+    """The first public holiday of the region on or after ``after`` (within a year), with its name."""
+    if not code:
+        return None
+    cal = calendar(code)
+    day = after
+    for _ in range(370):
+        if day in cal:
+            return day, cal.get(day)  # type: ignore[attr-defined]
+        day += timedelta(days=1)
+    return None
+
+
+def add_business_days(dt: datetime, n: int, tz: tzinfo, holidays: Container[date] | str | None = None) -> datetime:
     """``dt`` plus ``n`` business days counted in ``tz``; returned as aware UTC.
 
     A naive ``dt`` is taken as UTC (the database's convention). ``n = 0`` returns
@@ -41,10 +91,11 @@ def add_business_days(dt: datetime, n: int, tz: tzinfo) -> datetime:
         return dt.astimezone(timezone.utc)
     local = dt.astimezone(tz)
     day = local.date()
+    cal = calendar(holidays) if isinstance(holidays, str) else holidays
     counted = 0
     while counted < n:
         day += timedelta(days=1)
-        if is_business_day(day):
+        if is_business_day(day, cal):
             counted += 1
     wall = datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=tz)  # fold=0
     return wall.astimezone(timezone.utc)

@@ -8,16 +8,21 @@ reminder"). Keeping the ``reminders`` table is ``syncagent.pipeline.reminders``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from syncagent.config import Reminders
 from syncagent.ledger import turns as ledger_mod
 from syncagent.ledger.businessdays import add_business_days
+from syncagent.ledger.outofoffice import AwayNotice, pushed_due, pushing_notice
 
 THANK_YOU, FOLLOW_UP, CHECK_IN = "thank_you", "follow_up", "check_in"
-KINDS = (THANK_YOU, FOLLOW_UP, CHECK_IN)  # the order overdue reminders are listed in
+CLOSE_LOOP, NEXT_CONTACT = "close_loop", "next_contact"
+TURN_KINDS = (THANK_YOU, FOLLOW_UP, CHECK_IN)  # at most one of these per contact
+# The order overdue reminders are listed in: owed gratitude first, suggestions last.
+KINDS = (THANK_YOU, CLOSE_LOOP, FOLLOW_UP, CHECK_IN, NEXT_CONTACT)
 ACTIVE = ("open", "snoozed")
 
 
@@ -33,10 +38,14 @@ class Obligation:
     subject: str | None = None  # subject of the anchor event
     unanswered: int = 0  # follow_up: messages sent without an answer so far
     max_unanswered: int = 0
+    back_on: date | None = None  # follow_up: the return date an out-of-office reply stated
+    about_contact_id: int | None = None  # close_loop: the contact who was introduced
+    company: str | None = None  # next_contact: the company key (trimmed, case-folded)
 
 
 def obligation(ledger, settings: Reminders, tz: tzinfo | str, now: datetime,
-               cadence_days: float | None = None, *, name: str = "They") -> Obligation | None:
+               cadence_days: float | None = None, *, name: str = "They",
+               away: Iterable[AwayNotice] = ()) -> Obligation | None:
     """The reminder owed to one contact at ``now`` (at most one), or None.
 
     ASKED -> follow_up at the last outgoing message + N business days, unless
@@ -44,6 +53,9 @@ def obligation(ledger, settings: Reminders, tz: tzinfo | str, now: datetime,
     at the first reply (or the meeting's end) + ``thank_you_within_hours``;
     ACKED -> check_in at the last message either way + the contact's
     ``cadence_days`` (else ``check_in_after_days``) days of 24 hours.
+    ``away``: the contact's out-of-office replies with a return date; one during
+    the current run moves its follow-up past that date (``outofoffice``).
+    Business days skip the holidays of ``settings.holidays``.
     """
     tz = ZoneInfo(tz) if isinstance(tz, str) else tz
     state = ledger.state
@@ -51,12 +63,19 @@ def obligation(ledger, settings: Reminders, tz: tzinfo | str, now: datetime,
         last = ledger.last_outgoing
         if last is None or ledger.unanswered >= settings.max_unanswered:
             return None  # the first message and its follow-ups went unanswered: stop asking
-        due = add_business_days(last.at, settings.follow_up_after_business_days, tz)
+        due = add_business_days(last.at, settings.follow_up_after_business_days, tz, settings.holidays)
         what = f"'{last.subject}'" if last.subject else "your message"
         reason = (f"No reply to {what} sent {_day(last.at, tz, now)} "
                   f"({ledger.unanswered} of {settings.max_unanswered})")
+        back_on = None
+        notice = pushing_notice(ledger, away, tz, now)
+        if notice is not None:
+            later = pushed_due(last.at, notice.until, tz, settings.holidays)
+            if later > due:
+                due, back_on = later, notice.until
+                reason += f"; out of office, back on {day_text(notice.until, tz, now)}"
         return Obligation(FOLLOW_UP, due, last.ref, last.at, reason, last.subject,
-                          ledger.unanswered, settings.max_unanswered)
+                          ledger.unanswered, settings.max_unanswered, back_on=back_on)
     if state in (ledger_mod.REPLIED, ledger_mod.MET):
         owed = ledger.owed_since
         if owed is None:
@@ -95,6 +114,15 @@ def _plural(n: int, unit: str) -> str:
 
 def _day(at: datetime, tz: tzinfo, now: datetime) -> str:
     """'Mon 2 Nov' in the user's zone; the year is added when it is not the current one."""
-    local = at.astimezone(tz)
-    text = f"{local:%a} {local.day} {local:%b}"
-    return text if local.year == now.astimezone(tz).year else f"{text} {local.year}"
+    return day_text(at.astimezone(tz).date(), tz, now)
+
+
+def day_text(day: date, tz: tzinfo, now: datetime) -> str:
+    """'Mon 7 Dec'; the year is added when it is not the current one (in the user's zone)."""
+    text = f"{day:%a} {day.day} {day:%b}"
+    return text if day.year == now.astimezone(tz).year else f"{text} {day.year}"
+
+
+def ago(then: datetime, now: datetime) -> str:
+    """'3 days ago', for reason lines."""
+    return _ago(then, now)

@@ -70,6 +70,8 @@ class Ledger:
     last_message: Event | None  # last message either direction (check-in anchor)
     state_event: Event | None  # the event that moved the ledger into its current state
     events: tuple[Event, ...]  # events considered (at <= now), in order
+    run_start: Event | None = None  # in ASKED: the first outgoing message of the unanswered run
+    asks: tuple[Event, ...] = ()  # outgoing messages that started a new ask (from none or ACKED)
 
 
 def to_utc(dt: datetime) -> datetime:
@@ -123,6 +125,7 @@ def compute(events: Iterable[Event], now: datetime) -> Ledger:
     run_start: Event | None = None  # first outgoing message of the current ASKED run
     unanswered = 0
     last_outgoing = last_message = owed_since = state_event = None
+    asks: list[Event] = []
 
     for event in considered:
         nxt = TRANSITIONS[state][event.kind]
@@ -134,6 +137,7 @@ def compute(events: Iterable[Event], now: datetime) -> Ledger:
             if nxt == ASKED:
                 if state != ASKED:  # a new ask starts a new unanswered run
                     run_start, unanswered = event, 0
+                    asks.append(event)
                 unanswered += 1  # follow-ups add to the run but never restart its clock
         elif event.kind == IN:
             received += 1
@@ -168,6 +172,8 @@ def compute(events: Iterable[Event], now: datetime) -> Ledger:
         last_message=last_message,
         state_event=state_event,
         events=considered,
+        run_start=run_start,
+        asks=tuple(asks),
     )
 
 

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import re
 
-_OOO_SUBJECT = re.compile(
-    r"^\s*("
+_AWAY = (
     r"auto(matic)?[ -]?(reply|response|antwort)"  # Automatic reply, Auto-Reply, Autoantwort
     r"|out of (the )?office|ooo\b|away from (the )?office|on vacation|vacation (reply|response)"
     r"|abwesenheitsnotiz|abwesend|nicht im b[üu]ro|automatische antwort"
     r"|absence du bureau|r[ée]ponse automatique|message d'absence|absent(e)? du bureau"
     r"|fuera de la oficina|respuesta autom[áa]tica|ausente|ausencia"
     r"|risposta automatica|fuori ufficio|afwezig|automatisch antwoord"
-    r"|undeliver(ed|able)|delivery status notification|returned mail|mail delivery (failed|failure|subsystem)"
-    r"|failure notice|delivery failure|non[- ]?delivery"
-    r")",
-    re.IGNORECASE,
 )
+_BOUNCE = (
+    r"undeliver(ed|able)|delivery status notification|returned mail|mail delivery (failed|failure|subsystem)"
+    r"|failure notice|delivery failure|non[- ]?delivery"
+)
+_OOO_SUBJECT = re.compile(rf"^\s*({_AWAY}|{_BOUNCE})", re.IGNORECASE)
+_AWAY_SUBJECT = re.compile(rf"^\s*({_AWAY})", re.IGNORECASE)
+_BOUNCE_SUBJECT = re.compile(rf"^\s*({_BOUNCE})", re.IGNORECASE)
 _DAEMON_LOCAL = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon|no-?reply|do-?not-?reply|bounces?)([+\-.]|$)", re.I)
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply", "auto-reply"}
 
@@ -59,3 +61,27 @@ def classify(headers: dict[str, list[str]], sender: str | None, subject: str | N
     if subject and _OOO_SUBJECT.match(subject):
         return True, "auto-reply subject"
     return False, None
+
+
+def is_auto_reply(headers: dict[str, list[str]], sender: str | None, subject: str | None) -> bool:
+    """Is this an auto-reply written for a person (out of office, vacation), not a bounce or bulk mail?
+
+    Only such a message's text is read, for the return date it may state.
+    """
+
+    def first(name: str) -> str:
+        values = headers.get(name)
+        return values[0].strip().lower() if values else ""
+
+    content_type = first("content-type")
+    if content_type.startswith("multipart/report") or (subject and _BOUNCE_SUBJECT.match(subject)):
+        return False
+    if sender and _DAEMON_LOCAL.match(sender.split("@", 1)[0]):
+        return False
+    if "list-id" in headers or first("precedence") in ("bulk", "list", "junk"):
+        return False
+    if first("auto-submitted") == "auto-replied" or first("precedence") in ("auto_reply", "auto-reply"):
+        return True
+    if "x-autoreply" in headers or "x-autorespond" in headers:
+        return True
+    return bool(subject and _AWAY_SUBJECT.match(subject))
