@@ -8,7 +8,8 @@ mock.
 What it starts: ``/usr/sbin/dovecot -F -c <tmp>/dovecot.conf`` with its own
 base_dir, state_dir and log in a temp dir, IMAP only, plaintext login allowed
 (``ssl = no``, ``disable_plaintext_auth = no``), a static passdb (any user name,
-one password: a new name is a fresh mailbox),
+one password: a new name is a fresh mailbox) behind a passwd-file for users
+given their own password (``new_user(password="pässwörd")``, stored as UTF-8),
 maildir storage and a SPECIAL-USE ``Sent`` folder. Dovecot refuses to run mail
 processes as root, so when the tests run as root the mailboxes belong to
 ``nobody``; otherwise everything runs as the current user.
@@ -96,6 +97,12 @@ last_valid_uid = 0
 first_valid_gid = 1
 shutdown_clients = yes
 {users}
+# Users given their own password (UTF-8 bytes, compared as sent); Dovecot rereads the
+# file when it changes. Anyone else falls through to the static passdb below.
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {d}/users.passwd
+}}
 # Any user name logs in with the one test password: a fresh name is a fresh mailbox.
 passdb {{
   driver = static
@@ -269,6 +276,7 @@ class Dovecot:
                      f"default_internal_group = {_group(me.pw_gid)}\n")
             login_extra = "  chroot =\n"
         (self.dir / "home").mkdir()
+        (self.dir / "users.passwd").write_text("", encoding="utf-8")
         if root:
             os.chown(self.dir / "home", self.mail_uid, self.mail_gid)  # Dovecot creates homes as nobody
         (self.dir / "dovecot.conf").write_text(
@@ -319,9 +327,20 @@ class Dovecot:
         return "\n".join(text.splitlines()[-n:])
 
     # --- users -------------------------------------------------------------
-    def new_user(self) -> Mailbox:
-        """A fresh user with an empty mailbox (the static passdb takes any name)."""
-        return Mailbox(self, f"user{next(self._users)}@example.test", PASSWORD)
+    def new_user(self, password: str | None = None) -> Mailbox:
+        """A fresh user with an empty mailbox (the static passdb takes any name).
+
+        With ``password`` the user gets that password instead (any Unicode but ``:``
+        and line breaks), written as UTF-8 to the passwd-file passdb.
+        """
+        user = f"user{next(self._users)}@example.test"
+        if password is None:
+            return Mailbox(self, user, PASSWORD)
+        if ":" in password or "\n" in password:
+            raise ValueError("a passwd-file password cannot hold ':' or a line break")
+        with open(self.dir / "users.passwd", "a", encoding="utf-8") as f:
+            f.write(f"{user}:{password}::::::\n")
+        return Mailbox(self, user, password)
 
     # --- command counting ----------------------------------------------------
     @property
@@ -357,7 +376,10 @@ class Mailbox:
 
         c = IMAPClient(self.server.host, port=self.server.direct_port, ssl=False, timeout=10)
         c.normalise_times = False
-        c.login(self.user, self.password)
+        if self.password.isascii():
+            c.login(self.user, self.password)
+        else:  # imaplib's LOGIN encodes as ASCII; AUTHENTICATE PLAIN sends UTF-8
+            c.plain_login(self.user, self.password)
         try:
             yield c
         finally:

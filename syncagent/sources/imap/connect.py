@@ -80,8 +80,13 @@ def open_connection(account: Account):
 
 
 def login(client, account: Account) -> None:
-    """Log in with the password (or an OAuth2 token for ``auth = "oauth2"``)."""
-    from imapclient.exceptions import LoginError
+    """Log in with the password (or an OAuth2 token for ``auth = "oauth2"``).
+
+    Nothing raised here may carry the secret into an error text or a log:
+    exceptions are replaced ``from None`` (their chain would quote it) and
+    their text is kept only for network failures, which cannot hold it.
+    """
+    from imapclient.exceptions import IMAPClientAbortError, LoginError
 
     try:
         if account.auth == "oauth2":
@@ -91,16 +96,44 @@ def login(client, account: Account) -> None:
         else:
             from syncagent import secrets
 
-            client.login(account.username, secrets.resolve(account.secret))
-    except LoginError as exc:
+            password_login(client, account, secrets.resolve(account.secret))
+    except LoginError:
         raise AuthError(
             f"The server {account.host} rejected the login for {account.username}; check the username "
             "and password (for Gmail and others, an app password)."
-        ) from exc
+        ) from None
     except SyncagentError:
         raise
+    except (OSError, EOFError, IMAPClientAbortError) as exc:
+        raise translate(exc, account, "login") from None
     except Exception as exc:
-        raise translate(exc, account, "login") from exc
+        raise SourceError(
+            f"The login to {account.host}:{account.port} for account {account.name!r} failed with "
+            f"{exc.__class__.__name__} (its text is withheld because it may quote the password); report it "
+            "if it persists."
+        ) from None
+
+
+def password_login(client, account: Account, password: str) -> None:
+    """LOGIN for ASCII credentials, AUTHENTICATE PLAIN (RFC 4616, UTF-8) for any others.
+
+    imaplib sends command arguments as ASCII, so LOGIN cannot carry a password
+    such as "Grüße"; SASL PLAIN is base64 of UTF-8 and can. The password goes
+    as written (no normalisation): servers compare the bytes they stored.
+    """
+    if password.isascii() and account.username.isascii():
+        client.login(account.username, password)
+        return
+    if b"AUTH=PLAIN" not in set(client.capabilities()):
+        if password.isascii():
+            what, fix = "username", "set `username` to the ASCII form of the login name if the provider has one"
+        else:
+            what, fix = "password", "use an app password (or change the password) made of ASCII characters only"
+        raise AuthError(
+            f"The {what} of account {account.name!r} has characters outside ASCII, which {account.host} can "
+            f"only receive through AUTHENTICATE PLAIN, and it does not offer it; {fix}."
+        )
+    client.plain_login(account.username, password)
 
 
 def close(client) -> None:
