@@ -34,6 +34,19 @@ def dovecot_server():
     server.close()
 
 
+@pytest.fixture(scope="session")
+def dovecot_tls():
+    """A second private Dovecot that also speaks implicit TLS (self-signed) on ``tls_port``."""
+    if not _dovecot.available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(_dovecot.INSTALL_HINT + " (CI=true: the IMAP tests must run here)")
+        pytest.skip(_dovecot.INSTALL_HINT)
+    server = _dovecot.Dovecot(tls=True)
+    server.start()
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def dovecot(dovecot_server):
     """The shared Dovecot, running (restarted if a previous test stopped it), commands reset."""

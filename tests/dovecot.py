@@ -34,6 +34,11 @@ stripped, e.g. ``"UID FETCH 1,2 (BODY.PEEK[1]<0.1024>)"``) to check arguments.
 The helpers (``append``, ``flags``...) connect to Dovecot directly and are not
 counted.
 
+``dovecot_tls`` is a second server made with ``Dovecot(tls=True)``: the same, plus
+implicit TLS on ``tls_port`` (Dovecot itself, not proxied) with a self-signed
+certificate for 127.0.0.1 (``cert``, ``key``; ``fingerprint(cert)`` gives its
+SHA-256), and STARTTLS offered on the plain port.
+
 When Dovecot is not installed the tests skip with a hint to
 ``apt-get install dovecot-imapd``; where ``CI=true`` they fail instead, so a
 CI image without it cannot pass silently.
@@ -79,7 +84,7 @@ log_path = {d}/dovecot.log
 info_log_path = {d}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 # Tests log in with a wrong password on purpose: no delay, and no auth penalty
@@ -118,7 +123,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 {login_extra}}}
 namespace inbox {{
@@ -255,10 +261,18 @@ class _CommandParser:
 class Dovecot:
     """One private Dovecot; ``port`` is the counting proxy, ``direct_port`` Dovecot itself."""
 
-    def __init__(self):
+    def __init__(self, tls: bool = False):
         self.dir = Path(tempfile.mkdtemp(prefix="syncagent-dovecot-"))
         os.chmod(self.dir, 0o755)  # the mail user (nobody) must traverse to its home
         self.direct_port = free_port()
+        # With tls=True Dovecot also listens with implicit TLS (a self-signed certificate for
+        # 127.0.0.1) on tls_port and offers STARTTLS on the plain port, as real servers do.
+        self.tls_port = free_port() if tls else 0
+        self.cert = self.key = None
+        ssl_conf = "ssl = no"
+        if tls:
+            self.cert, self.key = make_certificate(self.dir)
+            ssl_conf = f"ssl = yes\nssl_cert = <{self.cert}\nssl_key = <{self.key}"
         self.proxy = CountingProxy(self.direct_port)
         self.port = self.proxy.port
         self.host = "127.0.0.1"
@@ -280,7 +294,7 @@ class Dovecot:
         if root:
             os.chown(self.dir / "home", self.mail_uid, self.mail_gid)  # Dovecot creates homes as nobody
         (self.dir / "dovecot.conf").write_text(
-            _CONF.format(d=self.dir, port=self.direct_port, users=users, login_extra=login_extra,
+            _CONF.format(d=self.dir, port=self.direct_port, tls_port=self.tls_port, ssl=ssl_conf, users=users, login_extra=login_extra,
                          password=PASSWORD, uid=self.mail_uid, gid=self.mail_gid))
 
     # --- lifecycle ---------------------------------------------------------
@@ -355,6 +369,25 @@ class Dovecot:
         with self.proxy._lock:
             self.proxy.commands.clear()
             self.proxy.lines.clear()
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command), as (cert, key) paths."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True)
+    return cert, key
+
+
+def fingerprint(cert: Path) -> str:
+    """The certificate's SHA-256 fingerprint as the config writes it: "sha256:" and lowercase hex."""
+    import hashlib
+    import ssl
+
+    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
 def _group(gid: int) -> str:

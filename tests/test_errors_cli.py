@@ -206,6 +206,58 @@ def test_init_certificate_that_does_not_verify(mailbox, self_signed, home, capsy
     assert "tls_verify = false" in (home / "config.toml").read_text()
 
 
+@pytest.mark.dovecot
+def test_plain_connection_to_a_tls_port_is_named_within_seconds(dovecot_tls, home, capsys, monkeypatch):
+    """security = "none" on Dovecot's TLS port says to use "tls" in under 5 s instead of waiting for a timeout."""
+    import time
+
+    monkeypatch.chdir(home)
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", "pw")
+    monkeypatch.setattr(imap_connect, "CONNECT_ATTEMPTS", 3)  # as a user has it: a mismatch is not retried
+    port = dovecot_tls.tls_port
+    start = time.monotonic()
+    code, _, err = run(capsys, *init_args("127.0.0.1", port, "none"))
+    assert time.monotonic() - start < 5
+    assert code == 1
+    assert error_line(err) == (
+        f"Error: 127.0.0.1:{port} expects TLS from the first byte (it sent no IMAP greeting but answered a TLS "
+        "handshake), so security = \"none\" cannot work there; set security = \"tls\" for account 'personal' "
+        "(port 993 usually goes with security = \"tls\", port 143 with \"starttls\").")
+    assert not (home / "config.toml").exists()
+
+
+@pytest.mark.dovecot
+def test_tls_to_a_plain_port_says_starttls(dovecot_tls, home, capsys, monkeypatch):
+    """security = "tls" on Dovecot's plain port (which offers STARTTLS) says to use "starttls", at once."""
+    import time
+
+    monkeypatch.chdir(home)
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", "pw")
+    port = dovecot_tls.direct_port
+    start = time.monotonic()
+    code, _, err = run(capsys, *init_args("127.0.0.1", port, "tls"))
+    assert time.monotonic() - start < 5
+    assert code == 1
+    assert error_line(err) == (
+        f"Error: 127.0.0.1:{port} speaks plain IMAP, not TLS (it sent an IMAP greeting where a TLS handshake was "
+        "expected); for account 'personal' set security = \"starttls\" (port 993 usually goes with security = "
+        "\"tls\", port 143 with \"starttls\").")
+
+
+@pytest.mark.dovecot
+def test_tls_to_a_plain_port_without_starttls(mailbox, home, capsys, monkeypatch):
+    """security = "tls" on a plain-only server says it has no STARTTLS, rather than advising it."""
+    monkeypatch.chdir(home)
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", "pw")
+    port = mailbox.server.port
+    code, _, err = run(capsys, *init_args("127.0.0.1", port, "tls"))
+    assert code == 1
+    assert error_line(err) == (
+        f"Error: 127.0.0.1:{port} speaks plain IMAP, not TLS (it sent an IMAP greeting where a TLS handshake was "
+        "expected); for account 'personal' it offers no STARTTLS, so use the server's TLS port with security = "
+        "\"tls\", or security = \"none\" (unencrypted) only on a network you trust.")
+
+
 # --- a server without a Sent folder -----------------------------------------------------
 
 @contextlib.contextmanager

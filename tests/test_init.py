@@ -54,6 +54,18 @@ def test_init_with_flags_checks_the_login_and_writes_a_config_that_loads(mailbox
 
 
 @pytest.mark.dovecot
+def test_init_takes_config_after_the_command_too(mailbox, tmp_path, monkeypatch):
+    """`syncagent init --config PATH` (as the README shows) writes PATH, like `syncagent --config PATH init`."""
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", mailbox.password)
+    path = tmp_path / "elsewhere.toml"
+    args = dovecot_args(mailbox, path, "--yes")[2:]  # without the group's --config
+    result = invoke(args[:1] + ["--config", str(path)] + args[1:])
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {path} (mode 0600)." in result.output
+    assert config.load(path).account("personal").username == mailbox.user
+
+
+@pytest.mark.dovecot
 def test_init_refuses_to_overwrite_without_force(mailbox, tmp_path, monkeypatch):
     """An existing config is left alone unless --force, which keeps the old one as .bak."""
     monkeypatch.setenv("SYNCAGENT_TEST_PW", mailbox.password)

@@ -10,6 +10,8 @@ SECURITY = ("tls", "starttls", "none")
 
 
 @click.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Where to write the config (default ~/.config/syncagent/config.toml); same as `syncagent --config PATH init`.")
 @click.option("--email", help="Your address; known providers fill in the server settings.")
 @click.option("--host", help="IMAP server (default: from the provider table, else imap.<domain>).")
 @click.option("--port", type=int, help="IMAP port (default 993 with tls, 143 otherwise).")
@@ -24,7 +26,7 @@ SECURITY = ("tls", "starttls", "none")
 @click.option("--yes", "-y", is_flag=True, help="Ask nothing: take flags and defaults (for scripts).")
 @click.option("--force", is_flag=True, help="Replace an existing config file (kept as config.toml.bak).")
 @pass_ctx
-def init(ctx, email, host, port, security, username, password_command, password_env, use_keyring, name, timezone,
+def init(ctx, config_file, email, host, port, security, username, password_command, password_env, use_keyring, name, timezone,
          no_tls_verify, yes, force):
     """Set up syncagent for an IMAP mailbox: test the login, then write the config.
 
@@ -46,7 +48,8 @@ def init(ctx, email, host, port, security, username, password_command, password_
     from syncagent.setup import init as init_wizard
     from syncagent.setup import providers
 
-    path = Path(ctx.config_path).expanduser() if ctx.config_path else config_mod.default_path()
+    chosen = config_file or ctx.config_path
+    path = Path(chosen).expanduser() if chosen else config_mod.default_path()
     init_wizard.check_target(path, force)  # say so before asking anything
     interactive = not yes
 

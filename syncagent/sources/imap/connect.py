@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 CONNECT_ATTEMPTS = 3
 CONNECT_WAIT_MAX = 30.0
 
+# A plain connection waits this long for the server's greeting before asking
+# whether the port wants TLS instead: a TLS port stays silent waiting for a
+# ClientHello, which would otherwise cost the whole timeout on every attempt.
+GREETING_WAIT = 3.0
+PROBE_TIMEOUT = 1.5
+
 
 def tls_context(account: Account) -> ssl.SSLContext:
     """A verifying context, unless the account says ``tls_verify = false``."""
@@ -54,17 +60,31 @@ def connect(account: Account, *, attempts: int | None = None):
 
 
 def open_connection(account: Account):
-    """Open the socket (TLS, STARTTLS or plain) and read the greeting; no login."""
-    from imapclient import IMAPClient
+    """Open the socket (TLS, STARTTLS or plain) and read the greeting; no login.
 
+    ``security`` that does not match the port is told apart from a dead server
+    within seconds: a plain connection to a TLS port gets no greeting but a TLS
+    handshake there succeeds; a TLS handshake with a plain port fails because the
+    server sent its ``* OK`` greeting instead.
+    """
     try:
-        client = IMAPClient(
-            account.host,
-            port=account.port,
-            ssl=account.security == "tls",
-            ssl_context=tls_context(account) if account.security == "tls" else None,
-            timeout=account.timeout,
-        )
+        if account.security == "tls":
+            try:
+                client = _client(account, account.timeout)
+            except ssl.SSLError as exc:
+                greeting = None if isinstance(exc, ssl.SSLCertVerificationError) else _plain_greeting(account)
+                if greeting is not None:
+                    raise SourceError(_speaks_plain(account, greeting)) from exc
+                raise
+        else:
+            try:
+                client = _client(account, min(account.timeout, GREETING_WAIT))
+            except TimeoutError as exc:
+                if _speaks_tls(account):
+                    raise SourceError(_speaks_tls_sentence(account)) from exc
+                if account.timeout <= GREETING_WAIT:
+                    raise
+                client = _client(account, account.timeout)  # only slow: wait the full timeout
         client.normalise_times = False  # keep INTERNALDATE timezone-aware
         if account.security == "starttls":
             try:
@@ -77,6 +97,64 @@ def open_connection(account: Account):
     except Exception as exc:
         raise translate(exc, account, "connect") from exc
     return client
+
+
+def _client(account: Account, greeting_timeout: float):
+    from imapclient import IMAPClient, SocketTimeout
+
+    tls = account.security == "tls"
+    return IMAPClient(account.host, port=account.port, ssl=tls,
+                      ssl_context=tls_context(account) if tls else None,
+                      timeout=SocketTimeout(connect=greeting_timeout, read=account.timeout))
+
+
+def _speaks_tls(account: Account) -> bool:
+    """Whether the port completes a TLS handshake (certificate not checked: only a ClientHello is sent)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((account.host, account.port), timeout=min(account.timeout, PROBE_TIMEOUT)) as raw:
+            with ctx.wrap_socket(raw, server_hostname=account.host):
+                return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def _plain_greeting(account: Account) -> bytes | None:
+    """The server's plaintext IMAP greeting line on a fresh connection, or None when it sends none."""
+    try:
+        with socket.create_connection((account.host, account.port), timeout=min(account.timeout, PROBE_TIMEOUT)) as raw:
+            data = b""
+            while b"\n" not in data and len(data) < 4096:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    return data if data.startswith((b"* OK", b"* PREAUTH", b"* BYE")) else None
+
+
+def _pairing(account: Account) -> str:
+    return {993: 'port 993 goes with security = "tls"', 143: 'port 143 goes with security = "starttls"'}.get(
+        account.port or 0, 'port 993 usually goes with security = "tls", port 143 with "starttls"')
+
+
+def _speaks_tls_sentence(account: Account) -> str:
+    return (f"{account.host}:{account.port} expects TLS from the first byte (it sent no IMAP greeting but "
+            f"answered a TLS handshake), so security = \"{account.security}\" cannot work there; set "
+            f"security = \"tls\" for account {account.name!r} ({_pairing(account)}).")
+
+
+def _speaks_plain(account: Account, greeting: bytes) -> str:
+    if b"STARTTLS" in greeting.upper():
+        fix = f"set security = \"starttls\" ({_pairing(account)})"
+    else:
+        fix = ("it offers no STARTTLS, so use the server's TLS port with security = \"tls\", or security = "
+               "\"none\" (unencrypted) only on a network you trust")
+    return (f"{account.host}:{account.port} speaks plain IMAP, not TLS (it sent an IMAP greeting where a TLS "
+            f"handshake was expected); for account {account.name!r} {fix}.")
 
 
 def login(client, account: Account) -> None:
