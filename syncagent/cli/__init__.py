@@ -27,6 +27,9 @@ COMMANDS = {
     "demo": "syncagent.cli.demo:demo",
     "init": "syncagent.cli.init:init",
     "doctor": "syncagent.cli.doctor:doctor",
+    "brief": "syncagent.cli.brief:brief",
+    "mcp": "syncagent.cli.mcp:mcp",
+    "draft-check": "syncagent.cli.draft_check:draft_check",
 }
 
 
@@ -63,6 +66,14 @@ class Context:
 
             self._config = config.load(self.config_path)
         return self._config
+
+    def config_exists(self) -> bool:
+        """Is there a config file to read (commands that also work without one ask first)?"""
+        from pathlib import Path
+
+        from syncagent import config
+
+        return (Path(self.config_path).expanduser() if self.config_path else config.default_path()).is_file()
 
     def db(self):
         from syncagent.store.db import open_db

@@ -361,3 +361,23 @@ def _merge_contacts(conn, keep: int, drop: int) -> None:
                 conn.execute(f'UPDATE OR IGNORE "{table}" SET "{col}" = ? WHERE "{col}" = ?', [keep, drop])
                 conn.execute(f'DELETE FROM "{table}" WHERE "{col}" = ?', [drop])
     conn.execute("DELETE FROM contacts WHERE id = ?", [drop])
+
+
+@migrations(name="outreach_measures")
+def m_outreach_measures(db):
+    # Numbers measured at sync time from the user's own sent text (parse.outreach), never
+    # the text: one row per outgoing message that was measured.
+    db.executescript(
+        """
+        CREATE TABLE outreach (
+            message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+            words INTEGER NOT NULL,
+            questions INTEGER NOT NULL,
+            subject_words INTEGER NOT NULL,
+            connection INTEGER NOT NULL,
+            personalized INTEGER NOT NULL,
+            fingerprint INTEGER NOT NULL
+        );
+        CREATE INDEX outreach_fingerprint ON outreach (fingerprint);
+        """
+    )

@@ -1,0 +1,49 @@
+"""`syncagent draft-check`: a draft against the advice and your own reply rates."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from syncagent.cli import pass_ctx
+
+
+@click.command("draft-check")
+@click.argument("source", metavar="FILE|-", type=click.File("r", encoding="utf-8", errors="replace"))
+@click.option("--to", "to", metavar="EMAIL", help="The contact it is for: checks it uses their name or company.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
+@pass_ctx
+def draft_check(ctx, source, to, as_json):
+    """Check a draft before sending: length, questions, subject, connection, personalization.
+
+    FILE (or - for standard input) holds an optional `Subject:` line, then the
+    text. Each line compares the draft with the usual advice for a first email
+    and, once you have sent enough outreach, with what your own mail earned
+    ("your asks with under 75 words were answered 48% of the time"). Reads
+    nothing but the ledger's numbers; nothing is written.
+
+    \b
+    Examples:
+      syncagent draft-check draft.txt
+      pbpaste | syncagent draft-check - --to priya@acme.example
+    """
+    from syncagent.reports import draft_check as dc
+
+    first_name = company = None
+    asks: list = []
+    known: list[str] = []
+    if ctx.config_exists():
+        from syncagent.pipeline import outreach as outreach_stage
+        from syncagent.store import relationships as rel
+
+        db = ctx.db()
+        asks = outreach_stage.load_asks(db, ctx.config)
+        known = [r[0] for r in db.execute("SELECT name FROM contacts")]
+        if to:
+            found = rel.find_contacts(db, to)
+            if found:
+                first_name = found[0]["name"].split()[0] if found[0]["name"] else None
+                company = found[0]["company"]
+    result = dc.check(source.read(), asks, first_name=first_name, company=company, known_names=known)
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else dc.render(result))
