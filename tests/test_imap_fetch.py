@@ -271,3 +271,27 @@ def test_wire_log_kept_when_asked_for(mailbox, caplog):
         with caplog.at_level(logging.DEBUG, logger="imapclient.imaplib"):
             imap_fetch.fetch(c, [1], BASE_ITEMS)
         assert [r for r in caplog.records if "msg1@example.org" in r.getMessage()]
+
+
+def test_private_imapclient_api_is_pinned_to_verified_releases():
+    """The bulk FETCH's private imapclient/imaplib calls were checked on this imapclient release.
+
+    raw_uid_fetch is the one function using them; a new imapclient release fails this test
+    until someone reads its fetch() again and adds the release to VERIFIED_IMAPCLIENT.
+    """
+    import imaplib
+
+    import imapclient
+
+    release = ".".join(imapclient.__version__.split(".")[:2])
+    assert release in imap_fetch.VERIFIED_IMAPCLIENT, f"imapclient {imapclient.__version__} is not verified"
+    for name in ("_command", "_command_complete", "_untagged_response"):
+        assert callable(getattr(imaplib.IMAP4, name)), name
+    assert callable(imapclient.IMAPClient._checkok)
+    import ast
+
+    tree = ast.parse(Path(imap_fetch.__file__).read_text())
+    private = {"_imap", "_checkok", "_command", "_command_complete", "_untagged_response"}
+    users = {fn.name for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef)
+             for node in ast.walk(fn) if isinstance(node, ast.Attribute) and node.attr in private}
+    assert users == {"raw_uid_fetch"}

@@ -42,7 +42,7 @@ def load_asks(db: Any, config: Config, now: datetime | None = None, ledgers: dic
     mass = _mass_fingerprints([(cid, at, m[4]) for cid, at, _, m, _ in asks])
     tz = config.tz
     out = []
-    for contact_id, at, _, (words, questions, connection, personalized, fp), reply in asks:
+    for _contact, at, _, (words, questions, connection, personalized, fp), reply in asks:
         local = at.astimezone(tz)
         out.append(Ask(words, questions, bool(personalized), (fp, at) in mass, bool(connection),
                        local.weekday(), local.hour, reply is not None, reply.seconds if reply else None))

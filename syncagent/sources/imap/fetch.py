@@ -348,9 +348,30 @@ def fetch(client, uids: list[int], items: list[str], *, structures: str = "calen
     """
     if not uids:
         return {}
+    want = (lambda raw: True) if structures == "all" else _has_calendar
+    data = raw_uid_fetch(client, uids, items)
+    try:
+        result = _read(data, uids, items, want)
+    except Exception as exc:  # the reader is pure: whatever it trips on, imapclient's reader decides
+        log.debug("fast FETCH reader gave up on %d UIDs (%s); using imapclient's reader", len(uids), exc)
+        return client.fetch(uids, items)
+    return result
+
+
+# imapclient releases whose private API ``raw_uid_fetch`` was checked against (tests/test_imap_fetch.py
+# pins this): imaplib's ``_command``/``_command_complete``/``_untagged_response`` through ``client._imap``
+# and imapclient's ``_checkok``. A new release is re-read and added here, or the fallback is used.
+VERIFIED_IMAPCLIENT = ("3.0", "3.1", "4.0", "4.1")
+
+
+def raw_uid_fetch(client, uids: list[int], items: list[str]) -> list:
+    """Send UID FETCH exactly as ``client.fetch`` does and return imaplib's raw untagged data.
+
+    The one place that touches imapclient's and imaplib's private API, so an upgrade that
+    changes it breaks here and nowhere else.
+    """
     from imapclient.imapclient import join_message_ids, seq_to_parenstr_upper
 
-    want = (lambda raw: True) if structures == "all" else _has_calendar
     imap = client._imap
     # imapclient sets imaplib's debug level to 5, which formats a repr of every line,
     # every literal and finally the whole answer even when nobody logs them: as costly
@@ -366,12 +387,7 @@ def fetch(client, uids: list[int], items: list[str], *, structures: str = "calen
         typ, data = imap._untagged_response(typ, data, "FETCH")
     finally:
         imap.debug = level
-    try:
-        result = _read(data, uids, items, want)
-    except Exception as exc:  # the reader is pure: whatever it trips on, imapclient's reader decides
-        log.debug("fast FETCH reader gave up on %d UIDs (%s); using imapclient's reader", len(uids), exc)
-        return client.fetch(uids, items)
-    return result
+    return data
 
 
 def _required(items: list[str]) -> tuple[set[bytes], bool]:
