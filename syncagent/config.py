@@ -5,6 +5,7 @@ Every mistake becomes one ConfigError sentence naming the file, the key and the 
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import os
 from dataclasses import dataclass, field
@@ -189,9 +190,9 @@ def parse(data: dict, path: Path | None) -> Config:
             r.fail(f"accounts[{i}]", "must be a table ([[accounts]])", "write each account as an [[accounts]] table")
         accounts.append(_account(_Reader(item, path, f"accounts[{i}]")))
     names = [a.name for a in accounts]
-    for n in names:
-        if names.count(n) > 1:
-            r.fail("accounts.name", f"uses {n!r} twice", "give every account a different name")
+    for name in names:
+        if names.count(name) > 1:
+            r.fail("accounts.name", f"uses {name!r} twice", "give every account a different name")
     rem = r.table("reminders")
     rem.allow("thank_you_within_hours", "follow_up_after_business_days", "max_unanswered", "check_in_after_days",
               "holidays", "close_loop_after_days", "next_contact_after_business_days")
@@ -383,25 +384,25 @@ _TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: 
 class _Reader:
     """Reads one TOML table, raising ConfigError sentences that name file and key."""
 
-    def __init__(self, data: dict, path: Path | None, prefix: str):
+    def __init__(self, data: dict, path: Path | None, prefix: builtins.str):
         self.data, self.path, self.prefix = data, path, prefix
 
-    def key(self, name: str) -> str:
+    def key(self, name: builtins.str) -> builtins.str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
-    def fail(self, name: str, problem: str, fix: str):
+    def fail(self, name: builtins.str, problem: builtins.str, fix: builtins.str):
         where = f"{self.path}: " if self.path else ""
         end = "" if fix.endswith("?") else "."
         raise ConfigError(f"{where}`{self.key(name)}` {problem}; {fix}{end}")
 
-    def allow(self, *names: str) -> None:
+    def allow(self, *names: builtins.str) -> None:
         for k in self.data:
             if k not in names:
                 guess = difflib.get_close_matches(k, names, n=1)
                 hint = f"did you mean `{guess[0]}`?" if guess else "remove it (config.example.toml lists every key)"
                 self.fail(k, "is not a known key", hint)
 
-    def get(self, name: str, typ, default=None, required: bool = False):
+    def get(self, name: builtins.str, typ, default=None, required: builtins.bool = False):
         if name not in self.data:
             if required:
                 self.fail(name, "is missing", f"add {name} = ... (see config.example.toml)")
@@ -415,22 +416,22 @@ class _Reader:
                       f"write it as {_TYPE_NAMES.get(typ, typ.__name__)}")
         return value
 
-    def table(self, name: str) -> _Reader:
+    def table(self, name: builtins.str) -> _Reader:
         return _Reader(self.get(name, dict, {}), self.path, self.key(name))
 
-    def str(self, name: str, default=None, required: bool = False):
+    def str(self, name: builtins.str, default=None, required: builtins.bool = False):
         return self.get(name, str, default, required)
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         return self.get(name, bool, default)
 
-    def int(self, name: str, default: int, minimum: int | None = None) -> int:
+    def int(self, name: builtins.str, default: builtins.int, minimum: builtins.int | None = None) -> builtins.int:
         value = self.get(name, int, default)
         if minimum is not None and value < minimum:
             self.fail(name, f"is {value}", f"use a whole number of at least {minimum}")
         return value
 
-    def number(self, name: str, default: float, positive: bool = False, minimum: float | None = None) -> float:
+    def number(self, name: builtins.str, default: float, positive: builtins.bool = False, minimum: builtins.float | None = None) -> float:
         value = float(self.get(name, float, default))
         if positive and value <= 0:
             self.fail(name, f"is {value:g}", "use a number greater than 0")
@@ -438,14 +439,14 @@ class _Reader:
             self.fail(name, f"is {value:g}", f"use a number of at least {minimum:g}")
         return value
 
-    def choice(self, name: str, choices, default=None, required: bool = False):
+    def choice(self, name: builtins.str, choices, default=None, required: builtins.bool = False):
         value = self.get(name, str, default, required)
         if value not in choices:
             listed = " or ".join(f'"{c}"' for c in choices)
             self.fail(name, f"is {value!r}", f"use {listed}")
         return value
 
-    def str_list(self, name: str, default):
+    def str_list(self, name: builtins.str, default):
         value = self.get(name, list, default)
         if value is not None and not all(isinstance(v, str) for v in value):
             self.fail(name, "must be a list of strings", 'write it like ["INBOX", "Sent"]')

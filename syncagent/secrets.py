@@ -35,9 +35,10 @@ def resolve(secret: Secret) -> str:
 
 
 def _from_command(secret: Secret) -> str:
+    command = secret.password_command or ""
     try:
         proc = subprocess.run(
-            secret.password_command, shell=True, capture_output=True, text=True, timeout=60
+            command, shell=True, capture_output=True, text=True, timeout=60
         )
     except subprocess.TimeoutExpired:
         raise ConfigError(f"`{secret.owner}.password_command` did not finish within 60 s; check that it runs without asking for input.") from None

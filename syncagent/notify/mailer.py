@@ -51,6 +51,7 @@ def send(config, subject: str, text: str, html: str | None = None, to: str | Non
         context.verify_mode = ssl.CERT_NONE
     where = f"{smtp.host}:{smtp.port}"
     try:
+        client: smtplib.SMTP
         if smtp.security == "tls":
             client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)
         else:
