@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from syncagent.cli import pass_ctx
@@ -30,10 +28,8 @@ def brief(ctx, person, as_json, now):
       syncagent brief priya@acme.example --json
     """
     from syncagent.reports import brief as brief_mod
+    from syncagent.safe_text import for_json, for_terminal
     from syncagent.timeutil import utcnow
 
     data = brief_mod.build(ctx.db(), ctx.config, person, now or utcnow())
-    if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        click.echo(brief_mod.render(data, ctx.config.tz))
+    click.echo(for_json(data) if as_json else brief_mod.render(data, ctx.config.tz, clean=for_terminal))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from syncagent.cli import pass_ctx
@@ -46,4 +44,6 @@ def draft_check(ctx, source, to, as_json):
                 first_name = found[0]["name"].split()[0] if found[0]["name"] else None
                 company = found[0]["company"]
     result = dc.check(source.read(), asks, first_name=first_name, company=company, known_names=known)
-    click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else dc.render(result))
+    from syncagent.safe_text import for_json, for_terminal
+
+    click.echo(for_json(result) if as_json else for_terminal(dc.render(result), multiline=True))
