@@ -106,6 +106,7 @@ class Smtp:
 class Notify:
     desktop: bool = False
     email: bool = False
+    brief_hours_before: float = 24  # a meeting's brief is sent this long before it starts; 0: never
 
 
 @dataclass(frozen=True)
@@ -247,8 +248,9 @@ def parse(data: dict, path: Path | None) -> Config:
     if digest.email_to and smtp is None:
         d.fail("email_to", "is set but there is no [smtp] table", "add [smtp] with host, port, security and a password source")
     n = r.table("notify")
-    n.allow("desktop", "email")
-    notify = Notify(desktop=n.bool("desktop", False), email=n.bool("email", False))
+    n.allow("desktop", "email", "brief_hours_before")
+    notify = Notify(desktop=n.bool("desktop", False), email=n.bool("email", False),
+                    brief_hours_before=n.number("brief_hours_before", 24, minimum=0))
     if notify.email and smtp is None:
         n.fail("email", "is true but there is no [smtp] table", "add [smtp] or set notify.email = false")
     return Config(

@@ -143,6 +143,12 @@ class Daemon:
             notify.notify_due(db, self.config)
         except Exception as exc:  # a notification channel failing must not fail the sync
             log.warning("could not send reminder notifications: %s", exc)
+        try:
+            from syncagent.notify import briefs
+
+            briefs.notify_briefs(db, self.config)
+        except Exception as exc:
+            log.warning("could not send meeting briefs: %s", exc)
 
     def digest_job(self) -> None:
         try:

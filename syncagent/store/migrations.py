@@ -381,3 +381,22 @@ def m_outreach_measures(db):
         CREATE INDEX outreach_fingerprint ON outreach (fingerprint);
         """
     )
+
+
+@migrations(name="brief_notices")
+def m_brief_notices(db):
+    # Which meeting's brief was sent: keyed by the meeting's identity and start, so a
+    # meeting moved to another time is announced again and a rebuilt meetings table
+    # (its ids are derived) does not lose the record.
+    db.executescript(
+        """
+        CREATE TABLE brief_notices (
+            uid TEXT NOT NULL,
+            recurrence_id TEXT NOT NULL,
+            start_at TEXT NOT NULL,
+            contact_id INTEGER NOT NULL,
+            sent_at TEXT NOT NULL,
+            PRIMARY KEY (uid, recurrence_id, start_at, contact_id)
+        );
+        """
+    )

@@ -19,13 +19,16 @@ def _rows(db: Database, sql: str, args: Any = ()) -> list[dict[str, Any]]:
 
 
 def find_contacts(db: Database, person: str) -> list[dict[str, Any]]:
-    """Contacts matching ``person``: an address (any of theirs), else a name (exact, then a part of it).
+    """Contacts matching ``person``: an id (``12`` or ``#12``), an address (any of theirs), else a name
+    (exact, then a part of it).
 
     Matching is case-insensitive. Several rows mean the name is ambiguous.
     """
     text = person.strip()
     if not text:
         return []
+    if text.lstrip("#").isdigit():
+        return _rows(db, "SELECT * FROM contacts WHERE id = ?", [int(text.lstrip("#"))])
     if "@" in text:
         return _rows(db, "SELECT c.* FROM contacts c JOIN contact_emails e ON e.contact_id = c.id "
                          "WHERE e.address = lower(?) ORDER BY c.id", [text.strip("<> ")])
