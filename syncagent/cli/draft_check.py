@@ -8,7 +8,7 @@ from syncagent.cli import pass_ctx
 
 
 @click.command("draft-check")
-@click.argument("source", metavar="FILE|-", type=click.File("r", encoding="utf-8", errors="replace"))
+@click.argument("source", metavar="FILE|-", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--to", "to", metavar="EMAIL", help="The contact it is for: checks it uses their name or company.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
 @pass_ctx
@@ -28,6 +28,8 @@ def draft_check(ctx, source, to, as_json):
     """
     from syncagent.reports import draft_check as dc
 
+    draft = _read(source)
+
     first_name = company = None
     asks: list = []
     known: list[str] = []
@@ -43,7 +45,21 @@ def draft_check(ctx, source, to, as_json):
             if found:
                 first_name = found[0]["name"].split()[0] if found[0]["name"] else None
                 company = found[0]["company"]
-    result = dc.check(source.read(), asks, first_name=first_name, company=company, known_names=known)
+    result = dc.check(draft, asks, first_name=first_name, company=company, known_names=known)
     from syncagent.safe_text import for_json, for_terminal
 
     click.echo(for_json(result) if as_json else for_terminal(dc.render(result), multiline=True))
+
+
+def _read(source: str) -> str:
+    import sys
+
+    from syncagent.errors import InputError
+
+    if source == "-":
+        return sys.stdin.read()
+    try:
+        with open(source, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError as exc:
+        raise InputError(f"Cannot read the draft {source}: {exc.strerror}; give a text file, or - for standard input.") from None
