@@ -13,15 +13,18 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+Band = tuple[int, int | None, str]
 
 DIMENSIONS = ("words", "questions", "personalized", "mass", "connection", "weekday", "hour")
 MIN_ASKS = 5  # a bucket with fewer asks says nothing yet (the digest leaves it out)
 
-WORD_BANDS = ((0, 74, "under 75 words"), (75, 124, "75-124 words"), (125, 199, "125-199 words"),
+WORD_BANDS: tuple[Band, ...] = ((0, 74, "under 75 words"), (75, 124, "75-124 words"), (125, 199, "125-199 words"),
               (200, None, "200+ words"))
-QUESTION_BANDS = ((0, 0, "no question"), (1, 2, "1-2 questions"), (3, 5, "3-5 questions"),
+QUESTION_BANDS: tuple[Band, ...] = ((0, 0, "no question"), (1, 2, "1-2 questions"), (3, 5, "3-5 questions"),
                   (6, None, "6+ questions"))
-HOUR_BANDS = ((5, 8, "early (5-9)"), (9, 11, "morning (9-12)"), (12, 13, "midday (12-14)"),
+HOUR_BANDS: tuple[Band, ...] = ((5, 8, "early (5-9)"), (9, 11, "morning (9-12)"), (12, 13, "midday (12-14)"),
               (14, 17, "afternoon (14-18)"), (18, 21, "evening (18-22)"))
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -41,7 +44,7 @@ class Ask:
     response_seconds: int | None
 
 
-def _band(value: int, bands) -> str:
+def _band(value: int, bands: tuple[Band, ...]) -> str:
     for low, high, label in bands:
         if value >= low and (high is None or value <= high):
             return label
@@ -58,7 +61,7 @@ def bucket(ask: Ask, dimension: str) -> str:
     if dimension == "weekday":
         return WEEKDAYS[ask.weekday]
     if dimension in ("personalized", "mass", "connection"):
-        yes = getattr(ask, dimension)
+        yes = bool(getattr(ask, dimension))
         return {"personalized": ("personalized", "not personalized"), "mass": ("mass mail", "one-to-one"),
                 "connection": ("names a connection", "no connection named")}[dimension][0 if yes else 1]
     raise ValueError(f"unknown dimension {dimension!r}")
@@ -77,7 +80,7 @@ def order(dimension: str) -> list[str]:
     return [bucket(Ask(0, 0, v, v, v, 0, 0, False, None), dimension) for v in (True, False)]
 
 
-def figures(asks: Iterable[Ask], dimension: str) -> list[dict]:
+def figures(asks: Iterable[Ask], dimension: str) -> list[dict[str, Any]]:
     """Per bucket: asks, replied, reply_rate, median_first_response_hours (None without replies)."""
     groups: dict[str, list[Ask]] = {}
     for ask in asks:
