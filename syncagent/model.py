@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,47 @@ class Seen:
     labels: tuple[str, ...] = ()
 
 
+class _Keep:
+    """The stored value stays as it is (a cursor that moves only some of its fields)."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()
+
+
+@dataclass(frozen=True)
+class FolderCursor:
+    """Where a folder pass stands (``folder_state``): IMAP UIDs, or a local folder's message count.
+
+    A field left as KEEP keeps its stored value, so a chunk can move ``last_uid`` alone.
+    """
+
+    uidvalidity: int | None = KEEP
+    last_uid: int | None = KEEP
+    uidnext: int | None = KEEP
+    messages: int | None = KEEP
+    highestmodseq: int | None = KEEP
+    complete: int | None = KEEP  # 1 once a pass over the folder finished
+
+    def values(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not KEEP}
+
+
+@dataclass(frozen=True)
+class GmailCursor:
+    """Where a Gmail sync stands (``gmail_state``), written whole.
+
+    ``history_id`` after a complete pass; during a full listing ``pending_history_id`` (the
+    history id read before it started) and ``page_token`` (where to resume) instead.
+    """
+
+    history_id: str | None
+    pending_history_id: str | None = None
+    page_token: str | None = None
+
+
 @dataclass
 class Batch:
     """What a source hands the store to commit in one transaction.
@@ -59,7 +101,7 @@ class Batch:
 
     items: list[tuple[Message, Seen]] = field(default_factory=list)
     folder: str | None = None
-    cursor: dict | None = None  # folder_state columns, or {"history_id": ...} for Gmail
+    cursor: FolderCursor | GmailCursor | None = None
     gone: list[str] = field(default_factory=list)  # locations removed from ``folder``
     gone_gmail_ids: list[str] = field(default_factory=list)
     reset_folder: bool = False  # UIDVALIDITY changed: forget the folder's old locations

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from syncagent.config import Account
 from syncagent.errors import SourceError
-from syncagent.model import Batch, Seen
+from syncagent.model import Batch, FolderCursor, Seen
 from syncagent.parse.headers import parse_message
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class LocalSource:
             keys = [k for k in box.keys() if str(k) not in known]
             total = len(keys)
             if not keys:
-                yield Batch(folder=folder, total=0, cursor={"messages": len(known), "complete": 1})
+                yield Batch(folder=folder, total=0, cursor=FolderCursor(messages=len(known), complete=1))
                 continue
             for start in range(0, total, BATCH):
                 items = []
@@ -50,7 +50,7 @@ class LocalSource:
                     if item is not None:
                         items.append(item)
                 last = start + BATCH >= total
-                cursor = {"messages": len(known) + total, "complete": 1} if last else None
+                cursor = FolderCursor(messages=len(known) + total, complete=1) if last else None
                 yield Batch(items=items, folder=folder, total=total, cursor=cursor)
 
     def _folders(self):

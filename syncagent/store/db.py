@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from syncagent.errors import StoreError
-from syncagent.model import Batch
+from syncagent.model import Batch, FolderCursor, GmailCursor
 from syncagent.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -272,25 +272,24 @@ def _mark_gone_messages(conn, account: str) -> None:
     )
 
 
-def _save_cursor(conn, account: str, folder: str | None, cursor: dict, now: str) -> None:
-    if "history_id" in cursor or "pending_history_id" in cursor or "page_token" in cursor:
+def _save_cursor(conn, account: str, folder: str | None, cursor: FolderCursor | GmailCursor, now: str) -> None:
+    if isinstance(cursor, GmailCursor):
         conn.execute(
             "INSERT INTO gmail_state (account, history_id, pending_history_id, page_token, synced_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account) DO UPDATE SET "
             "history_id = excluded.history_id, pending_history_id = excluded.pending_history_id, "
             "page_token = excluded.page_token, synced_at = excluded.synced_at",
-            [account, cursor.get("history_id"), cursor.get("pending_history_id"), cursor.get("page_token"), now],
+            [account, cursor.history_id, cursor.pending_history_id, cursor.page_token, now],
         )
         return
-    cols = ["uidvalidity", "last_uid", "uidnext", "messages", "highestmodseq", "complete"]
-    values = {c: cursor[c] for c in cols if c in cursor}
+    values = cursor.values()
     conn.execute(
         "INSERT INTO folder_state (account, folder, synced_at) VALUES (?, ?, ?) "
         "ON CONFLICT (account, folder) DO UPDATE SET synced_at = excluded.synced_at",
         [account, folder, now],
     )
     if values:
-        sets = ", ".join(f"{c} = ?" for c in values)
+        sets = ", ".join(f"{c} = ?" for c in values)  # column names are FolderCursor's fields
         conn.execute(
             f"UPDATE folder_state SET {sets} WHERE account = ? AND folder = ?",
             [*values.values(), account, folder],

@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 
 from syncagent.config import Account
 from syncagent.errors import ConfigError, CursorInvalid
-from syncagent.model import Batch, Message, Seen
+from syncagent.model import Batch, GmailCursor, Message, Seen
 from syncagent.sources.gmail import api as gmail_api
 
 log = logging.getLogger(__name__)
@@ -140,18 +140,18 @@ class GmailSource:
                 items, gone = self._fetch(chunk, invites)
                 final = last_chunk and after[0] >= len(labels)
                 if final:
-                    cursor = {"history_id": history_id}
+                    cursor = GmailCursor(history_id)
                     if known:
                         gone = gone + sorted(known - listed)
                 else:
                     position = after if last_chunk else (label_index, token)
-                    cursor = {"history_id": None, "pending_history_id": history_id,
-                              "page_token": _encode_position(*position)}
+                    cursor = GmailCursor(None, pending_history_id=history_id,
+                                         page_token=_encode_position(*position))
                 emitted_final = emitted_final or final
                 yield Batch(items=items, folder=FOLDER, cursor=cursor, gone_gmail_ids=gone, total=total)
             label_index, token = after
         if not emitted_final:  # a resume whose position was already past the end
-            yield Batch(folder=FOLDER, cursor={"history_id": history_id})
+            yield Batch(folder=FOLDER, cursor=GmailCursor(history_id))
         return history_id
 
     # --- incremental ---------------------------------------------------------
@@ -185,7 +185,7 @@ class GmailSource:
             if last:
                 gone = gone + list(deleted)
             # Only the last batch moves the cursor: a run killed earlier replays the history.
-            yield Batch(items=items, folder=FOLDER, cursor={"history_id": history_id} if last else None,
+            yield Batch(items=items, folder=FOLDER, cursor=GmailCursor(history_id) if last else None,
                         gone_gmail_ids=gone, total=len(fetch))
         return history_id
 

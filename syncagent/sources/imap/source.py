@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 from syncagent.config import Account
 from syncagent.errors import SourceError, SyncagentError
-from syncagent.model import Batch, Message, Seen
+from syncagent.model import Batch, FolderCursor, Message, Seen
 from syncagent.sources.imap import connect as imap_connect
 from syncagent.sources.imap import fetch as imap_fetch
 from syncagent.sources.imap import parts as imap_parts
@@ -155,15 +155,15 @@ class ImapSource:
         # modseq as well, so this is the only chance to see those changes).
         moved = bool(stored) and stored.get("highestmodseq") != status.get("highestmodseq")
         labels = self._label_changes(known, stored) if moved else {}
-        final = {"uidvalidity": uidvalidity, "last_uid": max([last_uid, *new]),
-                 "uidnext": status.get("uidnext"), "messages": status.get("messages"),
-                 "highestmodseq": status.get("highestmodseq"), "complete": 1}
+        final = FolderCursor(uidvalidity=uidvalidity, last_uid=max([last_uid, *new]),
+                             uidnext=status.get("uidnext"), messages=status.get("messages"),
+                             highestmodseq=status.get("highestmodseq"), complete=1)
         size = max(1, self.account.batch_size)
         chunks = [new[i:i + size] for i in range(0, len(new), size)] or [[]]
         for i, chunk in enumerate(chunks):
             items = self._fetch(folder, chunk, uidvalidity) if chunk else []
             last = i == len(chunks) - 1
-            cursor = final if last else {"uidvalidity": uidvalidity, "last_uid": max(chunk), "complete": 0}
+            cursor = final if last else FolderCursor(uidvalidity=uidvalidity, last_uid=max(chunk), complete=0)
             yield Batch(items=items, folder=folder, cursor=cursor, gone=gone if last else [],
                         reset_folder=reset and i == 0, total=len(new), labels=labels if last else {})
 
@@ -177,7 +177,7 @@ class ImapSource:
         if self._labels_wanted(stored):
             self.client.select_folder(folder, readonly=True)  # EXAMINE
             labels = self._label_changes(state.known_locations(folder), stored)
-        yield Batch(folder=folder, cursor={"highestmodseq": status.get("highestmodseq")}, labels=labels, total=0)
+        yield Batch(folder=folder, cursor=FolderCursor(highestmodseq=status.get("highestmodseq")), labels=labels, total=0)
 
     def _labels_wanted(self, stored: dict | None) -> bool:
         return bool(self.gmail and self.condstore and stored and stored.get("highestmodseq") is not None)
