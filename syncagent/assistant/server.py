@@ -79,14 +79,6 @@ class Ledger:
         with self._lock:
             return _visible(search_messages(self.db, query, limit))
 
-    def stats(self, by: str | None = None, now: str | None = None) -> dict[str, Any]:
-        from syncagent.pipeline import stats
-
-        if by not in (None, "", *stats.BREAKDOWNS):
-            raise InputError(f"by must be one of {', '.join(stats.BREAKDOWNS)} (or empty), not {by!r}.")
-        with self._lock:
-            return _visible(stats.report(self.db, self.config, self._instant(now) if now else None, by or None))
-
     def upcoming_meetings(self, days: int = 7, now: str | None = None) -> list[dict[str, Any]]:
         from syncagent.store.relationships import load_upcoming_meetings
 
@@ -150,12 +142,6 @@ def build_server(ledger: Ledger) -> Any:
         "The query is searched for literally. " + UNTRUSTED))
     def search(query: str, limit: int = 10) -> list[dict[str, Any]]:
         return guarded(ledger.search, query, limit)
-
-    @server.tool(name="stats", annotations=read_only, description=(
-        "Reply rate and response times of the user's outreach, overall and optionally broken down "
-        "(`by`: segment). Same figures as `syncagent stats --json`."))
-    def stats_tool(by: str | None = None, now: str | None = None) -> dict[str, Any]:
-        return guarded(ledger.stats, by, now)
 
     @server.tool(annotations=read_only, description=(
         "Meetings from calendar invitations starting within `days` (1-366) of now, with the tracked contacts "
