@@ -363,8 +363,8 @@ def _merge_contacts(conn, keep: int, drop: int) -> None:
     conn.execute("DELETE FROM contacts WHERE id = ?", [drop])
 
 
-@migrations(name="outreach_measures")
-def m_outreach_measures(db):
+@migrations(name="0007_outreach_measures")
+def m0007_outreach_measures(db):
     # Numbers measured at sync time from the user's own sent text (parse.outreach), never
     # the text: one row per outgoing message that was measured.
     db.executescript(
@@ -383,8 +383,8 @@ def m_outreach_measures(db):
     )
 
 
-@migrations(name="brief_notices")
-def m_brief_notices(db):
+@migrations(name="0008_brief_notices")
+def m0008_brief_notices(db):
     # Which meeting's brief was sent: keyed by the meeting's identity and start, so a
     # meeting moved to another time is announced again and a rebuilt meetings table
     # (its ids are derived) does not lose the record.
