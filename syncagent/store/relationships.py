@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from syncagent.parse.addresses import normalize_address
+
 
 def _rows(db: Database, sql: str, args: Any = ()) -> list[dict[str, Any]]:
     cur = db.execute(sql, args)
@@ -30,8 +32,9 @@ def find_contacts(db: Database, person: str) -> list[dict[str, Any]]:
     if text.lstrip("#").isdigit():
         return _rows(db, "SELECT * FROM contacts WHERE id = ?", [int(text.lstrip("#"))])
     if "@" in text:
+        address = normalize_address(text)
         return _rows(db, "SELECT c.* FROM contacts c JOIN contact_emails e ON e.contact_id = c.id "
-                         "WHERE e.address = lower(?) ORDER BY c.id", [text.strip("<> ")])
+                         "WHERE e.address = ? ORDER BY c.id", [address]) if address else []
     exact = _rows(db, "SELECT * FROM contacts WHERE lower(name) = lower(?) ORDER BY id", [text])
     if exact:
         return exact
