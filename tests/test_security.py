@@ -191,6 +191,7 @@ IDENTIFIERS = {
     ("syncagent/pipeline/ledger.py", "where"),  # "<key column> = ? AND ..."
     ("syncagent/pipeline/ledger.py", "', '.join(cols)"),
     ("syncagent/pipeline/ledger.py", ".format('lower(trim(ce.address))' if messy else 'ce.address')"),
+    ("syncagent/pipeline/stages.py", "_WANTED"),  # a constant CASE expression; the addresses are a parameter
     ("syncagent/store/db.py", "', '.join(_MESSAGE_COLUMNS)"),
     ("syncagent/store/db.py", "sets"),  # "<cursor column> = ?" for known cursor columns
     ("syncagent/store/db.py", "self.name"),  # savepoint names, constants of the stages

@@ -1,9 +1,10 @@
 """The derived stages run after every sync, in order. Each can be rerun alone.
 
-search index -> threads -> meetings -> ledger -> reminders. When neither the mail,
-the contacts nor the reminder settings changed and no message or meeting crossed
-the clock since the last pass, the ledger cannot have changed either, so a daemon
-polling a quiet mailbox only wakes snoozed reminders instead of rebuilding.
+search index -> directions -> threads -> meetings -> ledger -> reminders. When
+neither the mail, the contacts, the user's own addresses nor the reminder settings
+changed and no message or meeting crossed the clock since the last pass, the ledger
+cannot have changed either, so a daemon polling a quiet mailbox only wakes snoozed
+reminders instead of rebuilding.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sqlite3
 from datetime import datetime
 
 from syncagent.config import Config
+from syncagent.store.db import transaction
 from syncagent.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -40,10 +42,14 @@ def _stages(db, config: Config, now: datetime, force: bool) -> None:
     from syncagent.store import search
 
     search.catch_up(db)
-    mail, people = _mail_fingerprint(db), _people_fingerprint(db, config)
+    mail, people, own = _mail_fingerprint(db), _people_fingerprint(db, config), _own_addresses(config)
     last = _load(db)
     mail_changed = force or last.get("mail") != mail
-    ledger_changed = (mail_changed or last.get("people") != people
+    last_own = {} if force else last.get("own") or {}
+    # Until a pass completes its state is not saved, so a failed one re-derives all of this again.
+    own_changed = {name: a for name, a in own.items() if last_own.get(name) != a}
+    derive_directions(db, own_changed)
+    ledger_changed = (mail_changed or bool(own_changed) or last.get("people") != people
                       or _events_crossed(db, last.get("now"), iso(now)))
     if mail_changed:
         threads.rebuild(db)
@@ -53,7 +59,37 @@ def _stages(db, config: Config, now: datetime, force: bool) -> None:
         reminders.reconcile(db, config, now, ledgers=ledgers)
     else:
         reminders.wake_snoozed(db, now)
-    _save(db, {"mail": mail, "people": people, "now": iso(now)})
+    _save(db, {"mail": mail, "people": people, "own": own, "now": iso(now)})
+
+
+def _own_addresses(config: Config) -> dict[str, list[str]]:
+    """Each configured account's own addresses (the username where ``addresses`` is empty)."""
+    return {a.name: sorted(a.addresses) for a in config.accounts}
+
+
+_WANTED = "CASE WHEN from_address IN (SELECT value FROM json_each(:own)) THEN 'outgoing' ELSE 'incoming' END"
+_DIRECTION_SQL = f"UPDATE messages SET direction = {_WANTED} WHERE account = :account AND direction != {_WANTED}"
+
+
+def derive_directions(db, own: dict[str, list[str]]) -> int:
+    """Set ``messages.direction`` of each account in ``own`` from its From address; return rows changed.
+
+    Direction is a fact about the config as it is now, not as it was when the mail
+    was fetched: fixing ``addresses`` (an alias the user sends from) turns that mail
+    outgoing on the next pass, with no refetch. Set-wise, one statement per account,
+    writing only rows whose direction changes. Accounts no longer configured keep theirs.
+    """
+    if not own:
+        return 0
+    conn = db.conn
+    changed = 0
+    with transaction(db, "directions"):
+        for account, addresses in own.items():
+            cur = conn.execute(_DIRECTION_SQL, {"account": account, "own": json.dumps(addresses)})
+            changed += cur.rowcount
+    if changed:
+        log.info("re-derived the direction of %d messages from the configured addresses", changed)
+    return changed
 
 
 def _mail_fingerprint(db) -> list:

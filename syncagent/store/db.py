@@ -229,6 +229,8 @@ def _save_items(conn, account: str, own: set[str], items, now: str) -> int:
         (
             account, msg.message_id, msg.thread_hint, msg.date, msg.date_source, msg.arrived_at,
             msg.from_address, msg.from_name, msg.subject,
+            # A first value from the config of this pass; the derived stages own it from here
+            # (pipeline.stages.derive_directions), so a fixed `addresses` re-derives it.
             "outgoing" if msg.from_address and msg.from_address in own else "incoming",
             int(msg.automatic), msg.automatic_reason, msg.in_reply_to, " ".join(msg.references) or None,
             msg.list_id, msg.size, msg.snippet, int(msg.has_calendar), msg.gmail_id, msg.thread_hint, now,
