@@ -339,7 +339,9 @@ def build(db, config, *, week: str | None = None, now: datetime | None = None, s
     html = digest_render.html(data)
     out_dir = Path(config.digest.output_dir).expanduser()
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        from syncagent.files import private_dir
+
+        private_dir(out_dir)
         md_path = _write(out_dir / f"{data.week}.md", markdown)
         html_path = _write(out_dir / f"{data.week}.html", html)
     except OSError as exc:

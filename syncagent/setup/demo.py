@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from syncagent import paths
+from syncagent.files import private_dir, write_private
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,10 @@ def sample_data() -> Path:
         for name in names:
             src = data / folder / name if folder else data / name
             dst = target / folder / name
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(dst.parent)
             content = src.read_bytes()
             if not dst.exists() or dst.read_bytes() != content:
-                dst.write_bytes(content)
+                write_private(dst, content)
     return target
 
 
@@ -84,12 +85,10 @@ def _toml_str(value) -> str:
 def write_config(directory: Path | None = None) -> Path:
     """Write (or refresh) the demo config, mode 0600, and return its path."""
     directory = directory or paths.demo_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     path = directory / "config.toml"
     text = config_text(directory, sample_data())
     if not path.exists() or path.read_text(encoding="utf-8") != text:
-        from syncagent.files import write_private
-
         write_private(path, text)
     return path
 

@@ -204,7 +204,9 @@ def write(path: Path, text: str, force: bool = False) -> Path:
 
     config.parse(tomllib.loads(text), path)  # never write a file that would not load
     check_target(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from syncagent.files import private_dir, write_private
+
+    private_dir(path.parent)
     try:
         os.chmod(path.parent, 0o700) if path.parent == Path("~/.config/syncagent").expanduser() else None
     except OSError:
@@ -213,8 +215,6 @@ def write(path: Path, text: str, force: bool = False) -> Path:
         backup = path.with_name(path.name + ".bak")
         os.replace(path, backup)
         os.chmod(backup, 0o600)
-    from syncagent.files import write_private
-
     return write_private(path, text)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from syncagent.errors import StoreError
+from syncagent.files import private_dir
 from syncagent.model import Batch, FolderCursor, GmailCursor
 from syncagent.timeutil import iso, utcnow
 
@@ -21,7 +22,7 @@ def open_db(path: str | os.PathLike, *, migrate: bool = True):
 
     path = Path(path).expanduser()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         if not path.exists():
             fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
             os.close(fd)

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from syncagent.errors import LockedError, StoreError
+from syncagent.files import private_dir
 
 
 def lock_path(database) -> Path:
@@ -51,7 +52,7 @@ def acquire(database) -> Lock:
     db_path = Path(getattr(database, "database", database)).expanduser()
     path = lock_path(db_path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise StoreError(f"Cannot create the lock file {path}: {exc.strerror}; check the permissions of its folder.") from exc

@@ -209,9 +209,10 @@ def revoked_error(account: Account, exc: BaseException | None = None) -> AuthErr
 def save_credentials(path: Path, creds) -> None:
     """Write the token JSON atomically, mode 0600, in a 0700 directory."""
     path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from syncagent.files import private_dir, write_private
+
+    private_dir(path.parent)
     data = json.loads(creds.to_json())  # token, refresh_token, token_uri, client, scopes, expiry
-    from syncagent.files import write_private
 
     write_private(path, json.dumps(data, indent=1))
 
