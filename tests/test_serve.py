@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import subprocess
+import sys
+import time
 import warnings
+from pathlib import Path
 
 import digest_scenario as scenario
 import pytest
@@ -15,6 +21,7 @@ from syncagent.serve import datasette as serve
 from syncagent.store.db import open_db
 
 TODAY = "2026-11-25"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +229,127 @@ def test_vega_charts_plugin_is_served_locally(ds):
     page = fetch(ds, "/my-ledger/reply_rate_by_segment").text
     scripts = [s for s in page.split('"') if s.startswith("/-/static-plugins/datasette_vega/") and s.endswith(".js")]
     assert scripts and fetch(ds, scripts[0]).status_code == 200
+
+
+# --- the real server: what a browser (or a hostile web page) can do with it ----------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _served(db_path, tmp_path, *extra):
+    """`syncagent serve` in its own process on a free loopback port, until the block ends."""
+    import httpx
+
+    cfg = tmp_path / "serve-config.toml"
+    cfg.write_text(f'[database]\npath = "{db_path}"\n')
+    port = _free_port()
+    log = tmp_path / f"serve-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "syncagent", "--config", str(cfg), "serve", "--port", str(port),
+                                 *extra], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(base + "/-/versions.json", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.05)
+        yield base, port, log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(ledger_db, tmp_path_factory):
+    with _served(ledger_db, tmp_path_factory.mktemp("served")) as running:
+        yield running
+
+
+def test_requests_for_another_host_name_are_refused(server):
+    """A request whose Host is not localhost/127.0.0.1/[::1] with our port (DNS rebinding) gets 421 and one line, no data."""
+    import httpx
+
+    base, port, _ = server
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
+        assert httpx.get(base + "/my-ledger/contacts.json", headers={"Host": host}).status_code == 200, host
+    for host in (f"evil.example:{port}", "evil.example", f"localhost:{port + 1}", f"localhost.evil.example:{port}",
+                 f"127.0.0.1.nip.io:{port}", "localhost"):
+        response = httpx.get(base + "/my-ledger/contacts.json", headers={"Host": host})
+        assert response.status_code == 421, host
+        assert response.text.count("\n") == 1 and "Alice" not in response.text
+        assert response.text == f"This server answers only requests for http://127.0.0.1:{port}/.\n"
+
+
+def test_the_database_path_is_never_shown(server, ledger_db):
+    """/-/databases.json is refused, and no page or JSON the server answers names the database file's folder."""
+    import httpx
+
+    base, _, _ = server
+    assert httpx.get(base + "/-/databases.json").status_code == 403
+    assert httpx.get(base + "/-/databases").status_code == 403
+    for page in ("/", "/.json", "/my-ledger", "/my-ledger.json", "/my-ledger/contacts", "/-/metadata.json",
+                 "/-/settings.json", "/-/versions.json", "/-/plugins.json", "/-/threads.json"):
+        response = httpx.get(base + page)
+        assert response.status_code == 200, page
+        assert str(ledger_db.parent) not in response.text, page
+
+
+def test_posting_to_a_canned_query_is_a_clean_405(server):
+    """POST (or any write method) to a query, a table or the root gets 405 with Allow, and no traceback is logged."""
+    import httpx
+
+    base, _, log = server
+    for method, path in (("POST", "/my-ledger/thank_yous_owed"), ("POST", "/my-ledger/contacts/-/insert"),
+                         ("PUT", "/my-ledger"), ("DELETE", "/")):
+        response = httpx.request(method, base + path, data={"today": TODAY})
+        assert response.status_code == 405, (method, path)
+        assert response.headers["allow"] == "GET, HEAD"
+    assert httpx.get(base + "/my-ledger/no-such-table").status_code == 404
+    assert httpx.get(base + "/my-ledger.json", params={"sql": "select * from nosuch"}).status_code == 400
+    assert "Traceback" not in log.read_text() and "locals" not in log.read_text()
+
+
+def test_arbitrary_sql_is_read_only(server, ledger_db):
+    """Arbitrary SQL answers SELECTs; a statement that would write is refused and the database is unchanged."""
+    import httpx
+
+    base, _, _ = server
+    before = serve_count(ledger_db)
+    ok = httpx.get(base + "/my-ledger.json", params={"sql": "select count(*) as n from contacts", "_shape": "array"})
+    assert ok.status_code == 200 and ok.json() == [{"n": before}]
+    for sql in ("delete from contacts", "update contacts set name = 'x'", "attach database '/tmp/x.db' as x",
+                "with x as (select 1) delete from contacts", "pragma writable_schema = 1"):
+        assert httpx.get(base + "/my-ledger.json", params={"sql": sql}).status_code in (400, 403), sql
+    assert serve_count(ledger_db) == before
+
+
+def serve_count(path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_no_sql_turns_off_arbitrary_sql_only(ledger_db, tmp_path):
+    """With --no-sql an arbitrary query is forbidden while tables and canned queries still answer."""
+    import httpx
+
+    with _served(ledger_db, tmp_path, "--no-sql") as (base, _, _):
+        assert httpx.get(base + "/my-ledger.json", params={"sql": "select 1"}).status_code == 403
+        assert httpx.get(base + "/my-ledger/contacts.json").status_code == 200
+        response = httpx.get(base + "/my-ledger/thank_yous_owed.json", params={"today": TODAY, "_shape": "array"})
+        assert response.status_code == 200 and [r["name"] for r in response.json()] == ["Alice Able", "Ivy Ito"]

@@ -14,18 +14,25 @@ from syncagent.cli import echo, pass_ctx
 @click.option("--i-know-this-is-public", "public", is_flag=True,
               help="Allow a --host other machines can reach (your contacts and mail headers become readable there).")
 @click.option("--demo", is_flag=True, help="Serve the demo database built by `syncagent demo` instead of yours.")
+@click.option("--no-sql", "no_sql", is_flag=True,
+              help="Turn off arbitrary SQL queries (tables, facets, search and the bundled queries still work).")
 @click.option("--print-metadata", is_flag=True,
               help="Print the bundled Datasette metadata (JSON) for your database and exit, for `datasette -m`.")
 @pass_ctx
-def serve(ctx, port, host, public, demo, print_metadata):
+def serve(ctx, port, host, public, demo, no_sql, print_metadata):
     """Explore the database in Datasette on http://127.0.0.1:8001/, with table
     descriptions, facets, full-text search over subjects and ready-made queries
     (thank-yous owed, follow-ups due, reply rate by segment, ...).
+
+    It is read-only and answers only requests addressed to the address it
+    listens on (other web pages cannot reach it through DNS rebinding).
+    Arbitrary SQL (read-only, SELECT only) is on for you; --no-sql turns it off.
 
     \b
     Example:
       syncagent serve
       syncagent serve --demo --port 8002
+      syncagent serve --no-sql
       syncagent serve --print-metadata > metadata.json
       datasette ~/.local/share/syncagent/syncagent.db -m metadata.json
     """
@@ -43,7 +50,7 @@ def serve(ctx, port, host, public, demo, print_metadata):
 
         raise SyncagentError(f"There is no demo database at {db_path}; run `syncagent demo` first.")
     echo(f"Serving {db_path} on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl+C to stop)")
-    serve_mod.serve(db_path, host=host, port=port, public=public)
+    serve_mod.serve(db_path, host=host, port=port, public=public, allow_sql=not no_sql)
 
 
 def _database_or_default(ctx):

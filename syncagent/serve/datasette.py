@@ -4,6 +4,15 @@ The metadata file names the database ``syncagent``; Datasette names a database
 after its file's stem, so ``load_metadata`` renames that key to the stem of the
 file actually served (``demo`` for the demo). The database is served mutable,
 never immutable: the daemon keeps writing while you browse.
+
+What a browser can do with it (``guard``): the server answers only requests
+whose Host header names the address it listens on (so a web page that points
+its own domain at 127.0.0.1, DNS rebinding, gets 421 and no data), only GET and
+HEAD (nothing here is meant to be written through the web), and never shows the
+database's path (``/-/databases.json`` is refused). Arbitrary SQL stays on for
+the person at the keyboard: Datasette runs it on a read-only connection
+(``mode=ro``) and only accepts SELECT statements; ``allow_sql=False``
+(``serve --no-sql``) turns it off and leaves tables and canned queries.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import copy
 import ipaddress
 import json
 import logging
+import re
 import socket
 from importlib import resources
 from pathlib import Path
@@ -72,14 +82,20 @@ def check_host(host: str, public: bool) -> None:
     log.warning("serving on %s: anyone who can reach this address can read your mail metadata and contacts", host)
 
 
-def make_datasette(db_path: str | Path, metadata: dict | None = None):
-    """A Datasette over ``db_path`` (mutable, not immutable) with the bundled metadata."""
+def make_datasette(db_path: str | Path, metadata: dict | None = None, *, allow_sql: bool = True):
+    """A Datasette over ``db_path`` (mutable, not immutable) with the bundled metadata.
+
+    ``allow_sql=False`` denies Datasette's ``execute-sql`` permission to everyone:
+    no arbitrary SQL, while tables, facets, search and canned queries still work.
+    """
     from datasette.app import Datasette
 
     db_path = Path(db_path).expanduser()
     if not db_path.exists():
         raise SyncagentError(f"There is no database at {db_path}; run `syncagent sync` (or `syncagent demo`) first.")
     md = copy.deepcopy(metadata) if metadata is not None else load_metadata(db_path)
+    if not allow_sql:
+        md["allow_sql"] = False
     return Datasette(files=[str(db_path)], metadata=md, settings=SETTINGS)
 
 
@@ -91,23 +107,25 @@ def prepare(db_path: str | Path) -> None:
     db.conn.close()
 
 
-def serve(db_path: str | Path, host: str = LOOPBACK, port: int = 8001, *, public: bool = False) -> None:
-    """Run Datasette in this process until interrupted."""
+def serve(db_path: str | Path, host: str = LOOPBACK, port: int = 8001, *, public: bool = False,
+          allow_sql: bool = True) -> None:
+    """Run Datasette in this process, behind ``guard``, until interrupted."""
     import asyncio
 
     import uvicorn
 
     check_host(host, public)
-    _check_port(host, port)
+    port = _check_port(host, port)
     prepare(db_path)
-    ds = make_datasette(db_path)
+    ds = make_datasette(db_path, allow_sql=allow_sql)
+    _quiet_handled_errors()
     asyncio.run(ds.invoke_startup())
     log.info("Datasette on http://%s:%d/ serving %s", host, port, db_path)
-    uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on")
+    uvicorn.run(guard(ds.app(), host, port), host=host, port=port, log_level="warning", lifespan="on")
 
 
-def _check_port(host: str, port: int) -> None:
-    """A taken port is one sentence, not a uvicorn traceback."""
+def _check_port(host: str, port: int) -> int:
+    """A taken port is one sentence, not a uvicorn traceback; port 0 becomes a free port (the Host check needs it)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -115,3 +133,93 @@ def _check_port(host: str, port: int) -> None:
             s.bind((host, port))
         except OSError as exc:
             raise SyncagentError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}); pick another port with --port.") from None
+        return s.getsockname()[1]
+
+
+def _quiet_handled_errors() -> None:
+    """Datasette prints every error it answers (a 404, a mistyped query) as a traceback with its local
+    variables, rows included, on the console; the browser already shows the error, so only real
+    crashes (which Datasette still prints with ``traceback``) reach the terminal."""
+    from datasette import handle_exception
+
+    if hasattr(handle_exception, "rich"):
+        handle_exception.rich = None
+
+
+# --- the guard in front of Datasette ----------------------------------------------------------
+
+_HIDDEN = re.compile(r"^/-/databases(\.json)?/?$")  # lists every database with its file path
+READ_METHODS = ("GET", "HEAD")
+
+
+def _split_host(value: str) -> tuple[str, int | None]:
+    """'Name:8001' -> ('name', 8001); '[::1]:80' -> ('::1', 80); no port -> 80; a bad port -> None."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        name, _, rest = value[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ("" if not rest else "x")
+    else:
+        name, _, port_text = value.partition(":")
+    if not port_text:
+        return name, 80
+    return name, int(port_text) if port_text.isdigit() else None
+
+
+def host_allowed(value: str, host: str, port: int) -> bool:
+    """Whether a request's Host header names this server: a loopback name or address with our port,
+    or, when serving publicly, the bound address, this machine's name, or (bound to every address)
+    any IP address. A DNS-rebinding page always sends its own domain name, which never matches."""
+    name, given = _split_host(value)
+    if given != port or not name:
+        return False
+    if name == "localhost" or _is_loopback_ip(name):
+        return True
+    if is_loopback(host):
+        return False
+    if name in (host.lower(), socket.gethostname().lower()):
+        return True
+    return host in ("0.0.0.0", "::") and _is_ip(name)
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_loopback_ip(name: str) -> bool:
+    return _is_ip(name) and ipaddress.ip_address(name).is_loopback
+
+
+def guard(app, host: str, port: int):
+    """ASGI middleware: refuse other Host headers (421), writes (405) and the database list (403)."""
+
+    async def guarded(scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        host_header = headers.get(b"host", b"").decode("latin-1")
+        if not host_header or not host_allowed(host_header, host, port):
+            where = f"[{host}]" if ":" in host else host
+            return await _refuse(scope, send, 421, f"This server answers only requests for http://{where}:{port}/.")
+        if scope["type"] == "http" and scope["method"] not in READ_METHODS:
+            return await _refuse(scope, send, 405, "syncagent serve is read-only: only GET and HEAD are answered.",
+                                 [(b"allow", b"GET, HEAD")])
+        if _HIDDEN.match(scope.get("path", "")):
+            return await _refuse(scope, send, 403, "The list of databases is not shown: it names the database file.")
+        return await app(scope, receive, send)
+
+    return guarded
+
+
+async def _refuse(scope, send, status: int, line: str, extra: list | None = None) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = (line + "\n").encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()), *(extra or [])]})
+    await send({"type": "http.response.body", "body": body})
