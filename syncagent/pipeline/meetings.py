@@ -79,7 +79,9 @@ def parse_invitation(ics: str, message: int, message_date: str, tz: tzinfo = tim
     try:
         calendar = icalendar.Calendar.from_ical(ics)
     except Exception as exc:  # icalendar raises ValueError and friends on broken input
-        log.warning("message %s: calendar invitation cannot be read (%s); skipped", message, exc)
+        # icalendar's messages quote the sender's content lines: those go to the debug log only.
+        log.warning("message %s: calendar invitation cannot be read (%s); skipped", message, exc.__class__.__name__)
+        log.debug("message %s: %s", message, exc)
         return []
     method = str(calendar.get("METHOD") or "REQUEST").strip().upper()
     if method not in ("REQUEST", "PUBLISH", "CANCEL"):
@@ -90,7 +92,8 @@ def parse_invitation(ics: str, message: int, message_date: str, tz: tzinfo = tim
         try:
             event = _event(component, method, message, message_date, tz)
         except Exception as exc:
-            log.warning("message %s: a calendar event cannot be read (%s); skipped", message, exc)
+            log.warning("message %s: a calendar event cannot be read (%s); skipped", message, exc.__class__.__name__)
+            log.debug("message %s: %s", message, exc)
             continue
         if event is not None:
             events.append(event)

@@ -88,7 +88,9 @@ def sync_account(db, account: Account, *, full: bool = False, progress: Progress
         raise
     except Exception as exc:
         log.debug("unexpected error syncing %s", account.name, exc_info=True)
-        status, error = "failed", f"unexpected {exc.__class__.__name__}: {exc}"
+        # The exception's text may quote what a server or a file held: the sentence names only its kind.
+        status, error = "failed", (f"unexpected {exc.__class__.__name__}; run `syncagent -vv sync` for the "
+                                   "details and report it")
     try:
         store.finish_run(db, run_id, status, new, error)
     except sqlite3.Error as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterable
 
@@ -40,13 +41,14 @@ class HistoryExpired(Exception):
 
 
 def _reasons(exc) -> set[str]:
-    """The ``reason`` strings of a Google API error body (``errors[]`` and ``details[]``)."""
+    """The ``reason`` strings of a Google API error body (``errors[]`` and ``details[]``); only
+    identifier-like ones, since they end up in an error sentence."""
     try:
         body = json.loads(exc.content.decode("utf-8") if isinstance(exc.content, bytes) else exc.content)
         err = body.get("error", {})
         found = {e.get("reason") for e in err.get("errors", []) if isinstance(e, dict)}
         found |= {d.get("reason") for d in err.get("details", []) if isinstance(d, dict)}
-        return {r for r in found if r}
+        return {r for r in found if isinstance(r, str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", r)}
     except (ValueError, AttributeError, TypeError):
         return set()
 
@@ -243,8 +245,11 @@ class GmailClient:
         except google.auth.exceptions.RefreshError as exc:
             raise revoked_error(self.account, exc) from None
         except (TimeoutError, httplib2.HttpLib2Error, OSError, google.auth.exceptions.TransportError) as exc:
+            # The text of a transport error can quote the answer it choked on: -vv only.
+            log.debug("Gmail API transport error: %r", exc)
+            what = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
             raise TransientSourceError(
-                f"Could not reach the Gmail API for account '{self.account.name}' ({exc.__class__.__name__}: {exc}); check the network, the next sync retries."
+                f"Could not reach the Gmail API for account '{self.account.name}' ({what}); check the network, the next sync retries."
             ) from None
 
     def _translate(self, exc):

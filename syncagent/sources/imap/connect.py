@@ -10,6 +10,7 @@ certificate a ``SourceError``, which retrying cannot fix.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import ssl
 
@@ -227,7 +228,7 @@ def close(client) -> None:
 
 def translate(exc: BaseException, account: Account, stage: str = "sync") -> SyncagentError:
     """Turn a socket, TLS or IMAP exception into one sentence the user can act on."""
-    from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+    from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, ProtocolError
 
     where = f"{account.host}:{account.port}"
     name = account.name
@@ -271,6 +272,11 @@ def translate(exc: BaseException, account: Account, stage: str = "sync") -> Sync
         return SourceError(
             f"{where} does not offer STARTTLS; set `security = \"tls\"` (port 993) for account {name!r}."
         )
+    if isinstance(exc, (ProtocolError, ValueError)):
+        return TransientSourceError(
+            f"The IMAP server {account.host} sent an answer that is not valid IMAP during the {stage}; what was "
+            "saved so far is kept and the next sync tries again (run with -vv to see the answer)."
+        )
     if isinstance(exc, IMAPClientError):
         return SourceError(
             f"The IMAP server {account.host} refused a command during the {stage} ({_reason(exc)}); run again "
@@ -282,7 +288,36 @@ def translate(exc: BaseException, account: Account, stage: str = "sync") -> Sync
     )
 
 
+_RESPONSE_CODE = re.compile(r"\[([A-Z][A-Z0-9-]{1,30})[\] ]")  # RFC 5530 codes such as [UNAVAILABLE]
+
+
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().rstrip(".") or exc.__class__.__name__
-    text = text.replace("\r", " ").replace("\n", " ")
-    return text[:200]
+    """What went wrong, in syncagent's words. The exception's own text quotes what the server sent
+    (a truncated line holds fragments of mail headers), so that goes to the -vv debug log only."""
+    import imaplib
+
+    text = str(exc)
+    log.debug("%s from the server: %s", exc.__class__.__name__, text[:2000])
+    low = text.lower()
+    if isinstance(exc, imaplib.IMAP4.abort):
+        if "unterminated line" in low:
+            return "the server's answer was cut off in the middle of a line"
+        if "eof" in low:
+            return "the server closed the connection"
+        if "socket error" in low:
+            return "a network error"
+        if "unexpected" in low:
+            return "the server sent an answer that is not valid IMAP"
+        return "the server ended the session"
+    if isinstance(exc, imaplib.IMAP4.error):
+        if "got more than" in low:
+            return "the server sent an over-long line"
+        status = re.search(r"command error: (NO|BAD)\b", text)
+        code = _RESPONSE_CODE.search(text)
+        answer = status.group(1) if status else "an error"
+        return f"the server answered {answer}" + (f" [{code.group(1)}]" if code else "")
+    if isinstance(exc, EOFError):
+        return "the server closed the connection"
+    if isinstance(exc, OSError):
+        return (exc.strerror or exc.__class__.__name__).rstrip(".")  # the system's words, not the server's
+    return exc.__class__.__name__

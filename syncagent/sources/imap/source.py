@@ -228,9 +228,11 @@ class ImapSource:
                     thread_hint=str(thrid) if thrid is not None else None,
                     gmail_id=format(gm_id, "x") if gm_id is not None else None,
                 )
-            except Exception:  # promise 4: one bad message never stops a sync
-                log.warning("%s: could not parse UID %s in %s; skipped", self.account.name, uid, folder,
-                            exc_info=True)
+            except Exception as exc:  # promise 4: one bad message never stops a sync
+                # The traceback quotes the header bytes it tripped on: -vv only.
+                log.warning("%s: could not parse UID %s in %s (%s); skipped", self.account.name, uid, folder,
+                            exc.__class__.__name__)
+                log.debug("%s: UID %s in %s", self.account.name, uid, folder, exc_info=True)
                 continue
             if uid in calendars:
                 msg = dataclasses.replace(msg, calendar=calendars[uid], has_calendar=True)
