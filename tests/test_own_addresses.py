@@ -13,8 +13,6 @@ from syncagent.cli import cli
 from syncagent.sources.imap import connect as imap_connect
 from syncagent.store.db import open_db
 
-pytestmark = pytest.mark.dovecot
-
 ALIAS = "me@alias.example"
 ANN, BOB = "ann@example.org", "bob@example.org"
 
@@ -34,6 +32,7 @@ def run(config, *args):
     return result.output
 
 
+@pytest.mark.dovecot
 def test_adding_an_alias_to_addresses_rederives_direction_ledger_and_reminders(mailbox, tmp_path, monkeypatch):
     """Mail sent from an alias counts as outgoing after the alias is added, with no refetch and no decision lost."""
     monkeypatch.setattr(imap_connect, "CONNECT_ATTEMPTS", 1)
@@ -86,3 +85,30 @@ def test_adding_an_alias_to_addresses_rederives_direction_ledger_and_reminders(m
     assert dict(db.execute("SELECT c.name, l.state FROM contacts c JOIN contact_ledger l ON l.contact_id = c.id")) \
         == {"Ann": "ASKED", "Bob": "INBOUND"}
     assert db.execute("SELECT status FROM reminders WHERE id = ?", [ann_reminder]).fetchone()[0] == "dismissed"
+
+
+def test_each_account_counts_only_its_own_addresses(tmp_path):
+    """Mail from an address is outgoing in the account that lists it only; an account taken out keeps its rows."""
+    import mailbox as mailboxes
+
+    from syncagent import config as config_mod
+    from syncagent.pipeline import sync
+
+    raw = (b"From: me@home.example\nTo: ann@example.org\nSubject: hi\nMessage-ID: <1@home.example>\n"
+           b"Date: Mon, 2 Nov 2026 10:00:00 +0000\n\nhi")
+    for name in ("home", "work"):
+        mailboxes.Maildir(tmp_path / name, create=True).add(raw)
+
+    def configure(*accounts):
+        return config_mod.parse({"database": {"path": str(tmp_path / "s.db")}, "accounts": [
+            {"name": name, "kind": "maildir", "path": str(tmp_path / name), "addresses": addresses}
+            for name, addresses in accounts]}, tmp_path / "c.toml")
+
+    db = open_db(tmp_path / "s.db")
+    sync.sync_all(db, configure(("home", ["me@work.example"]), ("work", ["me@work.example"])))
+    directions = lambda: dict(db.execute("SELECT account, direction FROM messages").fetchall())  # noqa: E731
+    assert directions() == {"home": "incoming", "work": "incoming"}
+    sync.sync_all(db, configure(("home", ["me@home.example"]), ("work", ["me@work.example"])))
+    assert directions() == {"home": "outgoing", "work": "incoming"}
+    sync.sync_all(db, configure(("work", ["me@home.example"])))
+    assert directions() == {"home": "outgoing", "work": "outgoing"}

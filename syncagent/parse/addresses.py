@@ -50,10 +50,10 @@ def normalize_address(text: str | None) -> str | None:
     local, at, domain = addr.rpartition("@")
     if not at or not local or _BAD.search(local):
         return None
-    domain = _domain(domain)
-    if domain is None:
+    host = _domain(domain)
+    if host is None:
         return None
-    addr = f"{local.lower()}@{domain}"
+    addr = f"{local.lower()}@{host}"
     if not addr.isascii():
         addr = unicodedata.normalize("NFC", addr)
     return addr if len(addr) <= MAX_LENGTH else None
