@@ -186,3 +186,29 @@ def test_systemd_unit_without_systemctl(home, monkeypatch):
     monkeypatch.setenv("PATH", str(home / "empty"))
     check = doctor.check_systemd()
     assert check.status == "note" and "systemctl is not available" in check.detail
+
+
+def test_read_only_database_directory_is_a_problem_that_keeps_the_data(home, capsys):
+    """doctor on a read-only database directory names it and the chmod, shows the schema, and never says rebuild."""
+    from test_errors_cli import SAMPLE_INBOX, mbox_config, unwritable
+
+    config = mbox_config(home, SAMPLE_INBOX)
+    (home / "data").mkdir()
+    config.write_text(config.read_text().replace(str(home / "db.sqlite"), str(home / "data" / "db.sqlite")))
+    with pytest.raises(SystemExit):
+        main(["--config", str(config), "sync"])
+    import gc
+
+    gc.collect()
+    capsys.readouterr()
+    db = home / "data" / "db.sqlite"
+    with unwritable(db.parent):
+        code, out, _ = run_doctor(capsys, "--config", str(config))
+    assert code == 1
+    found = [line for line in out.splitlines() if line.startswith("!!  database:")]
+    assert found == [
+        f"!!  database: The database {db} is read-only (its directory {db.parent} is not writable); make it "
+        f"writable (`chmod u+w {db.parent}`, as the user that owns it) and sync again (until then syncs fail; "
+        "reminders, stats and contacts list still work)."]
+    assert f"ok  database: {db} (" in out
+    assert "rebuild" not in out and "move it aside" not in out

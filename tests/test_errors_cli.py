@@ -159,6 +159,101 @@ def test_disk_full_during_sync(home, capsys, monkeypatch):
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+@contextlib.contextmanager
+def unwritable(path: Path):
+    """Make a file or directory really unwritable for this process, also for root.
+
+    Root ignores permission bits, and the suite runs as root in CI, so there the
+    immutable attribute (`chattr +i`, which binds root too) is set instead of
+    mode 0555; either way SQLite meets a real EACCES/EPERM, nothing is simulated.
+    """
+    if os.geteuid() == 0:
+        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"chattr +i is not possible here ({done.stderr.decode().strip()})")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+    else:
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+
+
+@pytest.fixture
+def synced(home, capsys):
+    """The sample mailbox synced into home/data/db.sqlite (the only file in its directory)."""
+    (home / "data").mkdir()
+    config = mbox_config(home, SAMPLE_INBOX)
+    config.write_text(config.read_text().replace(str(home / "db.sqlite"), str(home / "data" / "db.sqlite")))
+    code, _, err = run(capsys, "--config", str(config), "sync")
+    assert code == 0, err
+    import gc
+
+    gc.collect()  # close every connection, so SQLite removes the -wal and -shm files as on a clean exit
+    return config, home / "data" / "db.sqlite"
+
+
+def test_read_commands_work_on_a_read_only_database_directory(synced, capsys):
+    """With the database directory read-only, reminders, stats and contacts list still answer and change nothing."""
+    config, db = synced
+    assert sorted(p.name for p in db.parent.iterdir()) == ["db.sqlite", "db.sqlite.lock"]
+    before = db.read_bytes()
+    with unwritable(db.parent):
+        outputs = {}
+        for args in (["reminders", "--now", "2026-12-01T09:00:00Z"], ["reminders", "--json"],
+                     ["stats", "--now", "2026-12-01T09:00:00Z"], ["contacts", "list"]):
+            code, out, err = run(capsys, "--config", str(config), *args)
+            assert code == 0, (args, err)
+            assert "Error" not in err, err
+            outputs[args[0]] = out
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in db.parent.iterdir()) == ["db.sqlite", "db.sqlite.lock"]
+    assert outputs["contacts"].strip() and outputs["stats"].strip()
+
+
+def test_writing_to_a_read_only_database_directory_says_so_and_never_advises_a_rebuild(synced, capsys):
+    """sync and reminders done on a read-only directory name it and the chmod; no 'move it aside' advice."""
+    config, db = synced
+    with unwritable(db.parent):
+        for args in (["sync"], ["reminders", "done", "1"], ["contacts", "add", "Ann Lee", "ann@example.org"]):
+            code, _, err = run(capsys, "--config", str(config), *args)
+            assert code == 1, args
+            assert error_line(err) == (
+                f"Error: The database {db} is read-only (its directory {db.parent} is not writable); make it "
+                f"writable (`chmod u+w {db.parent}`, as the user that owns it) and run the command again; "
+                "nothing was changed."), args
+
+
+def test_writing_to_a_read_only_database_file_names_the_file(synced, capsys):
+    """A database file that cannot be written (its directory can) is named with the chmod for the file."""
+    config, db = synced
+    with unwritable(db):
+        code, _, err = run(capsys, "--config", str(config), "reminders", "done", "1")
+        assert code == 1
+        assert error_line(err) == (
+            f"Error: The database {db} is read-only (the file is not writable); make it writable "
+            f"(`chmod u+w {db}`, as the user that owns it) and run the command again; nothing was changed.")
+        code, out, err = run(capsys, "--config", str(config), "contacts", "list")
+        assert code == 0, err
+
+
+@pytest.mark.parametrize("args", [["serve"], ["reminders"], ["stats"], ["contacts", "list"]])
+def test_commands_that_read_refuse_a_missing_database(home, capsys, args):
+    """A mistyped database path is refused with one sentence instead of silently creating an empty ledger."""
+    config = mbox_config(home, SAMPLE_INBOX)
+    code, _, err = run(capsys, "--config", str(config), *args)
+    assert code == 1
+    assert error_line(err) == (
+        f"Error: There is no database at {home / 'db.sqlite'}; run `syncagent sync` to create it, or fix `path` "
+        f"in [database] of {config} if it is mistyped.")
+    assert not (home / "db.sqlite").exists()
+
+
 # --- init against servers that fail ---------------------------------------------------
 
 def init_args(host, port, security="none"):

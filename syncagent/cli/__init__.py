@@ -75,9 +75,12 @@ class Context:
 
         return (Path(self.config_path).expanduser() if self.config_path else config.default_path()).is_file()
 
-    def db(self):
-        from syncagent.store.db import open_db
+    def db(self, *, reading: bool = False):
+        """The database; ``reading=True`` for commands that only show it (missing: refused; read-only: still shown)."""
+        from syncagent.store.db import open_db, open_for_reading
 
+        if reading:
+            return open_for_reading(self.config.database, config_path=self.config.path)
         return open_db(self.config.database)
 
 

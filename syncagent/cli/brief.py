@@ -31,5 +31,5 @@ def brief(ctx, person, as_json, now):
     from syncagent.safe_text import for_json, for_terminal
     from syncagent.timeutil import utcnow
 
-    data = brief_mod.build(ctx.db(), ctx.config, person, now or utcnow())
+    data = brief_mod.build(ctx.db(reading=True), ctx.config, person, now or utcnow())
     click.echo(for_json(data) if as_json else brief_mod.render(data, ctx.config.tz, clean=for_terminal))

@@ -106,7 +106,7 @@ def list_(ctx, as_json):
     from syncagent.contacts import book as store
     from syncagent.safe_text import for_json, for_terminal
 
-    rows = store.list_contacts(ctx.db())
+    rows = store.list_contacts(ctx.db(reading=True))
     if as_json:
         click.echo(for_json(rows))
         return

@@ -30,7 +30,7 @@ def digest(ctx, week, now, send):
     config = ctx.config
     if week:
         digest_mod.parse_week(week)  # a bad week fails before the database is opened
-    db = ctx.db()
+    db = ctx.db(reading=True)
     result = digest_mod.build(db, config, week=week, now=now, send=send)
     echo(str(result.markdown_path))
     echo(str(result.html_path))

@@ -40,7 +40,7 @@ def reminders(click_ctx, as_json, due, now):
 
     ctx = click_ctx.obj  # the shared syncagent.cli.Context
     now = now or utcnow()
-    items = rem.listing(ctx.db(), ctx.config, now, due_only=due)
+    items = rem.listing(ctx.db(reading=True), ctx.config, now, due_only=due)
     if as_json:
         from syncagent.safe_text import for_json
 

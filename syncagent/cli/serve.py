@@ -45,10 +45,14 @@ def serve(ctx, port, host, public, demo, no_sql, print_metadata):
         return
     db_path = serve_mod.demo_db_path() if demo else ctx.config.database
     serve_mod.check_host(host, public)
-    if demo and not db_path.exists():
+    if not db_path.exists():
         from syncagent.errors import SyncagentError
 
-        raise SyncagentError(f"There is no demo database at {db_path}; run `syncagent demo` first.")
+        if demo:
+            raise SyncagentError(f"There is no demo database at {db_path}; run `syncagent demo` first.")
+        # Serving a mistyped path would create an empty database and show an empty ledger as if it were yours.
+        raise SyncagentError(f"There is no database at {db_path}; run `syncagent sync` to create it, or fix "
+                             f"`path` in [database] of {ctx.config.path} if it is mistyped.")
     echo(f"Serving {db_path} on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl+C to stop)")
     serve_mod.serve(db_path, host=host, port=port, public=public, allow_sql=not no_sql)
 

@@ -32,7 +32,7 @@ def stats(ctx, as_json, by, now):
     from syncagent.pipeline import stats as st
     from syncagent.timeutil import utcnow
 
-    db = ctx.db()
+    db = ctx.db(reading=True)
     if now is not None:
         reached = st.from_ledgers(db, ledger_store.ledgers(db, now))
     else:

@@ -179,11 +179,15 @@ def check_database(cfg) -> list[Check]:
     path = Path(cfg.database)
     if not path.exists():
         return [Check("database", NOTE, f"{path} does not exist yet; `syncagent sync` creates it.")]
+    out = []
+    why = store.read_only_reason(path)
     try:
-        db = store.open_db(path, migrate=False)
+        db = store.open_for_reading(path, migrate=False) if why else store.open_db(path, migrate=False)
     except SyncagentError as exc:
         return [Check("database", PROBLEM, str(exc))]
-    out = []
+    if why:
+        out.append(Check("database", PROBLEM, store.read_only_sentence(
+            path, why, "sync again (until then syncs fail; reminders, stats and contacts list still work)")))
     try:
         version = store.schema_version(db)
         pending = [m.name for m in migrations.pending(db)]
@@ -197,8 +201,7 @@ def check_database(cfg) -> list[Check]:
             out.append(Check("database file", PROBLEM, f"{path} is readable by other users; run `chmod 600 {path}`."))
         out += _last_syncs(db, cfg)
     except sqlite3.DatabaseError as exc:
-        out.append(Check("database", PROBLEM, f"{path} cannot be read ({exc}); move it aside and run "
-                                              "`syncagent sync --full` to rebuild it."))
+        out.append(Check("database", PROBLEM, str(store.unusable(path, exc))))
     finally:
         db.conn.close()
     return out

@@ -17,10 +17,13 @@ log = logging.getLogger(__name__)
 
 
 def open_db(path: str | os.PathLike, *, migrate: bool = True):
-    """Open (creating mode 0600 if needed) and migrate the database."""
+    """Open (creating mode 0600 if needed) and migrate the database, for reading and writing."""
     import sqlite_utils
 
     path = Path(path).expanduser()
+    why = read_only_reason(path)
+    if why is not None:
+        raise StoreError(read_only_sentence(path, why))
     try:
         private_dir(path.parent)
         if not path.exists():
@@ -38,8 +41,80 @@ def open_db(path: str | os.PathLike, *, migrate: bool = True):
         if migrate:
             migrate_db(db)
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"The database {path} cannot be used: {_reason(exc)}; move it aside and run `syncagent sync --full` to rebuild it.") from exc
+        raise unusable(path, exc) from exc
     return db
+
+
+def open_for_reading(path: str | os.PathLike, *, config_path=None, migrate: bool = True):
+    """Open an existing database for a command that only shows it.
+
+    A missing file is refused (a mistyped path must not become an empty
+    ledger). A database that cannot be written (the file, or the directory
+    SQLite keeps its -wal/-shm files in) is read with ``mode=ro`` into an
+    in-memory copy, so the command works and whatever it would record (a
+    reminder seen for the first time, a schema upgrade) is simply not kept.
+    """
+    import sqlite_utils
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        where = f" of {config_path}" if config_path else ""
+        raise StoreError(f"There is no database at {path}; run `syncagent sync` to create it, or fix `path` in "
+                         f"[database]{where} if it is mistyped.")
+    why = read_only_reason(path)
+    if why is None:
+        return open_db(path, migrate=migrate)
+    log.warning("The database %s is read-only (%s); showing it without saving anything.", path, why)
+    memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    try:
+        # mode=ro needs the -shm file, which a WAL database closed cleanly no longer has and a read-only
+        # directory cannot get; immutable=1 then reads the file as it stands (nobody can write there either).
+        for flags in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                source = sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True, timeout=30)
+                try:
+                    source.backup(memory)
+                finally:
+                    source.close()
+                break
+            except sqlite3.OperationalError:
+                if flags.endswith("immutable=1"):
+                    raise
+        memory.execute("PRAGMA foreign_keys=ON")
+        db = sqlite_utils.Database(memory)
+        if migrate:
+            migrate_db(db)
+    except sqlite3.DatabaseError as exc:
+        raise unusable(path, exc) from exc
+    return db
+
+
+def read_only_reason(path: Path) -> str | None:
+    """Why an existing database cannot be written here, or None (a missing file is not read-only)."""
+    if not path.exists():
+        return None
+    if not os.access(path, os.W_OK):
+        return "the file is not writable"
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"its directory {path.parent} is not writable"
+    return None
+
+
+def read_only_sentence(path: Path, why: str, then: str = "run the command again; nothing was changed") -> str:
+    target = path if why.startswith("the file") else path.parent
+    return (f"The database {path} is read-only ({why}); make it writable (`chmod u+w {target}`, as the user "
+            f"that owns it) and {then}.")
+
+
+def unusable(path: Path, exc: BaseException) -> StoreError:
+    """A database SQLite refuses. The advice keeps the file: it holds contacts and decisions no sync brings back."""
+    why = read_only_reason(path)
+    if why is not None or "readonly" in str(exc).replace("-", "").lower():
+        return StoreError(read_only_sentence(path, why or "SQLite cannot write it"))
+    return StoreError(
+        f"The database {path} cannot be used: {_reason(exc)}; restore it from a backup, or rename it (keep the old "
+        "file: it holds your contacts and reminder decisions) and run `syncagent sync --full` to rebuild the ledger "
+        "from the mailbox.")
 
 
 def migrate_db(db) -> None:
@@ -60,7 +135,10 @@ def schema_version(db) -> str | None:
 
 
 def write_error(exc: sqlite3.Error, what: str = "nothing from this batch was saved") -> StoreError:
-    """One sentence for a failed write: locked by another program, disk full, or else."""
+    """One sentence for a failed write: locked by another program, disk full, read-only, or else."""
+    if "readonly" in str(exc).replace("-", "").lower():
+        return StoreError(f"Could not write to the database: it is read-only ({_reason(exc)}); {what}; make the "
+                          "database file and its directory writable and run the command again.")
     return StoreError(
         f"Could not write to the database: {_reason(exc)}; {what}, free some space or close the other program and run the sync again."
     )
