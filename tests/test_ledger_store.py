@@ -217,19 +217,19 @@ def test_contact_summary_rows(db):
     assert [d[0] for d in cur.description] == [
         "contact_id", "name", "company", "segment", "first_outreach_at", "first_reply_at",
         "first_response_hours", "median_response_hours", "replied", "messages_sent",
-        "messages_received", "last_interaction_at", "state",
+        "messages_received", "last_interaction_at", "state", "reached",
     ]
     assert cur.fetchall() == [
         (1, "Alice Archer", "Corp", "alumni", "2026-11-02T09:00:00Z", "2026-11-10T09:00:00Z",
-         192.0, 192.0, 1, 2, 1, "2026-11-10T09:00:00Z", "REPLIED"),
+         192.0, 192.0, 1, 2, 1, "2026-11-10T09:00:00Z", "REPLIED", 1),
         (2, "Bob Baker", None, "recruiter", "2026-11-02T09:00:00Z", None, None, None, 0, 1, 0,
-         "2026-11-02T09:00:00Z", "ASKED"),
-        (3, "Carol Chen", None, None, None, None, None, None, 0, 0, 0, None, None),
+         "2026-11-02T09:00:00Z", "ASKED", 1),
+        (3, "Carol Chen", None, None, None, None, None, None, 0, 0, 0, None, None, 0),
     ]
     # Before any recompute (a contact added since): still a row, with zeros.
     add_contact(db, 4, "Dan New", ["dan@new.example"])
-    assert db.execute("SELECT replied, messages_sent, messages_received, state FROM contact_summary "
-                      "WHERE contact_id = 4").fetchone() == (0, 0, 0, None)
+    assert db.execute("SELECT reached, replied, messages_sent, messages_received, state FROM contact_summary "
+                      "WHERE contact_id = 4").fetchone() == (0, 0, 0, 0, None)
 
 
 def test_hand_edited_contact_address_still_matches(db):

@@ -19,8 +19,9 @@ def stats(ctx, as_json, by, now):
     Counts the contacts you wrote to (reached), those who replied to an ask,
     the reply rate, and the median and 90th-percentile time to their first
     reply in hours; all time and for contacts first reached in the last 90
-    days. Figures come from the ledger as of the last sync; with --now they
-    are computed afresh for that instant (nothing is written).
+    days. Figures are those stored by the last sync (the digest, the demo and
+    Datasette show the same ones); with --now they are computed afresh for that
+    instant by the same definitions, and nothing is written.
 
     \b
     Examples:
@@ -28,19 +29,16 @@ def stats(ctx, as_json, by, now):
       syncagent stats --by segment
       syncagent stats --json --now 2026-12-01T00:00:00Z
     """
-    from syncagent.pipeline import ledger as ledger_store
     from syncagent.pipeline import stats as st
-    from syncagent.timeutil import utcnow
 
     db = ctx.db(reading=True)
     if now is not None:
-        reached = st.from_ledgers(db, ledger_store.ledgers(db, now))
+        figures = st.evaluate(db, now)  # the same definitions at that instant, nothing stored
     else:
-        now = utcnow()
-        if _never_computed(db):
-            ledger_store.recompute(db, now)
-        reached = st.from_tables(db)
-    report = st.summarize(reached, now, by)
+        if not st.stored(db):
+            _derive(ctx, db)
+        figures = st.load(db)
+    report = st.report(figures, by)
     if as_json:
         from syncagent.safe_text import for_json
 
@@ -49,8 +47,8 @@ def stats(ctx, as_json, by, now):
         echo(st.render(report))
 
 
-def _never_computed(db) -> bool:
-    """Contacts but no ledger rows at all: the ledger stage has not run since they were added."""
-    return db.execute(
-        "SELECT EXISTS (SELECT 1 FROM contacts) AND NOT EXISTS (SELECT 1 FROM contact_ledger)"
-    ).fetchone()[0] == 1
+def _derive(ctx, db) -> None:
+    """The derived stage has not stored figures yet (no sync since the contacts were added): run it."""
+    from syncagent.pipeline import stages
+
+    stages.after_sync(db, ctx.config, force=True)

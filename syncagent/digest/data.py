@@ -2,22 +2,25 @@
 
 ``build`` makes the digest of one ISO week (weeks run Monday to Sunday in
 ``config.timezone``) as it stood at ``now``; ``run_weekly`` is the daemon's job.
-Everything is computed from the database at ``now`` with the pure ledger
-(``syncagent.ledger.turns``), so ``--now`` replays any past instant without writing
-derived tables. Reminders come from ``syncagent.pipeline.reminders.listing``.
+The figures (the week in numbers, reply rate by segment) are the ones the last
+sync stored (``syncagent.pipeline.stats``), the same ``stats`` and Datasette show;
+with an explicit ``now`` (``--now``) they are computed at that instant by the same
+definitions (``syncagent.ledger.figures``) without writing derived tables.
+Reminders come from ``syncagent.pipeline.reminders.listing``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import statistics
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from syncagent.errors import InputError, SyncagentError
+from syncagent.ledger import figures
 from syncagent.ledger import turns as ledger
+from syncagent.ledger.figures import WeekFigures, shift_week, week_bounds, week_label, week_of
 from syncagent.timeutil import iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -30,27 +33,9 @@ QUIET_CHECK_IN_WINDOW_DAYS = 30  # ACKED and the check-in falls due within this 
 KIND_ORDER = ("thank_you", "follow_up", "check_in")
 
 
-@dataclass
-class WeekStats:
-    """One ISO week's activity with tracked contacts, as it stood at ``now``."""
-
-    week: str
-    start: datetime  # UTC instant of Monday 00:00 local
-    end: datetime  # UTC instant of the next Monday 00:00 local
-    outreach: int = 0  # outgoing non-automatic messages to contacts
-    replies: int = 0  # replies received (answers to an unanswered ask)
-    asks: int = 0  # new asks started this week
-    answered: int = 0  # ... of which answered by now
-    response_seconds: list[int] = field(default_factory=list)
-    meetings: int = 0
-
-    @property
-    def reply_rate(self) -> float | None:
-        return self.answered / self.asks if self.asks else None
-
-    @property
-    def median_hours(self) -> float | None:
-        return statistics.median(self.response_seconds) / 3600 if self.response_seconds else None
+# The week's figures are defined once, with every other figure.
+WeekStats = WeekFigures
+__all__ = ["WeekStats", "shift_week", "week_bounds", "week_label", "week_of"]
 
 
 @dataclass
@@ -77,7 +62,7 @@ class DigestData:
     @property
     def is_quiet_week(self) -> bool:
         w = self.this_week
-        return not (self.owed or self.upcoming or w.outreach or w.replies or w.meetings)
+        return not (self.owed or self.upcoming or w.messages_sent or w.replies or w.meetings)
 
     def average(self, attr: str) -> float | None:
         """The mean of a count over the previous weeks; rates and medians pool the weeks."""
@@ -85,11 +70,9 @@ class DigestData:
         if not weeks:
             return None
         if attr == "reply_rate":
-            asks = sum(w.asks for w in weeks)
-            return sum(w.answered for w in weeks) / asks if asks else None
-        if attr == "median_hours":
-            pooled = [s for w in weeks for s in w.response_seconds]
-            return statistics.median(pooled) / 3600 if pooled else None
+            return figures.pooled_reply_rate(weeks)
+        if attr == "median_response_hours":
+            return figures.pooled_median_hours(weeks)
         return sum(getattr(w, attr) for w in weeks) / len(weeks)
 
 
@@ -116,44 +99,11 @@ def parse_week(text: str) -> tuple[int, int]:
     raise InputError(f"{text!r} is not an ISO week; write it as YYYY-Www, for example 2026-W48.")
 
 
-def week_label(year: int, week: int) -> str:
-    return f"{year}-W{week:02d}"
-
-
-def week_of(instant: datetime, tz) -> tuple[int, int]:
-    y, w, _ = instant.astimezone(tz).isocalendar()
-    return y, w
-
-
-def week_bounds(year: int, week: int, tz) -> tuple[datetime, datetime]:
-    """UTC instants of local Monday 00:00 and the next Monday 00:00."""
-    monday = date.fromisocalendar(year, week, 1)
-    start = datetime.combine(monday, time(0), tzinfo=tz)
-    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-
-
-def shift_week(year: int, week: int, delta: int) -> tuple[int, int]:
-    y, w, _ = (date.fromisocalendar(year, week, 1) + timedelta(weeks=delta)).isocalendar()
-    return y, w
-
-
 # --- loading -----------------------------------------------------------------
 
 def _contacts(db) -> dict[int, dict]:
     rows = db.execute("SELECT id, name, company, segment, cadence_days FROM contacts").fetchall()
     return {r[0]: {"id": r[0], "name": r[1], "company": r[2], "segment": r[3], "cadence_days": r[4]} for r in rows}
-
-
-def _asks(events: tuple[ledger.Event, ...]) -> list[datetime]:
-    """The first outgoing message of every unanswered run: when each ask started."""
-    state, starts = None, []
-    for e in events:
-        nxt = ledger.TRANSITIONS[state][e.kind]
-        if nxt == ledger.ASKED and state != ledger.ASKED:
-            starts.append(e.at)
-        state = nxt
-    return starts
 
 
 def _reminders(db, config, now: datetime, events: dict) -> list[dict]:
@@ -167,18 +117,28 @@ def _reminders(db, config, now: datetime, events: dict) -> list[dict]:
 
 def gather(db, config, *, week: str | None = None, now: datetime | None = None) -> DigestData:
     """Everything the digest says, computed at ``now`` (default: the clock)."""
+    from syncagent.pipeline import stats as stored
+    from syncagent.pipeline.ledger import contact_events
+
+    replay = now is not None
     now = (now or utcnow()).astimezone(timezone.utc)
     tz = config.tz
     year, wk = parse_week(week) if week else week_of(now, tz)
     contacts = _contacts(db)
-    from syncagent.pipeline.ledger import contact_events
-
     events = contact_events(db, now)
     ledgers = {cid: ledger.compute(evs, now) for cid, evs in events.items() if cid in contacts}
 
     weeks = [shift_week(year, wk, -i) for i in range(HISTORY_WEEKS - 1, -1, -1)]
-    stats = [WeekStats(week_label(y, w), *week_bounds(y, w, tz)) for y, w in weeks]
-    _fill_weeks(db, stats, ledgers, now)
+    labels = [week_label(y, w) for y, w in weeks]
+    reply = weekly = None
+    if not replay and stored.stored(db):
+        reply = stored.load(db)
+        weekly = stored.load_weeks(db, config.timezone, labels)
+    if reply is None:
+        reply = stored.evaluate(db, now, ledgers)
+    if weekly is None:
+        weekly = figures.weeks(ledgers.values(), tz)
+    stats = [weekly.get(label) or figures.empty_week(y, w, tz) for label, (y, w) in zip(labels, weeks)]
     this = stats[-1]
 
     owed, upcoming = _split_reminders(_reminders(db, config, now, events), ledgers, now)
@@ -194,54 +154,10 @@ def gather(db, config, *, week: str | None = None, now: datetime | None = None) 
         this_week=this,
         previous=stats[-1 - COMPARE_WEEKS:-1],
         history=stats,
-        segments=_segments(contacts, ledgers),
+        segments=_segments(reply),
         fastest=_fastest(contacts, ledgers, this),
         quiet=_quiet(config, contacts, ledgers, now, {r["contact_id"] for r in owed + upcoming}),
     )
-
-
-def _week_index(stats: list[WeekStats], at: datetime) -> int | None:
-    for i, w in enumerate(stats):
-        if w.start <= at < w.end:
-            return i
-    return None
-
-
-def _fill_weeks(db, stats: list[WeekStats], ledgers: dict, now: datetime) -> None:
-    lo, hi = iso(stats[0].start), iso(min(stats[-1].end, now + timedelta(seconds=1)))
-    # Outreach counts messages, not recipients: one mail to three contacts is one.
-    sent = db.execute(
-        """SELECT DISTINCT m.message_id, m.date FROM messages m
-             JOIN message_addresses a ON a.message = m.id AND a.role IN ('to', 'cc', 'bcc')
-             JOIN contact_emails ce ON ce.address = a.address
-            WHERE m.direction = 'outgoing' AND m.automatic = 0 AND m.date >= ? AND m.date < ?""",
-        [lo, hi],
-    ).fetchall()
-    for _, when in sent:
-        i = _week_index(stats, parse_iso(when))
-        if i is not None:
-            stats[i].outreach += 1
-    met = db.execute(
-        "SELECT DISTINCT mt.id, mt.end_at FROM meetings mt JOIN meeting_contacts mc ON mc.meeting = mt.id "
-        "WHERE mt.end_at >= ? AND mt.end_at < ? AND mt.status = 'confirmed'",
-        [lo, hi],
-    ).fetchall()
-    for _, end in met:
-        i = _week_index(stats, parse_iso(end))
-        if i is not None:
-            stats[i].meetings += 1
-    for led in ledgers.values():
-        for r in led.replies:
-            i = _week_index(stats, r.replied_at)
-            if i is not None:
-                stats[i].replies += 1
-                stats[i].response_seconds.append(r.seconds)
-        answered = {r.asked_at for r in led.replies}
-        for asked in _asks(led.events):
-            i = _week_index(stats, asked)
-            if i is not None:
-                stats[i].asks += 1
-                stats[i].answered += asked in answered
 
 
 def _split_reminders(items: list[dict], ledgers: dict, now: datetime) -> tuple[list[dict], list[dict]]:
@@ -273,25 +189,10 @@ def _last_subject(led) -> str | None:
     return None
 
 
-def _segments(contacts: dict, ledgers: dict) -> list[dict]:
-    """Reply rate (contacts who ever replied / contacts asked) and median response by segment."""
-    groups: dict[str, dict] = {}
-    for cid, led in ledgers.items():
-        asks = _asks(led.events)
-        if not asks:
-            continue
-        seg = contacts[cid]["segment"] or "(no segment)"
-        g = groups.setdefault(seg, {"segment": seg, "contacted": 0, "replied": 0, "seconds": []})
-        g["contacted"] += 1
-        g["replied"] += bool(led.replies)
-        g["seconds"].extend(r.seconds for r in led.replies)
-    out = []
-    for g in groups.values():
-        seconds = g.pop("seconds")
-        g["rate"] = g["replied"] / g["contacted"]
-        g["median_hours"] = statistics.median(seconds) / 3600 if seconds else None
-        out.append(g)
-    out.sort(key=lambda g: (-g["rate"], g["segment"]))
+def _segments(reply: figures.ReplyFigures) -> list[dict]:
+    """The stored all-time reply figures of every segment, highest reply rate first."""
+    out = [{"segment": name, **group["all_time"]} for name, group in reply.segments]
+    out.sort(key=lambda g: (-(g["reply_rate"] or 0), figures.segment_order(g["segment"])))
     return out
 
 
@@ -302,7 +203,7 @@ def _fastest(contacts: dict, ledgers: dict, week: WeekStats) -> list[dict]:
             if week.start <= r.replied_at < week.end:
                 best[cid] = min(best.get(cid, r.seconds), r.seconds)
     ranked = sorted(best.items(), key=lambda kv: (kv[1], contacts[kv[0]]["name"]))[:FASTEST]
-    return [{**contacts[cid], "hours": s / 3600} for cid, s in ranked]
+    return [{**contacts[cid], "hours": figures.hours(s)} for cid, s in ranked]
 
 
 def _quiet(config, contacts: dict, ledgers: dict, now: datetime, listed: set[int]) -> list[dict]:

@@ -55,7 +55,7 @@ def count(value: float | None) -> str:
 
 def subject(data: DigestData) -> str:
     owed = len(data.owed)
-    return f"syncagent digest {data.week}: {owed} owed, {data.this_week.replies} replies, {data.this_week.outreach} sent"
+    return f"syncagent digest {data.week}: {owed} owed, {data.this_week.replies} replies, {data.this_week.messages_sent} sent"
 
 
 def _when(item: dict) -> str:
@@ -81,10 +81,10 @@ def _title(data: DigestData) -> str:
 def _number_rows(data: DigestData) -> list[tuple[str, str, str]]:
     w = data.this_week
     return [
-        ("Outreach sent", count(w.outreach), count(data.average("outreach"))),
+        ("Outreach sent", count(w.messages_sent), count(data.average("messages_sent"))),
         ("Replies received", count(w.replies), count(data.average("replies"))),
         ("Reply rate (new asks answered)", percent(w.reply_rate), percent(data.average("reply_rate"))),
-        ("Median response time", hours(w.median_hours), hours(data.average("median_hours"))),
+        ("Median response time", hours(w.median_response_hours), hours(data.average("median_response_hours"))),
         ("Meetings", count(w.meetings), count(data.average("meetings"))),
     ]
 
@@ -127,9 +127,9 @@ def markdown(data: DigestData) -> str:
     out.append("")
     out += ["## Reply rate by segment", ""]
     if data.segments:
-        out += ["| Segment | Contacted | Replied | Reply rate | Median response |", "|---|---:|---:|---:|---:|"]
+        out += ["| Segment | Reached | Replied | Reply rate | Median first response |", "|---|---:|---:|---:|---:|"]
         out += [
-            f"| {_md_escape(s['segment'])} | {s['contacted']} | {s['replied']} | {percent(s['rate'])} | {hours(s['median_hours'])} |"
+            f"| {_md_escape(s['segment'])} | {s['reached']} | {s['replied']} | {percent(s['reply_rate'])} | {hours(s['median_first_response_hours'])} |"
             for s in data.segments
         ]
     else:
@@ -148,7 +148,7 @@ def markdown(data: DigestData) -> str:
         out.append("Nobody is drifting away.")
     out.append("")
     out += ["## Outreach and replies, last 12 weeks", "", "| Week | Sent | Replies |", "|---|---:|---:|"]
-    out += [f"| {w.week} | {w.outreach} | {w.replies} |" for w in data.history]
+    out += [f"| {w.week} | {w.messages_sent} | {w.replies} |" for w in data.history]
     out.append("")
     return "\n".join(out)
 
@@ -197,8 +197,8 @@ def html(data: DigestData) -> str:
         body.append(_table(["", "This week", "Previous 4 weeks (average)"], [list(r) for r in _number_rows(data)], numeric_from=1))
         body.append(_h2("Reply rate by segment"))
         if data.segments:
-            body.append(_table(["Segment", "Contacted", "Replied", "Reply rate", "Median response"],
-                               [[s["segment"], str(s["contacted"]), str(s["replied"]), percent(s["rate"]), hours(s["median_hours"])]
+            body.append(_table(["Segment", "Reached", "Replied", "Reply rate", "Median first response"],
+                               [[s["segment"], str(s["reached"]), str(s["replied"]), percent(s["reply_rate"]), hours(s["median_first_response_hours"])]
                                 for s in data.segments], numeric_from=1))
         else:
             body.append(_p("No outreach yet, so no reply rates."))
@@ -213,7 +213,7 @@ def html(data: DigestData) -> str:
         else:
             body.append(_p("Nobody is drifting away."))
         body.append(_h2("Outreach and replies, last 12 weeks"))
-        body.append(f'<div style="margin:8px 0 4px 0;">{charts.outreach_vs_replies([(w.week, w.outreach, w.replies) for w in data.history])}</div>')
+        body.append(f'<div style="margin:8px 0 4px 0;">{charts.outreach_vs_replies([(w.week, w.messages_sent, w.replies) for w in data.history])}</div>')
         # Some mail clients (Gmail) drop inline SVG: the caption still carries the gist.
         body.append(_p(_history_caption(data), muted=True))
     inner = "".join(body)
@@ -235,7 +235,7 @@ def html(data: DigestData) -> str:
 
 
 def _history_caption(data: DigestData) -> str:
-    sent = sum(w.outreach for w in data.history)
+    sent = sum(w.messages_sent for w in data.history)
     replies = sum(w.replies for w in data.history)
     first, last = data.history[0].week, data.history[-1].week
     return f"{first} to {last}: {sent} messages sent, {replies} replies received."

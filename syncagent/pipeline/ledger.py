@@ -12,9 +12,10 @@ transaction, so readers (Datasette, the digest) never see half a rebuild.
 from __future__ import annotations
 
 import logging
-import statistics
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
+from syncagent.ledger import figures
 from syncagent.ledger.turns import IN, MEETING, OUT, Event, Ledger, compute, to_utc
 from syncagent.store.db import transaction
 from syncagent.timeutil import iso, utcnow
@@ -98,15 +99,17 @@ def ledgers(db, now: datetime | None = None) -> dict[int, Ledger]:
 _LEDGER_COLUMNS = (
     "contact_id", "state", "first_outreach_at", "first_reply_at", "first_response_hours",
     "median_response_hours", "replied", "messages_sent", "messages_received", "last_interaction_at",
-    "unanswered",
+    "unanswered", "reached", "first_response_seconds",
 )
 _REPLY_COLUMNS = ("contact_id", "message", "asked_at", "replied_at", "response_hours", "response_seconds")
 _CONTACT_MESSAGE_COLUMNS = ("contact_id", "message", "direction")
 
 
-def recompute(db, now: datetime | None = None) -> dict[int, Ledger]:
-    """Rebuild contact_ledger, replies and contact_messages at ``now`` in one transaction.
+def recompute(db, now: datetime | None = None, timezone: str = "UTC") -> dict[int, Ledger]:
+    """Rebuild contact_ledger, replies, contact_messages and the figures at ``now`` in one transaction.
 
+    The figures (overall_stats, segment_stats, and weekly_stats with weeks in
+    ``timezone``) are those of ``syncagent.ledger.figures`` over the same ledgers.
     Idempotent: the tables are derived, so running it twice leaves the same rows
     (``computed_at`` says when they were last confirmed). Only rows that changed are
     written, so the rebuild after a sync that brought a few messages stays cheap.
@@ -130,6 +133,10 @@ def recompute(db, now: datetime | None = None) -> dict[int, Ledger]:
             if e.kind != MEETING
         ))
         conn.execute("UPDATE contact_ledger SET computed_at = ? WHERE computed_at != ?", [computed_at, computed_at])
+        from syncagent.pipeline import stats
+
+        stats.store(conn, stats.evaluate(db, now, result))
+        stats.store_weeks(conn, figures.weeks(result.values(), ZoneInfo(timezone)), timezone, computed_at)
     log.debug("ledger recomputed for %d contacts", len(result))
     return result
 
@@ -157,25 +164,25 @@ def _replace_rows(conn, table: str, columns: tuple[str, ...], key_len: int, rows
 
 
 def _ledger_row(contact_id: int, led: Ledger) -> tuple:
-    seconds = [r.seconds for r in led.replies]
+    fig = figures.of_contact(led)
     return (
         contact_id,
-        led.state,
-        _iso_or_none(led.first_outreach_at),
-        _iso_or_none(led.first_reply_at),
-        _hours(seconds[0]) if seconds else None,
-        _hours(statistics.median(seconds)) if seconds else None,
-        1 if seconds else 0,
-        led.messages_sent,
-        led.messages_received,
-        _iso_or_none(led.last_interaction_at),
-        led.unanswered,
+        fig.state,
+        _iso_or_none(fig.first_outreach_at),
+        _iso_or_none(fig.first_reply_at),
+        fig.first_response_hours,
+        fig.median_response_hours,
+        int(fig.replied),
+        fig.messages_sent,
+        fig.messages_received,
+        _iso_or_none(fig.last_interaction_at),
+        fig.unanswered,
+        int(fig.reached),
+        fig.first_response_seconds,
     )
 
 
-def _hours(seconds: float) -> float:
-    # Two decimals (36 s) is plenty to read; replies.response_seconds keeps the exact figure.
-    return round(seconds / 3600, 2)
+_hours = figures.hours
 
 
 def _iso_or_none(dt: datetime | None) -> str | None:

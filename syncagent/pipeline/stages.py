@@ -1,10 +1,11 @@
 """The derived stages run after every sync, in order. Each can be rerun alone.
 
-search index -> directions -> threads -> meetings -> ledger -> reminders. When
-neither the mail, the contacts, the user's own addresses nor the reminder settings
-changed and no message or meeting crossed the clock since the last pass, the ledger
-cannot have changed either, so a daemon polling a quiet mailbox only wakes snoozed
-reminders instead of rebuilding.
+search index -> directions -> threads -> meetings -> ledger (with the figures) ->
+reminders. When neither the mail, the contacts, the user's own addresses nor the
+reminder settings changed and no message or meeting crossed the clock since the
+last pass, the ledger cannot have changed either, so a daemon polling a quiet
+mailbox only re-dates the reply figures (their 90-day window moves with the
+clock) and wakes snoozed reminders instead of rebuilding.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def after_sync(db, config: Config, *, now: datetime | None = None, force: bool =
 
 def _stages(db, config: Config, now: datetime, force: bool) -> None:
     from syncagent.pipeline import ledger as ledger_store
-    from syncagent.pipeline import meetings, reminders, threads
+    from syncagent.pipeline import meetings, reminders, stats, threads
     from syncagent.store import search
 
     search.catch_up(db)
@@ -50,14 +51,15 @@ def _stages(db, config: Config, now: datetime, force: bool) -> None:
     own_changed = {name: a for name, a in own.items() if last_own.get(name) != a}
     derive_directions(db, own_changed)
     ledger_changed = (mail_changed or bool(own_changed) or last.get("people") != people
-                      or _events_crossed(db, last.get("now"), iso(now)))
+                      or _events_crossed(db, last.get("now"), iso(now)) or not stats.stored(db))
     if mail_changed:
         threads.rebuild(db)
         meetings.rebuild(db, config.timezone)
     if ledger_changed:
-        ledgers = ledger_store.recompute(db, now)
+        ledgers = ledger_store.recompute(db, now, config.timezone)
         reminders.reconcile(db, config, now, ledgers=ledgers)
     else:
+        stats.refresh(db, now)
         reminders.wake_snoozed(db, now)
     _save(db, {"mail": mail, "people": people, "own": own, "now": iso(now)})
 

@@ -1,74 +1,188 @@
-"""Reply rate and response times over the contacts reached, overall and per segment.
+"""The stored figures: reply rate and response times overall, per segment and per week.
 
-A contact is *reached* once at least one outgoing message involved them; they
-*replied* when the ledger recorded at least one reply to an ask (an incoming
-message that answered an unanswered run). Response times are each contact's
-first reply, in hours. "Last 90 days" keeps the contacts whose first outreach
-falls in the 90 days (of 24 hours) before the instant.
+The definitions are ``syncagent.ledger.figures``; this module is their database
+side. The ledger stage stores them (``store``, ``store_weeks``, run inside
+``ledger.recompute``'s transaction; ``refresh`` when only the clock moved), and
+every surface reads them back with ``load``/``load_weeks``: ``stats``, the
+digest, the demo and Datasette's queries. A read at another instant (``--now``)
+goes through ``evaluate`` instead: the same functions over ledgers computed in
+memory, nothing written.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime
 
-from syncagent.ledger.turns import Ledger
+from syncagent.ledger import figures
+from syncagent.ledger.figures import NO_SEGMENT, PERIODS, ReplyFigures, WeekFigures
+from syncagent.ledger.turns import Ledger, to_utc
+from syncagent.store.db import transaction
 from syncagent.timeutil import iso, parse_iso
 
-RECENT_DAYS = 90
-NO_SEGMENT = "(none)"
-PERIODS = (("all_time", "all time"), ("last_90_days", f"last {RECENT_DAYS} days"))
+__all__ = ["NO_SEGMENT", "evaluate", "load", "load_weeks", "refresh", "render", "report", "store", "store_weeks"]
+
+RECENT_DAYS = figures.RECENT_DAYS
+LABELS = {"all_time": "all time", "last_90_days": f"last {RECENT_DAYS} days"}
+percentile = figures.percentile
+Reached = figures.Outreach
+
+# The column order of overall_stats and segment_stats, written out in their SQL below.
+_FIGURES = ("reached", "replied", "reply_rate", "median_first_response_hours", "p90_first_response_hours")
 
 
-@dataclass(frozen=True)
-class Reached:
-    """What stats needs of one contact reached by at least one outgoing message."""
+# --- what the figures are computed from ----------------------------------------
 
-    segment: str
-    first_outreach_at: datetime
-    first_response_seconds: int | None  # None: never replied
-
-
-def from_tables(db) -> list[Reached]:
+def from_tables(db) -> list[figures.Outreach]:
     """The reached contacts as the stored ledger tables (last recompute) have them."""
     rows = db.execute(
-        "SELECT c.segment, l.first_outreach_at, "
-        " (SELECT r.response_seconds FROM replies r WHERE r.contact_id = c.id "
-        "  ORDER BY r.replied_at, r.message LIMIT 1) "
+        "SELECT c.segment, l.first_outreach_at, l.first_response_seconds "
         "FROM contacts c JOIN contact_ledger l ON l.contact_id = c.id "
-        "WHERE l.messages_sent > 0 AND l.first_outreach_at IS NOT NULL"
+        "WHERE l.reached = 1 AND l.first_outreach_at IS NOT NULL ORDER BY c.id"
     ).fetchall()
-    return [Reached(_segment(seg), parse_iso(first), seconds) for seg, first, seconds in rows]
+    return [figures.Outreach(figures.segment_label(seg), parse_iso(first), seconds) for seg, first, seconds in rows]
 
 
-def from_ledgers(db, ledgers: dict[int, Ledger]) -> list[Reached]:
-    """The reached contacts from ledgers computed in memory (``stats --now``)."""
+def from_ledgers(db, ledgers: dict[int, Ledger]) -> list[figures.Outreach]:
+    """The reached contacts from ledgers computed in memory."""
     segments = dict(db.execute("SELECT id, segment FROM contacts").fetchall())
-    return [
-        Reached(_segment(segments.get(cid)), led.first_outreach_at, led.replies[0].seconds if led.replies else None)
-        for cid, led in ledgers.items()
-        if led.messages_sent > 0 and led.first_outreach_at is not None
-    ]
+    found = (figures.outreach(segments.get(cid), figures.of_contact(led)) for cid, led in sorted(ledgers.items()))
+    return [o for o in found if o is not None]
 
 
-def summarize(reached: list[Reached], now: datetime, by: str | None = None) -> dict:
-    """The stable report object printed by ``stats --json``.
+def evaluate(db, now: datetime, ledgers: dict[int, Ledger] | None = None) -> ReplyFigures:
+    """The reply figures at ``now`` without reading or writing the stored ones.
+
+    ``ledgers`` are those at ``now`` when the caller has them; else they are computed.
+    """
+    from syncagent.pipeline import ledger as ledger_store
+
+    now = to_utc(now)
+    if ledgers is None:
+        ledgers = ledger_store.ledgers(db, now)
+    return figures.reply_figures(from_ledgers(db, ledgers), now)
+
+
+def evaluate_weeks(db, now: datetime, tz, ledgers: dict[int, Ledger] | None = None) -> dict[str, WeekFigures]:
+    """The weekly figures at ``now`` (weeks in ``tz``), computed in memory, nothing written."""
+    from syncagent.pipeline import ledger as ledger_store
+
+    if ledgers is None:
+        ledgers = ledger_store.ledgers(db, now)
+    return figures.weeks(ledgers.values(), tz)
+
+
+# --- storing -------------------------------------------------------------------
+
+def store(conn, result: ReplyFigures) -> None:
+    """Make overall_stats and segment_stats hold ``result`` (inside the caller's transaction)."""
+    computed_at = iso(result.now)
+    conn.execute("DELETE FROM overall_stats")
+    conn.executemany(
+        "INSERT INTO overall_stats (period, reached, replied, reply_rate, median_first_response_hours, "
+        "p90_first_response_hours, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(p, *(result.overall[p][k] for k in _FIGURES), computed_at) for p in PERIODS],
+    )
+    conn.execute("DELETE FROM segment_stats")
+    conn.executemany(
+        "INSERT INTO segment_stats (segment, period, reached, replied, reply_rate, median_first_response_hours, "
+        "p90_first_response_hours, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(name, p, *(group[p][k] for k in _FIGURES), computed_at) for name, group in result.segments for p in PERIODS],
+    )
+
+
+def store_weeks(conn, weeks: dict[str, WeekFigures], timezone: str, computed_at: str) -> None:
+    """Make weekly_stats hold ``weeks`` (their bounds in ``timezone``)."""
+    conn.execute("DELETE FROM weekly_stats")
+    conn.executemany(
+        "INSERT INTO weekly_stats (week, start_at, end_at, timezone, messages_sent, asks, answered, reply_rate, "
+        "replies, median_response_hours, meetings, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (w.week, iso(w.start), iso(w.end), timezone, w.messages_sent, w.asks, w.answered, w.reply_rate,
+             w.replies, w.median_response_hours, w.meetings, computed_at)
+            for w in sorted(weeks.values(), key=lambda w: w.start)
+        ],
+    )
+
+
+def refresh(db, now: datetime) -> ReplyFigures:
+    """Re-store the reply figures at ``now`` from the stored ledger (the clock moved, nothing else did).
+
+    Only the 90-day window depends on the clock alone; the weekly figures do not.
+    """
+    result = figures.reply_figures(from_tables(db), to_utc(now))
+    with transaction(db, "figures") as conn:
+        store(conn, result)
+    return result
+
+
+# --- reading -------------------------------------------------------------------
+
+def stored(db) -> bool:
+    """Has the ledger stage stored the figures at least once?"""
+    return db.execute("SELECT EXISTS (SELECT 1 FROM overall_stats)").fetchone()[0] == 1
+
+
+def load(db) -> ReplyFigures | None:
+    """The reply figures as last stored, at the instant they were computed; None if never."""
+    rows = db.execute("SELECT period, reached, replied, reply_rate, median_first_response_hours, "
+                      "p90_first_response_hours, computed_at FROM overall_stats").fetchall()
+    if not rows:
+        return None
+    overall = {row[0]: dict(zip(_FIGURES, row[1:-1])) for row in rows}
+    now = parse_iso(rows[0][-1])
+    groups: dict[str, dict] = {}
+    for name, period, *values in db.execute("SELECT segment, period, reached, replied, reply_rate, "
+                                            "median_first_response_hours, p90_first_response_hours FROM segment_stats"):
+        groups.setdefault(name, {})[period] = dict(zip(_FIGURES, values))
+    names = sorted(groups, key=figures.segment_order)
+    return ReplyFigures(now=now, overall=overall, segments=tuple((n, groups[n]) for n in names))
+
+
+def load_weeks(db, timezone: str, labels: Iterable[str]) -> dict[str, WeekFigures] | None:
+    """The stored weekly figures of ``labels`` (weeks with no activity are absent); None when the
+    stored weeks were cut in another time zone (the next sync re-derives them)."""
+    zones = {z for (z,) in db.execute("SELECT DISTINCT timezone FROM weekly_stats")}
+    if zones - {timezone}:
+        return None
+    wanted = set(labels)
+    rows = db.execute(
+        "SELECT week, start_at, end_at, messages_sent, asks, answered, replies, meetings FROM weekly_stats"
+    ).fetchall()  # one row per active week: a few hundred at most
+    out: dict[str, WeekFigures] = {}
+    for week, start, end, sent, asks, answered, replies, meetings in rows:
+        if week not in wanted:
+            continue
+        # The replies table is the per-reply truth the weekly medians were taken from;
+        # the times are read back so several weeks can be pooled.
+        seconds = tuple(s for (s,) in db.execute(
+            "SELECT response_seconds FROM replies WHERE replied_at >= ? AND replied_at < ? ORDER BY response_seconds",
+            [start, end],
+        ))
+        out[week] = WeekFigures(week, parse_iso(start), parse_iso(end), sent, asks, answered, replies, seconds, meetings)
+    return out
+
+
+# --- the report `stats` prints ---------------------------------------------------
+
+def report(result: ReplyFigures, by: str | None = None) -> dict:
+    """The stable object printed by ``stats --json``.
 
     ``{"now", "by", "overall": {"all_time": G, "last_90_days": G}, "groups": [{"segment", "all_time",
     "last_90_days"}]}`` where G is ``{"reached", "replied", "reply_rate", "median_first_response_hours",
     "p90_first_response_hours"}``; ``groups`` is empty unless ``by == "segment"``.
     """
-    report: dict = {"now": iso(now), "by": by, "overall": _periods(reached, now), "groups": []}
-    if by == "segment":
-        # Named segments alphabetically, "(none)" last.
-        names = sorted({r.segment for r in reached}, key=lambda s: (s == NO_SEGMENT, s.lower(), s))
-        report["groups"] = [
-            {"segment": name, **_periods([r for r in reached if r.segment == name], now)} for name in names
-        ]
-    elif by is not None:
+    if by not in (None, "segment"):
         raise ValueError(f"unknown grouping {by!r}")
-    return report
+    out: dict = {"now": iso(result.now), "by": by, "overall": {p: dict(result.overall[p]) for p in PERIODS}, "groups": []}
+    if by == "segment":
+        out["groups"] = [{"segment": name, **{p: dict(g[p]) for p in PERIODS}} for name, g in result.segments]
+    return out
+
+
+def summarize(reached: list[figures.Outreach], now: datetime, by: str | None = None) -> dict:
+    """``report`` of the figures over ``reached`` at ``now``."""
+    return report(figures.reply_figures(reached, now), by)
 
 
 def render(report: dict) -> str:
@@ -76,9 +190,9 @@ def render(report: dict) -> str:
     from syncagent.safe_text import for_terminal
 
     header = ["segment", "period", "reached", "replied", "rate", "median h", "p90 h"]
-    rows = [["(all)", label, *_cells(report["overall"][key])] for key, label in PERIODS]
+    rows = [["(all)", LABELS[key], *_cells(report["overall"][key])] for key in PERIODS]
     for group in report["groups"]:
-        rows += [[for_terminal(group["segment"]), label, *_cells(group[key])] for key, label in PERIODS]
+        rows += [[for_terminal(group["segment"]), LABELS[key], *_cells(group[key])] for key in PERIODS]
     if not report["groups"]:
         header, rows = header[1:], [r[1:] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
@@ -90,34 +204,6 @@ def render(report: dict) -> str:
         ).rstrip()
 
     return "\n".join([f"Replies to outreach as of {report['now']}", line(header), *map(line, rows)])
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low = math.floor(k)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-def _periods(reached: list[Reached], now: datetime) -> dict:
-    since = now - timedelta(days=RECENT_DAYS)
-    recent = [r for r in reached if since <= r.first_outreach_at <= now]
-    return {"all_time": _group(reached), "last_90_days": _group(recent)}
-
-
-def _group(reached: list[Reached]) -> dict:
-    hours = [r.first_response_seconds / 3600 for r in reached if r.first_response_seconds is not None]
-    return {
-        "reached": len(reached),
-        "replied": len(hours),
-        "reply_rate": round(len(hours) / len(reached), 4) if reached else None,
-        "median_first_response_hours": _round(percentile(hours, 0.5)),
-        "p90_first_response_hours": _round(percentile(hours, 0.9)),
-    }
 
 
 def _cells(group: dict) -> list[str]:
@@ -133,12 +219,3 @@ def _cells(group: dict) -> list[str]:
 
 def _fmt(hours: float | None) -> str:
     return "-" if hours is None else f"{hours:.1f}"
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
-
-
-def _segment(value: str | None) -> str:
-    value = (value or "").strip()
-    return value or NO_SEGMENT

@@ -37,7 +37,7 @@ class DemoResult:
     imported: str
     sync_lines: list[str]
     contacts: int
-    stats: dict  # syncagent.pipeline.stats.summarize(..., by="segment"): the numbers `syncagent stats` prints
+    stats: dict  # syncagent.pipeline.stats.report(..., by="segment"): the numbers `syncagent stats --by segment` prints
     reminders: list[dict]
     digest_paths: list[Path]
 
@@ -117,7 +117,7 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
 
                 raise SyncagentError(f"The demo could not read the sample mailbox: {failed[0].error}")
             contacts = db.execute("SELECT count(*) FROM contacts").fetchone()[0]
-            report = stats.summarize(stats.from_tables(db), now, by="segment")
+            report = stats.report(stats.load(db), by="segment")  # what the sync stored, as every surface reads it
             owed = reminders.listing(db, config, now)
             result = digest.build(db, config, now=now)
         finally:

@@ -400,3 +400,60 @@ def m0008_brief_notices(db):
         );
         """
     )
+
+
+@migrations(name="0009_stored_figures")
+def m0009_stored_figures(db):
+    # Reply rates and response times were computed three ways (stats, the digest,
+    # Datasette's query) and disagreed. The derived stage now stores them once, from
+    # syncagent.ledger.figures, and every surface reads these tables.
+    db.executescript(
+        """
+        ALTER TABLE contact_ledger ADD COLUMN reached INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE contact_ledger ADD COLUMN first_response_seconds INTEGER;
+        UPDATE contact_ledger SET reached = (messages_sent > 0),
+            first_response_seconds = (SELECT r.response_seconds FROM replies r
+                                      WHERE r.contact_id = contact_ledger.contact_id
+                                      ORDER BY r.replied_at, r.message LIMIT 1);
+
+        CREATE TABLE overall_stats (
+            period TEXT PRIMARY KEY,
+            reached INTEGER NOT NULL,
+            replied INTEGER NOT NULL,
+            reply_rate REAL,
+            median_first_response_hours REAL,
+            p90_first_response_hours REAL,
+            computed_at TEXT NOT NULL
+        );
+
+        CREATE TABLE segment_stats (
+            segment TEXT NOT NULL,
+            period TEXT NOT NULL,
+            reached INTEGER NOT NULL,
+            replied INTEGER NOT NULL,
+            reply_rate REAL,
+            median_first_response_hours REAL,
+            p90_first_response_hours REAL,
+            computed_at TEXT NOT NULL,
+            PRIMARY KEY (segment, period)
+        );
+
+        CREATE TABLE weekly_stats (
+            week TEXT PRIMARY KEY,
+            start_at TEXT NOT NULL,
+            end_at TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            messages_sent INTEGER NOT NULL,
+            asks INTEGER NOT NULL,
+            answered INTEGER NOT NULL,
+            reply_rate REAL,
+            replies INTEGER NOT NULL,
+            median_response_hours REAL,
+            meetings INTEGER NOT NULL,
+            computed_at TEXT NOT NULL
+        );
+
+        -- The next pass rebuilds every derived table, filling the new ones.
+        DELETE FROM pipeline_state WHERE name = 'derived';
+        """
+    )
