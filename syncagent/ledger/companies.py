@@ -119,8 +119,13 @@ class CompanyFigures:
 
 
 def figures(people: Sequence[Member]) -> CompanyFigures:
-    """Tracked, reached and replied counts for one company (``people`` from ``groups``)."""
-    reached = sum(1 for m in people if m.ledger.messages_sent > 0)
-    replied = sum(1 for m in people if m.ledger.replies)
-    return CompanyFigures(display_name(people), key(people[0].company) or "", len(people), reached, replied,
-                          round(replied / reached, 4) if reached else None)
+    """Tracked, reached and replied counts for one company (``people`` from ``groups``).
+
+    Reached, replied and the rate are those of ``syncagent.ledger.figures``, as in ``stats``.
+    """
+    from syncagent.ledger import figures as definitions
+
+    counted = (definitions.outreach(None, definitions.of_contact(m.ledger)) for m in people)
+    group = definitions.group(o for o in counted if o is not None)
+    return CompanyFigures(display_name(people), key(people[0].company) or "", len(people), group["reached"],
+                          group["replied"], group["reply_rate"])
