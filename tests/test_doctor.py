@@ -99,14 +99,25 @@ def test_imap_account_login_capabilities_and_folders(mailbox, home, capsys, monk
 
 @pytest.mark.dovecot
 def test_missing_configured_folder(mailbox, home, capsys, monkeypatch):
-    """A folder named in `folders` that the server lacks is named, with the folders that exist."""
+    """A folder named in `folders` that the server lacks is named with the fix, live and in the last sync's warning."""
     monkeypatch.setenv("SYNCAGENT_TEST_PW", mailbox.password)
     path = write_config(home, imap_account(mailbox, extra='folders = ["INBOX", "Sent Items"]\n'))
     code, out, _ = run_doctor(capsys, "--config", str(path))
     assert code == 1
-    line = lines(out)["account work"]
-    assert "the folder 'Sent Items' named in `folders` does not exist on 127.0.0.1" in line
-    assert "'Sent'" in line
+    assert lines(out)["account work"] == (
+        "!!  account work: the folder 'Sent Items' named in `folders` does not exist on 127.0.0.1, so it is "
+        "skipped at every sync; fix the name or remove it from `folders` of account 'work' (the folders there "
+        "are: 'Drafts', 'INBOX', 'Sent').")
+    with pytest.raises(SystemExit):
+        main(["--config", str(path), "sync"])
+    capsys.readouterr()
+    code, out, _ = run_doctor(capsys, "--config", str(path))
+    last = lines(out)["last sync work"]
+    assert last.startswith("--  last sync work: ")
+    assert last.endswith(", 0 new messages, with a warning: The folder 'Sent Items' named in `folders` of "
+                         "account 'work' does not exist on 127.0.0.1, so the other folders were synced without "
+                         "it; fix the name or remove it from `folders` (the folders there are: 'Drafts', "
+                         "'INBOX', 'Sent').")
 
 
 def test_last_sync_failure_and_database_facts(home, capsys):

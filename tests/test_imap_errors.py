@@ -100,16 +100,47 @@ def test_silent_server_times_out(tmp_path, monkeypatch, capsys):
     assert f"127.0.0.1:{port} did not answer within 0.3 s" in error_line(err)
 
 
+MISSING_NOPE = (
+    "The folder 'Nope' named in `folders` of account 'work' does not exist on 127.0.0.1, so the other "
+    "folders were synced without it; fix the name or remove it from `folders` (the folders there are: "
+    "'Drafts', 'INBOX', 'Sent')."
+)
+
+
 @pytest.mark.dovecot
-def test_missing_explicit_folder(mailbox, tmp_path, monkeypatch, capsys):
-    """A folder named in `folders` that does not exist is named, with the folders that do."""
+def test_missing_configured_folder_skips_it_and_keeps_syncing(mailbox, tmp_path, monkeypatch, capsys):
+    """A folder in `folders` that does not exist is skipped with one warning per pass; the others keep syncing."""
+    import re
+
+    from syncagent.store.db import open_db
+
+    mailbox.append("INBOX", make_message(1))
     path = write_config(tmp_path, monkeypatch, port=mailbox.server.port, username=mailbox.user,
-                        extra='folders = ["INBOX", "Archives"]\n')
+                        extra='folders = ["INBOX", "Nope"]\n')
+    code, out, err = run_cli(path, capsys)
+    assert code == 0, err
+    assert re.fullmatch(r"work: 1 new message in \d+\.\d s \(1 warning\)\n", out), out
+    assert err.splitlines() == [f"Warning: {MISSING_NOPE}"]
+    mailbox.append("INBOX", make_message(2))
+    code, out, err = run_cli(path, capsys)
+    assert code == 0 and out.startswith("work: 1 new message in ")  # the ledger keeps moving
+    assert err.count("Warning: ") == 1
+    db = open_db(tmp_path / "db.sqlite")
+    assert db.execute("SELECT status, new_messages, error, notes FROM sync_runs ORDER BY id").fetchall() == [
+        ("ok", 1, None, MISSING_NOPE), ("ok", 1, None, MISSING_NOPE)]
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 2
+
+
+@pytest.mark.dovecot
+def test_no_configured_folder_exists(mailbox, tmp_path, monkeypatch, capsys):
+    """When no folder named in `folders` exists, nothing can be synced: that is a failure naming what is there."""
+    path = write_config(tmp_path, monkeypatch, port=mailbox.server.port, username=mailbox.user,
+                        extra='folders = ["Archives", "Nope"]\n')
     code, _out, err = run_cli(path, capsys)
     assert code == 1
     assert error_line(err) == (
-        "Error: The folder 'Archives' named in `folders` of account 'work' does not exist on 127.0.0.1; "
-        "the folders there are: 'Drafts', 'INBOX', 'Sent'.")
+        "Error: No folder named in `folders` of account 'work' exists on 127.0.0.1; fix `folders` (the "
+        "folders there are: 'Drafts', 'INBOX', 'Sent').")
 
 
 @pytest.mark.dovecot

@@ -32,6 +32,8 @@ def sync(ctx, account, full):
     for r in results:
         if r.ok or len(results) > 1:  # a lone failure is said once, as the error sentence
             echo(r.line())
+        for note in r.notes:
+            echo(f"Warning: {note}", err=True)
     failed = [r for r in results if not r.ok]
     if failed:
         from syncagent.errors import SyncagentError

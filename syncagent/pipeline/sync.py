@@ -21,6 +21,8 @@ class SyncResult:
     new_messages: int
     seconds: float
     error: str | None = None
+    # Sentences about a pass that otherwise went fine (a configured folder missing): warnings.
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -30,7 +32,10 @@ class SyncResult:
         if self.error:
             return f"{self.account}: failed after {self.seconds:.1f} s: {self.error}"
         noun = "message" if self.new_messages == 1 else "messages"
-        return f"{self.account}: {self.new_messages:,} new {noun} in {self.seconds:.1f} s"
+        line = f"{self.account}: {self.new_messages:,} new {noun} in {self.seconds:.1f} s"
+        if self.notes:
+            line += f" ({len(self.notes)} warning{'s' if len(self.notes) > 1 else ''})"
+        return line
 
 
 class DbState:
@@ -67,6 +72,7 @@ def sync_account(db, account: Account, *, full: bool = False, progress: Progress
         return SyncResult(account.name, 0, time.monotonic() - started, error)
     new = 0
     status, error = "ok", None
+    notes: tuple[str, ...] = ()
     try:
         source = open_source(account)
         try:
@@ -80,6 +86,7 @@ def sync_account(db, account: Account, *, full: bool = False, progress: Progress
                     status, error = "interrupted", "stopped before the end; the next sync continues from here"
                     break
         finally:
+            notes = tuple(getattr(source, "notes", ()))
             source.close()
     except SyncagentError as exc:
         status, error = "failed", str(exc)
@@ -91,11 +98,16 @@ def sync_account(db, account: Account, *, full: bool = False, progress: Progress
         # The exception's text may quote what a server or a file held: the sentence names only its kind.
         status, error = "failed", (f"unexpected {exc.__class__.__name__}; run `syncagent -vv sync` for the "
                                    "details and report it")
+    if status == "failed":
+        notes = ()  # the error says what matters
     try:
-        store.finish_run(db, run_id, status, new, error)
+        store.finish_run(db, run_id, status, new, error, notes)
     except sqlite3.Error as exc:
         status, error = "failed", str(store.write_error(exc, "the messages committed so far are kept"))
-    result = SyncResult(account.name, new, time.monotonic() - started, error if status == "failed" else None)
+    result = SyncResult(account.name, new, time.monotonic() - started, error if status == "failed" else None,
+                        notes)
+    for note in notes:  # once per pass; the CLI prints them itself
+        log.log(logging.WARNING if log_failure else logging.INFO, "%s: %s", account.name, note)
     if status == "failed":
         # The CLI reports failures itself as one sentence; the daemon's log is its report.
         log.log(logging.ERROR if log_failure else logging.INFO, "%s", result.line())

@@ -111,8 +111,13 @@ def _imap(account, name: str) -> Check:
         absent = [f for f in account.folders if (f.upper() if f.upper() == "INBOX" else f) not in names]
         if absent:
             listed = ", ".join(repr(f) for f in sorted(found.folders))
-            return Check(name, PROBLEM, f"the folder {absent[0]!r} named in `folders` does not exist on "
-                                        f"{account.host}; the folders there are: {listed}.")
+            names = " and ".join(repr(f) for f in absent)
+            one = len(absent) == 1
+            return Check(name, PROBLEM, f"the folder{'' if one else 's'} {names} named in `folders` "
+                                        f"{'does' if one else 'do'} not exist on {account.host}, so "
+                                        f"{'it is' if one else 'they are'} skipped at every sync; fix the name "
+                                        f"or remove {'it' if one else 'them'} from `folders` of account "
+                                        f"{account.name!r} (the folders there are: {listed}).")
         folders = ", ".join(account.folders)
     elif found.gmail and found.all_mail:
         folders = found.all_mail
@@ -220,17 +225,25 @@ def _last_syncs(db, cfg) -> list[Check]:
     if not db["sync_runs"].exists():
         return []
     out = []
+    # Not migrated yet (doctor never migrates): an older database has no notes column.
+    if "notes" in db["sync_runs"].columns_dict:
+        sql = ("SELECT started_at, finished_at, status, new_messages, error, notes FROM sync_runs "
+               "WHERE account = ? ORDER BY id DESC LIMIT 1")
+    else:
+        sql = ("SELECT started_at, finished_at, status, new_messages, error, NULL FROM sync_runs "
+               "WHERE account = ? ORDER BY id DESC LIMIT 1")
     for account in cfg.accounts:
-        row = db.execute(
-            "SELECT started_at, finished_at, status, new_messages, error FROM sync_runs WHERE account = ? "
-            "ORDER BY id DESC LIMIT 1", [account.name]).fetchone()
+        row = db.execute(sql, [account.name]).fetchone()
         name = f"last sync {account.name}"
         if row is None:
             out.append(Check(name, NOTE, "never synced; run `syncagent sync`."))
             continue
-        started, finished, status, new, error = row
+        started, finished, status, new, error, notes = row
         when = f"{_ago(finished or started)}"
-        if status == "ok":
+        if status == "ok" and notes:
+            out.append(Check(name, NOTE, f"{when}, {new or 0} new messages, with a warning: "
+                                         + " ".join(notes.splitlines())))
+        elif status == "ok":
             out.append(Check(name, OK, f"{when}, {new or 0} new messages"))
         elif status == "running":
             out.append(Check(name, NOTE, f"running since {started} (or stopped without finishing)"))

@@ -217,10 +217,11 @@ def start_run(db, account: str) -> int:
     return cur.lastrowid
 
 
-def finish_run(db, run_id: int, status: str, new_messages: int, error: str | None = None) -> None:
+def finish_run(db, run_id: int, status: str, new_messages: int, error: str | None = None,
+               notes: list[str] | tuple[str, ...] = ()) -> None:
     db.execute(
-        "UPDATE sync_runs SET finished_at = ?, status = ?, new_messages = ?, error = ? WHERE id = ?",
-        [iso(utcnow()), status, new_messages, error, run_id],
+        "UPDATE sync_runs SET finished_at = ?, status = ?, new_messages = ?, error = ?, notes = ? WHERE id = ?",
+        [iso(utcnow()), status, new_messages, error, "\n".join(notes) or None, run_id],
     )
 
 

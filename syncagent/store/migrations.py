@@ -457,3 +457,10 @@ def m0009_stored_figures(db):
         DELETE FROM pipeline_state WHERE name = 'derived';
         """
     )
+
+
+@migrations(name="0010_sync_run_notes")
+def m0010_sync_run_notes(db):
+    # A pass that synced what it could but has something to say (a configured folder
+    # missing on the server) ends 'ok' with the sentences here, one per line.
+    db.execute("ALTER TABLE sync_runs ADD COLUMN notes TEXT")

@@ -54,6 +54,9 @@ class ImapSource:
     def __init__(self, account: Account):
         self.account = account
         self.client = None
+        # Sentences for the pass's summary and sync_runs.notes (a configured folder that is missing).
+        self.notes: list[str] = []
+        self._listing: list[str] | None = None
 
     # --- protocol -------------------------------------------------------------
     def batches(self, state, *, full: bool = False) -> Iterator[Batch]:
@@ -62,8 +65,14 @@ class ImapSource:
             caps = set(self.client.capabilities())
             self.gmail = b"X-GM-EXT-1" in caps
             self.condstore = b"CONDSTORE" in caps
-            for folder in self._folders():
-                yield from self._folder(folder, state, full)
+            folders = self._folders()
+            missing: list[str] = []
+            for folder in folders:
+                status = self._status(folder, missing)
+                if status is not None:
+                    yield from self._folder(folder, status, state, full)
+            if missing:
+                self._report_missing(missing, every=len(missing) == len(folders))
         except SyncagentError:
             raise
         except Exception as exc:
@@ -77,7 +86,7 @@ class ImapSource:
     # --- folders --------------------------------------------------------------
     def _folders(self) -> list[str]:
         if self.account.folders:
-            return list(self.account.folders)  # checked by STATUS; a missing one is reported there
+            return list(self.account.folders)  # checked by STATUS; a missing one is skipped and reported
         listing = self.client.list_folders()
         by_flag: dict[bytes, str] = {}
         for flags, _delim, name in listing:
@@ -95,7 +104,13 @@ class ImapSource:
             return ["INBOX"]
         return ["INBOX", sent] if sent.upper() != "INBOX" else ["INBOX"]
 
-    def _status(self, folder: str) -> dict:
+    def _status(self, folder: str, missing: list[str]) -> dict | None:
+        """STATUS of a folder; None (and the name added to ``missing``) for a configured one that is not there.
+
+        Only folders named in `folders` can be missing (the defaults come from LIST). One
+        missing folder must not stop the others, or the ledger would stand still until
+        the config is fixed. STATUS answers NO for it, and LIST tells that from other refusals.
+        """
         from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
         what = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"] + (["HIGHESTMODSEQ"] if self.condstore else [])
@@ -104,24 +119,39 @@ class ImapSource:
         except IMAPClientAbortError:
             raise
         except IMAPClientError as exc:
-            if self.account.folders:
-                self._missing_folder(folder)
+            if self.account.folders and not self._listed(folder):
+                missing.append(folder)
+                return None
             raise imap_connect.translate(exc, self.account, f"STATUS of {folder!r}") from exc
         return {k.decode().lower(): v for k, v in raw.items()}
 
-    def _missing_folder(self, folder: str):
-        names = [name for _f, _d, name in self.client.list_folders()]
-        if folder in names or (folder.upper() == "INBOX" and "INBOX" in names):
-            return
-        listed = ", ".join(repr(n) for n in sorted(names)) or "none"
-        raise SourceError(
-            f"The folder {folder!r} named in `folders` of account {self.account.name!r} does not exist on "
-            f"{self.account.host}; the folders there are: {listed}."
+    def _listed(self, folder: str) -> bool:
+        names = self._names()
+        return folder in names or (folder.upper() == "INBOX" and "INBOX" in names)
+
+    def _names(self) -> list[str]:
+        if self._listing is None:
+            self._listing = [name for _f, _d, name in self.client.list_folders()]
+        return self._listing
+
+    def _report_missing(self, missing: list[str], *, every: bool) -> None:
+        listed = ", ".join(repr(n) for n in sorted(self._names())) or "none"
+        where = f"`folders` of account {self.account.name!r}"
+        if every:  # nothing could be synced: that is a failure, not a note
+            raise SourceError(
+                f"No folder named in {where} exists on {self.account.host}; fix `folders` (the folders there "
+                f"are: {listed})."
+            )
+        one = len(missing) == 1
+        names = " and ".join(repr(f) for f in missing)
+        self.notes.append(
+            f"The folder{'' if one else 's'} {names} named in {where} {'does' if one else 'do'} not exist on "
+            f"{self.account.host}, so the other folders were synced without {'it' if one else 'them'}; fix "
+            f"the name or remove {'it' if one else 'them'} from `folders` (the folders there are: {listed})."
         )
 
     # --- one folder -----------------------------------------------------------
-    def _folder(self, folder: str, state, full: bool) -> Iterator[Batch]:
-        status = self._status(folder)
+    def _folder(self, folder: str, status: dict, state, full: bool) -> Iterator[Batch]:
         stored = state.folder_state(folder)
         uidvalidity = status["uidvalidity"]
         reset = bool(stored and stored.get("uidvalidity") not in (None, uidvalidity))
