@@ -267,3 +267,73 @@ def test_digest_job_writes_the_digest(tmp_path):
     Daemon(cfg).digest_job()
     written = sorted(p.suffix for p in (tmp_path / "digests").iterdir())
     assert written == [".html", ".md"]
+
+
+def _invitation(n: int) -> bytes:
+    """Ada's calendar invitation for a coffee in March 2020 (the past on any clock that runs this)."""
+    ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\n"
+           "UID:coffee-2020@example.org\r\nDTSTART:20200310T150000Z\r\nDTEND:20200310T153000Z\r\n"
+           "ORGANIZER:mailto:ada@example.org\r\nATTENDEE:mailto:me@example.test\r\nSUMMARY:Coffee\r\n"
+           "SEQUENCE:0\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    return (f"From: Ada <ada@example.org>\r\nTo: {ME}\r\nSubject: Invitation: Coffee\r\n"
+            f"Date: Mon, 02 Mar 2020 10:00:00 +0000\r\nMessage-ID: <invite{n}@example.org>\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nCoffee?\r\n'
+            f'--b\r\nContent-Type: text/calendar; method=REQUEST; charset="utf-8"\r\n\r\n{ics}--b--\r\n').encode()
+
+
+def _reminders(db_path: Path) -> list:
+    return sorted(query(db_path, "SELECT c.name, r.kind, r.due_at, r.status, r.reason FROM reminders r "
+                                 "JOIN contacts c ON c.id = r.contact_id"))
+
+
+@pytest.mark.dovecot
+def test_sigterm_in_the_first_pass_derives_nothing_from_a_partial_mailbox(mailbox, tmp_path):
+    """SIGTERM while the first pass has stored only part of INBOX: after the next sync the reminders
+    are exactly those of one uninterrupted sync (no thank-you made and settled from half the mail)."""
+    from syncagent.cli import main
+
+    outreach = make_message(1, sender=ME, to="ada@example.org", subject="Coffee?",
+                            message_id="<out1@example.test>", date="Sun, 01 Mar 2020 09:00:00 +0000")
+    reply = make_message(2, sender="ada@example.org", to=ME, subject="Re: Coffee?", message_id="<re1@example.org>",
+                         date="Sun, 01 Mar 2020 12:00:00 +0000", extra="In-Reply-To: <out1@example.test>\r\n")
+    thanks = make_message(3, sender=ME, to="ada@example.org", subject="Thank you", message_id="<thx@example.test>",
+                          date="Wed, 11 Mar 2020 09:00:00 +0000")
+    mailbox.append_many("INBOX", [reply, _invitation(1)])
+    mailbox.append_many("INBOX", [make_message(100 + i, sender=f"list{i}@example.net", subject=f"News {i}",
+                                               date="Sun, 01 Mar 2020 08:00:00 +0000") for i in range(400)])
+    mailbox.append_many("Sent", [outreach, thanks])
+    env = dict(os.environ, SYNCAGENT_TEST_IMAP_PW=mailbox.password, PYTHONUNBUFFERED="1")
+    env.pop("NOTIFY_SOCKET", None)
+
+    def setup(name: str) -> Path:
+        cfg = write_config(tmp_path, mailbox, interval=60)
+        text = cfg.read_text().replace(str(tmp_path / "s.db"), str(tmp_path / name)) + "batch_size = 4\n"
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text)
+        with pytest.raises(SystemExit):
+            main(["--config", str(path), "contacts", "add", "Ada Lovelace", "ada@example.org"])
+        return path
+
+    stopped_cfg, clean_cfg = setup("stopped.db"), setup("clean.db")
+    log_path = tmp_path / "daemon.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "syncagent", "--config", str(stopped_cfg), "run"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for("the first batch", lambda: query(tmp_path / "stopped.db", "SELECT count(*) FROM messages")
+                 not in ([], [(0,)]), proc=proc, log=log_path)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert query(tmp_path / "stopped.db", "SELECT status FROM sync_runs") == [("interrupted",)]
+    assert _reminders(tmp_path / "stopped.db") == []  # nothing derived from the partial mailbox
+    for cfg in (stopped_cfg, clean_cfg):
+        done = subprocess.run([sys.executable, "-m", "syncagent", "--config", str(cfg), "sync"],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+    clean = _reminders(tmp_path / "clean.db")
+    assert clean, "the scenario owes Ada something"
+    assert _reminders(tmp_path / "stopped.db") == clean

@@ -19,7 +19,9 @@ functions the CLI does:
   whole watchdog period stops the pings, so systemd restarts a hung process.
 
 SIGTERM/SIGINT set a stop flag that the sync checks after every committed
-batch, and a helper thread shuts the scheduler down (shutting down from the
+batch; a pass stopped that way skips the derived stages (ledger, reminders),
+which would otherwise be computed from part of the mailbox, and the next pass
+derives from everything. A helper thread shuts the scheduler down (shutting down from the
 signal handler itself could deadlock on the executor's lock). The main thread
 then waits for the pass in progress, at most ``STOP_TIMEOUT`` seconds; a pass
 stuck in a network call past that is abandoned (its open transaction is

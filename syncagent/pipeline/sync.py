@@ -23,6 +23,7 @@ class SyncResult:
     error: str | None = None
     # Sentences about a pass that otherwise went fine (a configured folder missing): warnings.
     notes: tuple[str, ...] = ()
+    interrupted: bool = False  # stopped on request before the source was read to the end
 
     @property
     def ok(self) -> bool:
@@ -105,7 +106,7 @@ def sync_account(db, account: Account, *, full: bool = False, progress: Progress
     except sqlite3.Error as exc:
         status, error = "failed", str(store.write_error(exc, "the messages committed so far are kept"))
     result = SyncResult(account.name, new, time.monotonic() - started, error if status == "failed" else None,
-                        notes)
+                        notes, interrupted=status == "interrupted")
     for note in notes:  # once per pass; the CLI prints them itself
         log.log(logging.WARNING if log_failure else logging.INFO, "%s: %s", account.name, note)
     if status == "failed":
@@ -124,10 +125,20 @@ def sync_all(db, config: Config, *, account: str | None = None, full: bool = Fal
         from syncagent.errors import ConfigError
 
         raise ConfigError(f"{config.path} has no [[accounts]]; add one (see config.example.toml) or run `syncagent init`.")
-    results = [sync_account(db, a, full=full, progress=progress, should_stop=should_stop,
-                            log_failure=log_failures) for a in accounts]
+    results = []
+    for a in accounts:
+        if should_stop and should_stop():
+            break  # the accounts not started yet are read by the next pass
+        results.append(sync_account(db, a, full=full, progress=progress, should_stop=should_stop,
+                                    log_failure=log_failures))
     from syncagent.pipeline import stages as pipeline
 
+    # A pass stopped on request holds part of the mail (INBOX without Sent, one account of
+    # two): reminders derived from it would be made and then settled by the rest, rows an
+    # uninterrupted pass never has. The next pass derives from everything instead.
+    if (should_stop and should_stop()) or any(r.interrupted for r in results):
+        log.info("stopped before every account was read; the ledger and reminders are updated by the next pass")
+        return results
     # Reminders fall due with the clock, so the ledger stages run even when no mail was new;
     # when every account failed nothing changed, and the cause (a locked or full database,
     # an unreachable server) would only fail them too.
