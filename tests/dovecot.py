@@ -354,7 +354,17 @@ class Dovecot:
             raise ValueError("a passwd-file password cannot hold ':' or a line break")
         with open(self.dir / "users.passwd", "a", encoding="utf-8") as f:
             f.write(f"{user}:{password}::::::\n")
-        return Mailbox(self, user, password)
+        mailbox = Mailbox(self, user, password)
+        # Dovecot looks at the file at most once a second: wait until it knows the user.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                with mailbox.client():
+                    return mailbox
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)  # polling for readiness, not waiting for a result
 
     # --- command counting ----------------------------------------------------
     @property
