@@ -60,3 +60,16 @@ def dovecot(dovecot_server):
 def mailbox(dovecot):
     """A fresh user with an empty mailbox on the shared Dovecot."""
     return dovecot.new_user()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_gmail_pacing():
+    """Each test starts with an unspent Gmail quota window and no resync spacing (both live for the process)."""
+    from syncagent.sources.gmail import api as gmail_api
+    from syncagent.sources.gmail import source as gmail_source
+
+    gmail_api._pacers.clear()
+    gmail_source._resyncs.clear()
+    yield
+    gmail_api._pacers.clear()
+    gmail_source._resyncs.clear()

@@ -8,8 +8,9 @@ JSON shapes follow the API reference: ids are hex strings, ``internalDate``
 is a string of milliseconds, ``historyId`` a string.
 
 Tests mutate the mailbox (add, delete, relabel), inject failures (429, 403
-rate limits, 404 for vanished messages, an expired history id) and read the
-call counts and the quota units spent.
+rate limits with or without Retry-After, a 500 on every n-th call, 404 for
+vanished messages, an expired history id, a captive portal's HTML page) and
+read the call counts and the quota units spent (with ``clock`` set, when).
 """
 
 from __future__ import annotations
@@ -63,7 +64,13 @@ class FakeGmail:
         self.calls: Counter = Counter()  # API method -> calls (batch parts counted one by one)
         self.http_requests = 0  # HTTP requests to the API (a batch is one)
         self.batch_sizes: list[int] = []
-        self.fail: dict[str, list[tuple[int, str | None]]] = {}  # method -> failures for its next calls
+        # method -> failures for its next calls: (status, reason) or (status, reason, Retry-After)
+        self.fail: dict[str, list[tuple]] = {}
+        self.fail_every: tuple[int, int, str | None] | None = None  # (n, status, reason): every n-th call fails
+        self.html = False  # answer every API call with a captive portal's HTML page (status 200)
+        self.clock = None  # when set, () -> seconds: calls are logged in unit_log as (time, units)
+        self.unit_log: list[tuple[float, int]] = []
+        self._api_calls = 0
         self.part_fail: dict[str, list[tuple[int, str | None]]] = {}  # message id -> failures for its next gets
         self.vanished: set[str] = set()  # listed, but 404 when fetched
         self.valid_tokens: set[str] = {"access-0"}
@@ -203,8 +210,10 @@ class FakeGmail:
             def _answer(self, method):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, ctype, payload = fake.handle(method, self.path, dict(self.headers.items()), body)
+                status, ctype, payload, *extra = fake.handle(method, self.path, dict(self.headers.items()), body)
                 self.send_response(status)
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -227,15 +236,22 @@ class FakeGmail:
             return self._token(body)
         with self.lock:
             self.http_requests += 1
+            if self.html:
+                return 200, "text/html; charset=utf-8", PORTAL_PAGE
         if method == "POST" and path.startswith("/batch"):
             return self._batch(headers, body)
-        status, data = self.api(method, path, urllib.parse.parse_qs(query), headers)
-        return status, "application/json; charset=UTF-8", json.dumps(data).encode()
+        status, data, extra = self.api_full(method, path, urllib.parse.parse_qs(query), headers)
+        return status, "application/json; charset=UTF-8", json.dumps(data).encode(), extra
 
     def api(self, method: str, path: str, q: dict, headers: dict) -> tuple[int, dict]:
+        status, data, _extra = self.api_full(method, path, q, headers)
+        return status, data
+
+    def api_full(self, method: str, path: str, q: dict, headers: dict) -> tuple[int, dict, dict]:
+        """(status, JSON body, extra response headers) of one API call."""
         auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
         if auth.removeprefix("Bearer ") not in self.valid_tokens:
-            return 401, error_body(401)
+            return 401, error_body(401), {}
         routes = [
             (r"/gmail/v1/users/me/profile", "getProfile", self._profile),
             (r"/gmail/v1/users/me/labels", "labels.list", self._labels),
@@ -249,17 +265,16 @@ class FakeGmail:
             if m and method == "GET":
                 with self.lock:
                     self.calls[name] += 1
-                    queued = self.fail.get(name)
+                    self._api_calls += 1
+                    if self.clock is not None:
+                        self.unit_log.append((self.clock(), UNITS.get(name, 0)))
+                    queued = self.fail.get(name) or (self.part_fail.get(m.group(1)) if name == "messages.get" else None)
                     if queued:
-                        status, reason = queued.pop(0)
-                        return status, error_body(status, reason)
-                    if name == "messages.get":
-                        queued = self.part_fail.get(m.group(1))
-                        if queued:
-                            status, reason = queued.pop(0)
-                            return status, error_body(status, reason)
-                    return fn(q, *m.groups())
-        return 404, error_body(404)
+                        return _failure(*queued.pop(0))
+                    if self.fail_every and self._api_calls % self.fail_every[0] == 0:
+                        return _failure(*self.fail_every[1:])
+                    return (*fn(q, *m.groups()), {})
+        return 404, error_body(404), {}
 
     def _profile(self, q):
         return 200, {"emailAddress": self.email_address, "messagesTotal": len(self.order),
@@ -380,8 +395,8 @@ class FakeGmail:
         with self.lock:
             queued = self.fail.get("batch")
             if queued:
-                status, reason = queued.pop(0)
-                return status, "application/json", json.dumps(error_body(status, reason)).encode()
+                status, data, extra = _failure(*queued.pop(0))
+                return status, "application/json", json.dumps(data).encode(), extra
         outer = email.message_from_bytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
         parts = outer.get_payload()
         with self.lock:
@@ -396,13 +411,14 @@ class FakeGmail:
             method, target, _version = lines[0].split(" ", 2)
             part_headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
             path, _, query = target.partition("?")
-            status, data = self.api(method, path, urllib.parse.parse_qs(query), part_headers)
+            status, data, extra = self.api_full(method, path, urllib.parse.parse_qs(query), part_headers)
             reason = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
                       429: "Too Many Requests", 500: "Internal Server Error"}.get(status, "Error")
+            more = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
             out.append(
                 f"--{boundary}\r\nContent-Type: application/http\r\n"
                 f"Content-ID: <response-{content_id[1:]}\r\n\r\n"
-                f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=UTF-8\r\n{more}\r\n"
                 f"{json.dumps(data)}\r\n"
             )
         out.append(f"--{boundary}--\r\n")
@@ -428,6 +444,15 @@ class FakeGmail:
             self.valid_tokens.add(token)
         data = {"access_token": token, "expires_in": 3599, "token_type": "Bearer", "scope": READONLY}
         return 200, "application/json", json.dumps(data).encode()
+
+
+PORTAL_PAGE = (b"<!DOCTYPE html><html><head><title>Welcome to CafeNet</title></head><body>"
+               b"<form action='/login'>Accept the terms to use the Wi-Fi <button>Connect</button></form>"
+               b"</body></html>")
+
+
+def _failure(status: int, reason: str | None = None, retry_after: str | None = None) -> tuple[int, dict, dict]:
+    return status, error_body(status, reason), ({"Retry-After": retry_after} if retry_after else {})
 
 
 def _unfold(value) -> str:

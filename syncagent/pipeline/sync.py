@@ -60,7 +60,8 @@ Progress = Callable[[str, str | None, int, int | None], None]
 
 
 def sync_account(db, account: Account, *, full: bool = False, progress: Progress | None = None,
-                 should_stop: Callable[[], bool] | None = None, log_failure: bool = True) -> SyncResult:
+                 should_stop: Callable[[], bool] | None = None, log_failure: bool = True,
+                 resync_every: float = 600.0) -> SyncResult:
     """Sync one account; the outcome is recorded in ``sync_runs`` whatever happens."""
     from syncagent.sources import open_source
 
@@ -75,7 +76,7 @@ def sync_account(db, account: Account, *, full: bool = False, progress: Progress
     status, error = "ok", None
     notes: tuple[str, ...] = ()
     try:
-        source = open_source(account)
+        source = open_source(account, resync_every=resync_every)
         try:
             done_per_folder: dict[str | None, int] = {}
             for batch in source.batches(DbState(db, account.name), full=full):
@@ -130,7 +131,7 @@ def sync_all(db, config: Config, *, account: str | None = None, full: bool = Fal
         if should_stop and should_stop():
             break  # the accounts not started yet are read by the next pass
         results.append(sync_account(db, a, full=full, progress=progress, should_stop=should_stop,
-                                    log_failure=log_failures))
+                                    log_failure=log_failures, resync_every=config.sync.interval_minutes * 60))
     from syncagent.pipeline import stages as pipeline
 
     # A pass stopped on request holds part of the mail (INBOX without Sent, one account of

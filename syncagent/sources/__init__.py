@@ -30,7 +30,9 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def open_source(account: Account) -> Source:
+def open_source(account: Account, *, resync_every: float = 600.0) -> Source:
+    """The source for an account; ``resync_every`` (seconds, the sync interval) spaces Gmail's
+    full resyncs when its history keeps expiring."""
     if account.kind in ("maildir", "mbox"):
         from syncagent.sources.local import LocalSource
 
@@ -42,5 +44,5 @@ def open_source(account: Account) -> Source:
     if account.kind == "gmail":
         from syncagent.sources.gmail.source import GmailSource
 
-        return GmailSource(account)
+        return GmailSource(account, resync_every=resync_every)
     raise ValueError(account.kind)

@@ -36,7 +36,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from syncagent.config import Account
-from syncagent.errors import ConfigError, CursorInvalid
+from syncagent.errors import ConfigError, CursorInvalid, TransientSourceError
 from syncagent.model import Batch, GmailCursor, Message, Seen
 from syncagent.sources.gmail import api as gmail_api
 
@@ -55,8 +55,9 @@ _INVITE_SUBJECT = re.compile(
 
 
 class GmailSource:
-    def __init__(self, account: Account, *, credentials=None, sleep_fn=None):
+    def __init__(self, account: Account, *, credentials=None, sleep_fn=None, resync_every: float = 600.0):
         self.account = account
+        self.resync_every = resync_every  # seconds: [sync] interval_minutes, the least gap between resyncs
         self._credentials = credentials  # tests may hand in ready credentials
         self._sleep_fn = sleep_fn
         self._client = None
@@ -70,9 +71,12 @@ class GmailSource:
         if not full and stored.get("history_id"):
             try:
                 yield from self._incremental(stored["history_id"])
+                _resyncs.pop(self.account.name, None)  # history works again: no more spacing
                 return
             except _Expired:
+                self._may_resync()
                 log.warning("%s: the stored Gmail history id has expired; running a full resync", self.account.name)
+            _resyncs[self.account.name] = (gmail_api.clock(), _resyncs.get(self.account.name, (0.0, 0))[1] + 1)
             fresh = yield from self._full(None, state)
             try:
                 yield from self._incremental(fresh)
@@ -83,6 +87,22 @@ class GmailSource:
             return
         resume = stored if (not full and stored.get("pending_history_id")) else None
         yield from self._full(resume, state)
+
+    def _may_resync(self) -> None:
+        """Refuse a full resync sooner than its turn: at most one per interval, the gap doubling
+        while the history keeps expiring (each costs 5 units per message, and a history that
+        never holds would otherwise resync every pass, far above the per-user quota)."""
+        last, count = _resyncs.get(self.account.name, (0.0, 0))
+        if not count:
+            return
+        gap = self.resync_every * 2 ** min(count - 1, RESYNC_BACKOFF_MAX)
+        ago = gmail_api.clock() - last
+        if ago < gap:
+            raise TransientSourceError(
+                f"Gmail's history for account '{self.account.name}' expired again {ago / 60:.0f} minutes after "
+                f"the last full resync; the next one waits its turn in {(gap - ago) / 60:.0f} minutes, to stay "
+                f"within Gmail's quota (`syncagent sync --full --account {self.account.name}` forces it)."
+            )
 
     def close(self) -> None:
         # AuthorizedHttp renews the access token in memory only: keep the renewal.
@@ -298,6 +318,12 @@ class GmailSource:
 
 class _Expired(Exception):
     pass
+
+
+RESYNC_BACKOFF_MAX = 6  # the gap between resyncs stops doubling at 64 intervals
+# Per account, for the life of the process (a daemon's passes share it): when the last full
+# resync forced by an expired history id started (gmail_api.clock) and how many ran in a row.
+_resyncs: dict[str, tuple[float, int]] = {}
 
 
 def _encode_position(label_index: int, token: str | None) -> str:
