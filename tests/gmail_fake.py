@@ -232,12 +232,12 @@ class FakeGmail:
 
     def handle(self, method: str, target: str, headers: dict, body: bytes) -> tuple[int, str, bytes]:
         path, _, query = target.partition("?")
+        if self.html:  # a portal answers everything, the token endpoint too
+            return 200, "text/html; charset=utf-8", PORTAL_PAGE
         if method == "POST" and path == "/token":
             return self._token(body)
         with self.lock:
             self.http_requests += 1
-            if self.html:
-                return 200, "text/html; charset=utf-8", PORTAL_PAGE
         if method == "POST" and path.startswith("/batch"):
             return self._batch(headers, body)
         status, data, extra = self.api_full(method, path, urllib.parse.parse_qs(query), headers)

@@ -181,3 +181,15 @@ def test_history_that_keeps_expiring_resyncs_at_most_once_per_interval(setup, fa
     log = fake.unit_log
     worst = max(sum(u for t, u in log if start <= t < start + 60) for start, _u in log)
     assert worst <= gmail_api.QUOTA_PER_MINUTE * gmail_api.PACE_SHARE
+
+
+def test_portal_answering_the_token_refresh_is_not_called_a_revoked_token(setup, fake, sleeps):  # noqa: F811
+    """An expired access token refreshed through a portal: the portal sentence, not 'revoked, authorize again'."""
+    from test_gmail import write_token
+
+    cfg, db, token = setup
+    write_token(token, fake, token="stale", expired=True)
+    fake.add_message()
+    fake.html = True
+    result = run(db, cfg)
+    assert result.error == PORTAL

@@ -445,12 +445,12 @@ class GmailClient:
         import google.auth.exceptions
         import httplib2
 
-        from syncagent.sources.gmail.auth import revoked_error
+        from syncagent.sources.gmail.auth import refresh_failure
 
         try:
             return call()
         except google.auth.exceptions.RefreshError as exc:
-            raise revoked_error(self.account, exc) from None
+            raise refresh_failure(self.account, exc) from None
         except (TimeoutError, httplib2.HttpLib2Error, OSError, google.auth.exceptions.TransportError) as exc:
             # The text of a transport error can quote the answer it choked on: -vv only.
             log.debug("Gmail API transport error: %r", exc)

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from syncagent.config import Account
-from syncagent.errors import AuthError, ConfigError, TransientSourceError
+from syncagent.errors import AuthError, ConfigError, SyncagentError, TransientSourceError
 
 log = logging.getLogger(__name__)
 
@@ -191,11 +191,32 @@ def refresh(account: Account, creds, *, timeout: float = 60.0) -> None:
     try:
         creds.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=timeout)))
     except google.auth.exceptions.RefreshError as exc:
-        raise revoked_error(account, exc) from None
+        raise refresh_failure(account, exc) from None
+    except (TypeError, KeyError, ValueError) as exc:
+        raise refresh_failure(account, exc) from None
     except (google.auth.exceptions.TransportError, OSError) as exc:
         raise TransientSourceError(
             f"Could not reach Google to renew the token for account '{account.name}' ({exc.__class__.__name__}); check the network, the next sync retries."
         ) from None
+
+
+def refresh_failure(account: Account, exc: BaseException) -> SyncagentError:
+    """Why a token refresh failed: Google refused it, or somebody else (a portal) answered.
+
+    google-auth reads the token endpoint's answer as JSON; a captive portal's HTML page
+    reaches it as a str, and it either wraps that in RefreshError or, for a 200, fails
+    indexing it (TypeError). Neither means the token was revoked.
+    """
+    import google.auth.exceptions
+
+    from syncagent.sources.gmail.api import not_gmail_error
+
+    if isinstance(exc, google.auth.exceptions.RefreshError):
+        body = exc.args[1] if len(exc.args) > 1 else None
+        if body is None or isinstance(body, dict):
+            return revoked_error(account, exc)
+    log.debug("token refresh answered by something else for %s: %s", account.name, exc.__class__.__name__)
+    return not_gmail_error(account)
 
 
 def revoked_error(account: Account, exc: BaseException | None = None) -> AuthError:
