@@ -190,6 +190,11 @@ def _datasette(db_path: Path) -> dict:
         by_period = {p: await get(f"/{name}/reply_rate_by_segment.json?_shape=array&period={p}") for p in PERIODS}
         overall = await get(f"/{name}/overall_stats.json?_shape=array")
         weeks = await get(f"/{name}/weekly_stats.json?_shape=array&_size=max")
+        canned = await get(f"/{name}/week_in_numbers.json?_shape=array")
+        assert canned == [{k: w[k] for k in ("week", "messages_sent", "asks", "answered", "replies",
+                                              "median_response_hours", "meetings")}
+                          | {"reply_rate_percent": None if w["reply_rate"] is None else round(100 * w["reply_rate"], 1)}
+                          for w in sorted(weeks, key=lambda w: w["week"], reverse=True)[:12]]
         return by_period, overall, weeks
 
     by_period, overall, weeks = asyncio.run(go())
