@@ -59,6 +59,11 @@ class Context:
         self.quiet = quiet
         self._config = None
 
+    def echo(self, message: object = "", *, err: bool = False, bold: bool = False) -> None:
+        """What a command says on success, through ``echo``: silenced by -q (errors and asked-for JSON never are)."""
+        if not self.quiet:
+            echo(message, err=err, bold=bold)
+
     @property
     def config(self):
         if self._config is None:

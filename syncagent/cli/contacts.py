@@ -119,4 +119,101 @@ def list_(ctx, as_json):
     table = [[for_terminal(r.get(h)) for h in headers] for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(headers)]
     for line in [headers, *table]:
-        echo("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+        ctx.echo("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+
+
+@contacts.command("suggest")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of the suggestions with all their fields.")
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Show at most N suggestions (0: all).")
+@click.option("--add", "add_numbers", is_flag=True, help="Add the suggestions whose numbers follow as contacts.")
+@click.option("--add-all", is_flag=True, help="Add every suggestion with at least --min-exchanges exchanges.")
+@click.option("--min-exchanges", type=click.IntRange(min=0), default=None,
+              help="Only people with at least K two-way exchanges (default 1 with --add-all).")
+@click.argument("numbers", nargs=-1, type=click.IntRange(min=1), metavar="[N]...")
+@pass_ctx
+def suggest(ctx, as_json, limit, add_numbers, add_all, min_exchanges, numbers):
+    """Suggest people to track: those you exchanged personal mail with.
+
+    The ledger counts only mail with your contacts. This lists the people in
+    your stored mail who are not contacts yet, most two-way exchanges
+    (min of messages sent and received) first, then the most recent. Mailing
+    lists, automatic mail and messages to more than 10 people are left out. The
+    company is guessed from the address's domain (not for free-mail providers
+    such as gmail.com).
+
+    \b
+    Example:
+      syncagent contacts suggest
+      syncagent contacts suggest --add 1 3
+      syncagent contacts suggest --add-all --min-exchanges 2
+    """
+    from syncagent.contacts import suggest as suggest_mod
+    from syncagent.errors import InputError
+    from syncagent.safe_text import for_json
+
+    if numbers and not add_numbers:
+        raise click.UsageError("Numbers are only taken after --add, e.g. `syncagent contacts suggest --add 1 3`.")
+    if add_numbers and not numbers:
+        raise click.UsageError("--add needs the numbers of the suggestions to add, e.g. --add 1 3.")
+    if add_numbers and add_all:
+        raise click.UsageError("Give either --add N... or --add-all, not both.")
+    config = ctx.config
+    own = [a for account in config.accounts for a in account.addresses]
+    db = ctx.db()
+    found = suggest_mod.suggestions(db, own)
+    if add_numbers or add_all:
+        if add_numbers:
+            try:
+                chosen = suggest_mod.pick(found, numbers)
+            except ValueError as exc:
+                span = f"1 to {len(found)}" if found else "there are none now"
+                raise InputError(f"There is no suggestion {exc.args[0]} ({span}); run `syncagent contacts suggest` "
+                                 "to see the numbers.") from None
+        else:
+            chosen = suggest_mod.with_exchanges(found, 1 if min_exchanges is None else min_exchanges)
+        done = suggest_mod.accept(db, chosen)
+        if done.added or done.merged:
+            _after_change(ctx, db)
+        if as_json:
+            click.echo(for_json({"added": [s.as_dict() for s in done.added],
+                                 "merged": [s.as_dict() for s in done.merged]}))
+            return
+        n = len(done.added)
+        ctx.echo(f"Added {n} {'contact' if n == 1 else 'contacts'} from your mail.")
+        for s in done.added:
+            ctx.echo(f"  {suggest_mod.shown(s.name or s.address, 40)} <{s.address}>")
+        for s in done.merged:
+            ctx.echo(f"Added {s.address} to contact {s.same_name_as} ({suggest_mod.shown(s.name, 40)}), "
+                     "who has the same name.")
+        if done.added or done.merged:
+            ctx.echo("Their mail now counts in the ledger: see `syncagent reminders` and `syncagent stats`.")
+        return
+    if min_exchanges is not None:
+        found = suggest_mod.with_exchanges(found, min_exchanges)
+    if as_json:
+        click.echo(for_json([s.as_dict() for s in found]))
+        return
+    if not found:
+        stored = db.execute("SELECT EXISTS (SELECT 1 FROM messages)").fetchone()[0]
+        ctx.echo("No one to suggest: every person you exchanged personal mail with is already a contact."
+                 if stored else "No one to suggest yet: no mail is stored; run `syncagent sync` first.")
+        return
+    shown_rows = found if not limit else found[:limit]
+    noun = "person" if len(found) == 1 else "people"
+    ctx.echo(f"{len(found)} {noun} you exchanged personal mail with, not tracked yet (most two-way exchanges first):")
+    headers = ["#", "name", "address", "company", "exchanges", "last message"]
+    table = [[str(s.number), suggest_mod.shown(s.name, 28) + (f" (contact {s.same_name_as}?)" if s.same_name_as else ""),
+              s.address, suggest_mod.shown(s.company, 20),
+              f"{s.exchanges} ({s.sent} sent, {s.received} received)",
+              f"{s.last_at[:10]}  {suggest_mod.shown(s.last_subject, 40)}".rstrip()] for s in shown_rows]
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(headers)]
+    for line in [headers, *table]:
+        ctx.echo("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+    if len(found) > len(shown_rows):
+        ctx.echo(f"... and {len(found) - len(shown_rows)} more (`--limit 0` shows all).")
+    top = found[0].exchanges
+    example = " ".join(str(s.number) for s in found[:2])
+    ctx.echo(f"Track them with `syncagent contacts suggest --add {example}`"
+             + (f", or everyone with at least {min(top, 2)} exchanges with "
+                f"`syncagent contacts suggest --add-all --min-exchanges {min(top, 2)}`." if top else "."))

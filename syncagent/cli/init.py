@@ -120,6 +120,7 @@ def init(ctx, config_file, email, host, port, security, username, password_comma
     init_wizard.write(path, init_wizard.render(answers, found), force=force)
     echo(f"Wrote {path} (mode 0600).")
     echo("Next: `syncagent doctor` to check everything, then `syncagent sync`.")
+    echo("Then `syncagent contacts suggest` lists the people you write to, to track in the ledger.")
 
 
 def _validate(text: str, path) -> None:

@@ -40,13 +40,20 @@ def reminders(click_ctx, as_json, due, now):
 
     ctx = click_ctx.obj  # the shared syncagent.cli.Context
     now = now or utcnow()
-    items = rem.listing(ctx.db(reading=True), ctx.config, now, due_only=due)
+    db = ctx.db(reading=True)
+    items = rem.listing(db, ctx.config, now, due_only=due)
     if as_json:
         from syncagent.safe_text import for_json
 
         click.echo(for_json(items))
         return
-    echo(_table(items, ctx.config.tz, now))
+    ctx.echo(_table(items, ctx.config.tz, now))
+    if not items:
+        from syncagent.contacts.suggest import untracked_hint
+
+        hint = untracked_hint(db, [a for acc in ctx.config.accounts for a in acc.addresses])
+        if hint:
+            ctx.echo(hint)
 
 
 def _table(items: list[dict], tz, now) -> str:

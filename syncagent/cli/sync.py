@@ -31,9 +31,15 @@ def sync(ctx, account, full):
             results = sync_all(db, config, account=account, full=full, progress=progress, log_failures=False)
     for r in results:
         if r.ok or len(results) > 1:  # a lone failure is said once, as the error sentence
-            echo(r.line())
+            ctx.echo(r.line())
         for note in r.notes:
-            echo(f"Warning: {note}", err=True)
+            ctx.echo(f"Warning: {note}", err=True)
+    if any(r.ok for r in results):
+        from syncagent.contacts.suggest import untracked_hint
+
+        hint = untracked_hint(db, [a for acc in config.accounts for a in acc.addresses])
+        if hint:
+            ctx.echo(hint)
     failed = [r for r in results if not r.ok]
     if failed:
         from syncagent.errors import SyncagentError

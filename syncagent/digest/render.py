@@ -15,7 +15,8 @@ from syncagent.timeutil import parse_iso
 
 KIND_TITLES = {"thank_you": "Thank-yous", "follow_up": "Follow-ups", "check_in": "Check-ins"}
 KIND_SINGULAR = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
-IMPORT_HINT = "Import contacts with `syncagent contacts import FILE` (a CSV, LinkedIn's Connections.csv or a vCard), then run `syncagent sync`."
+IMPORT_HINT = ("See the people you exchanged mail with and track them with `syncagent contacts suggest`, or import "
+               "contacts with `syncagent contacts import FILE` (a CSV, LinkedIn's Connections.csv or a vCard).")
 FONT = "font-family:Helvetica,Arial,sans-serif;"
 
 

@@ -205,6 +205,7 @@ def check_database(cfg) -> list[Check]:
         if path.stat().st_mode & 0o077:
             out.append(Check("database file", PROBLEM, f"{path} is readable by other users; run `chmod 600 {path}`."))
         out += _last_syncs(db, cfg)
+        out += _contacts(db, cfg)
     except sqlite3.DatabaseError as exc:
         out.append(Check("database", PROBLEM, str(store.unusable(path, exc))))
     finally:
@@ -252,6 +253,18 @@ def _last_syncs(db, cfg) -> list[Check]:
         else:
             out.append(Check(name, PROBLEM, f"{when} failed: {error or status}"))
     return out
+
+
+def _contacts(db, cfg) -> list[Check]:
+    """The ledger counts only tracked contacts: an empty book makes every figure zero, silently."""
+    if not db["contacts"].exists() or not db["message_addresses"].exists():
+        return []
+    n = db.execute("SELECT count(*) FROM contacts").fetchone()[0]
+    if n:
+        return [Check("contacts", OK, f"{n} tracked")]
+    from syncagent.contacts.suggest import untracked_hint
+
+    return [Check("contacts", NOTE, untracked_hint(db, [a for acc in cfg.accounts for a in acc.addresses]) or "")]
 
 
 def _ago(text: str | None) -> str:
