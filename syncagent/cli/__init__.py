@@ -107,7 +107,8 @@ def echo(text: object = "", *, err: bool = False, bold: bool = False) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="SYNCAGENT_CONFIG",
               help="Config file (default ~/.config/syncagent/config.toml).")
 @click.option("-v", "--verbose", count=True, help="Show the log (-v: what happens, with tracebacks of errors; -vv: debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print only errors, and the data asked for (--json, digest's file paths); exit codes still tell.")
 @click.pass_context
 def cli(ctx, config_path, verbose, quiet):
     """Keep a networking ledger from your mailbox: who you wrote to, who replied

@@ -48,12 +48,12 @@ def gmail(ctx, account, no_browser, check):
             "`syncagent auth gmail` is for kind = \"gmail\" accounts and IMAP accounts with auth = \"oauth2\"."
         )
     if check:
-        echo(_check(acct))
+        ctx.echo(_check(acct))
         return
     path = gmail_auth.authorize(acct, open_browser=True, no_browser=no_browser,
                                 ask=lambda prompt: click.prompt(prompt, prompt_suffix="", err=True),
                                 tell=lambda line: echo(line, err=True))
-    echo(f"Saved the token for account '{account}' to {path}; `syncagent sync` can now read it.")
+    ctx.echo(f"Saved the token for account '{account}' to {path}; `syncagent sync` can now read it.")
 
 
 def _check(acct) -> str:

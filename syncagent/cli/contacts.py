@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from syncagent.cli import echo, pass_ctx
+from syncagent.cli import pass_ctx
 
 
 @click.group()
@@ -48,12 +50,39 @@ def import_(ctx, file):
     from syncagent.safe_text import for_terminal
 
     db = ctx.db()
-    report = import_file(db, file)
+    with _ImportProgress(enabled=sys.stderr.isatty() and not ctx.quiet) as progress:
+        report = import_file(db, file, progress=progress)
+    if report.note:
+        ctx.echo(f"Warning: {report.note}; check those contacts' names.", err=True)
     if report.added or report.updated:
         _after_change(ctx, db)
-    echo(report.summary())
+    ctx.echo(report.summary())
     for skipped in report.skipped:
-        echo(f"  skipped {for_terminal(skipped)}")
+        ctx.echo(f"  skipped {for_terminal(skipped)}")
+
+
+class _ImportProgress:
+    """A progress bar on stderr for imports big enough to take a while; nothing when not on a terminal."""
+
+    MIN_RECORDS = 2000
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __enter__(self):
+        return self if self.enabled else None
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.render_finish()
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < self.MIN_RECORDS:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="Importing contacts", file=sys.stderr)
+        self.bar.update(done - self.bar.pos)
 
 
 @contacts.command("add")
@@ -87,7 +116,7 @@ def add(ctx, name, emails, company, title, segment, tags, notes, cadence_days):
         _after_change(ctx, db)
     row = store.get(db, contact_id)
     shown = f"{row['name']} <{row['email']}>"
-    echo({"added": f"Added contact {contact_id}: {shown}",
+    ctx.echo({"added": f"Added contact {contact_id}: {shown}",
                 "updated": f"Updated contact {contact_id}: {shown}",
                 "unchanged": f"Contact {contact_id} unchanged: {shown}"}[outcome])
 
@@ -111,7 +140,8 @@ def list_(ctx, as_json):
         click.echo(for_json(rows))
         return
     if not rows:
-        echo("No contacts yet; add some with `syncagent contacts import FILE` or `syncagent contacts add`.")
+        ctx.echo("No contacts yet; `syncagent contacts suggest` lists the people you exchanged mail with, or add "
+                 "them with `syncagent contacts import FILE` or `syncagent contacts add`.")
         return
     headers = ["id", "name", "email", "company", "segment"]
     if "state" in rows[0]:

@@ -38,7 +38,8 @@ def demo(ctx, now, reset):
         demo_mod.reset()
     with _Progress(enabled=sys.stdout.isatty() and not ctx.quiet) as progress:
         result = demo_mod.run(now=now, progress=progress)
-    _print(result)
+    if not ctx.quiet:
+        _print(result)
 
 
 def _print(r) -> None:

@@ -32,7 +32,8 @@ def digest(ctx, week, now, send):
         digest_mod.parse_week(week)  # a bad week fails before the database is opened
     db = ctx.db(reading=True)
     result = digest_mod.build(db, config, week=week, now=now, send=send)
+    # The two paths are the command's result (scripts read them), so -q keeps them.
     echo(str(result.markdown_path))
     echo(str(result.html_path))
     if result.sent_to:
-        echo(f"Sent to {result.sent_to}.")
+        ctx.echo(f"Sent to {result.sent_to}.")

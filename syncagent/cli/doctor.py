@@ -29,9 +29,10 @@ def doctor(ctx, offline):
 
     checks = doctor_mod.run(ctx.config_path, network=not offline)
     for check in checks:
-        echo(check.line())
+        if check.status == doctor_mod.PROBLEM or not ctx.quiet:  # -q: only what needs fixing
+            echo(check.line())
     problems = [c for c in checks if c.status == doctor_mod.PROBLEM]
     if problems:
         noun = "problem" if len(problems) == 1 else "problems"
         raise SyncagentError(f"{len(problems)} {noun} found; fix the lines marked !! above and run `syncagent doctor` again.")
-    echo("Everything looks fine.")
+    ctx.echo("Everything looks fine.")

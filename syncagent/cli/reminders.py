@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from syncagent.cli import echo, pass_ctx
+from syncagent.cli import pass_ctx
 from syncagent.cli.options import now_option
 
 _LABEL = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
@@ -104,7 +104,7 @@ def done(ctx, reminder_id):
     from syncagent.pipeline import reminders as rem
 
     row = rem.mark(ctx.db(), reminder_id, "done")
-    echo(f"Marked reminder {row['id']} done.")
+    ctx.echo(f"Marked reminder {row['id']} done.")
 
 
 @reminders.command()
@@ -120,7 +120,7 @@ def dismiss(ctx, reminder_id):
     from syncagent.pipeline import reminders as rem
 
     row = rem.mark(ctx.db(), reminder_id, "dismiss")
-    echo(f"Dismissed reminder {row['id']}.")
+    ctx.echo(f"Dismissed reminder {row['id']}.")
 
 
 @reminders.command()
@@ -144,4 +144,4 @@ def snooze(ctx, reminder_id, until_text):
     until = rem.parse_until(until_text, tz) if until_text else None
     row = rem.mark(ctx.db(), reminder_id, "snooze", until=until)
     local = parse_iso(row["snoozed_until"]).astimezone(tz)
-    echo(f"Snoozed reminder {row['id']} until {local:%a} {local.day} {local:%b %Y %H:%M} ({ctx.config.timezone}).")
+    ctx.echo(f"Snoozed reminder {row['id']} until {local:%a} {local.day} {local:%b %Y %H:%M} ({ctx.config.timezone}).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from syncagent.cli import echo, pass_ctx
+from syncagent.cli import pass_ctx
 
 
 @click.command()
@@ -53,7 +53,7 @@ def serve(ctx, port, host, public, demo, no_sql, print_metadata):
         # Serving a mistyped path would create an empty database and show an empty ledger as if it were yours.
         raise SyncagentError(f"There is no database at {db_path}; run `syncagent sync` to create it, or fix "
                              f"`path` in [database] of {ctx.config.path} if it is mistyped.")
-    echo(f"Serving {db_path} on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl+C to stop)")
+    ctx.echo(f"Serving {db_path} on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl+C to stop)")
     serve_mod.serve(db_path, host=host, port=port, public=public, allow_sql=not no_sql)
 
 

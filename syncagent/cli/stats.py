@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from syncagent.cli import echo, pass_ctx
+from syncagent.cli import pass_ctx
 from syncagent.cli.options import now_option
 
 
@@ -44,7 +44,7 @@ def stats(ctx, as_json, by, now):
 
         click.echo(for_json(report))
     else:
-        echo(st.render(report))
+        ctx.echo(st.render(report))
 
 
 def _derive(ctx, db) -> None:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from syncagent.cli import echo, pass_ctx
+from syncagent.cli import pass_ctx
 
 
 @click.command()

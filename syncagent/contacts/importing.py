@@ -12,6 +12,7 @@ import csv
 import io
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,7 @@ class ImportReport:
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     contact_ids: list[int] = field(default_factory=list)
+    note: str | None = None  # how the file was decoded, when it was not plain UTF-8
 
     def summary(self) -> str:
         return (
@@ -77,22 +79,124 @@ class ImportReport:
 
 # --- reading -----------------------------------------------------------------
 
-def read_text(path: Path) -> str:
-    """The file as text: UTF-8 (BOM tolerated), else Windows-1252 as spreadsheets write it."""
+# Single-byte code pages a spreadsheet or an address book writes when it does not write UTF-8;
+# the guess for lines that are not UTF-8 is made among these only, since a few short lines
+# are too little for a detector to tell Windows-1252 from, say, Big5.
+_LEGACY = ("cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1257", "iso8859_15", "mac_roman")
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),  # Excel's "Unicode Text", Outlook's exports
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+@dataclass
+class Decoded:
+    text: str
+    encoding: str
+    note: str | None = None  # a warning for the user when part or all of the file was not UTF-8
+
+
+def read_bytes(path: Path) -> bytes:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"There is no file {path}; check the path and try again.") from None
     except IsADirectoryError:
         raise InputError(f"{path} is a folder; give the contacts file inside it.") from None
     except OSError as exc:
         raise InputError(f"Cannot read {path}: {exc.strerror or exc}; check its permissions.") from None
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
+
+
+def decode(raw: bytes, unit: str = "rows") -> Decoded:
+    """The file's text, whatever program wrote it.
+
+    A byte-order mark decides (UTF-8, UTF-16 LE/BE, UTF-32). Without one, valid
+    UTF-8 is UTF-8; UTF-16 without a mark and whole files in another encoding
+    are recognised by charset-normalizer. A file that mixes UTF-8 lines with
+    lines in a legacy code page (a vCard pieced together from two exports) is
+    decoded line by line, and the note names the lines that were not UTF-8 so
+    the user can check them; ``unit`` is what those lines are called ("rows").
+    """
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            return Decoded(raw.decode(encoding, errors="replace"), encoding)
+    if b"\x00" in raw[:4096]:
+        # UTF-16 without a mark: ASCII text has a NUL in every other byte, which is valid UTF-8.
+        head = raw[:4096]
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if max(even, odd) > len(head) // 4:
+            encoding = "utf-16-le" if odd > even else "utf-16-be"
+            return Decoded(raw.decode(encoding, errors="replace"), encoding)
+    try:
+        return Decoded(raw.decode("utf-8"), "utf-8")
+    except UnicodeDecodeError:
+        pass
+    lines = raw.split(b"\n")
+    bad: list[int] = []
+    good_non_ascii = False
+    for number, line in enumerate(lines, start=1):
+        if line.isascii():
             continue
-    raise AssertionError("latin-1 decodes any bytes")
+        try:
+            line.decode("utf-8")
+            good_non_ascii = True
+        except UnicodeDecodeError:
+            bad.append(number)
+    if not good_non_ascii:
+        encoding = _whole_file_encoding(raw)
+        text = raw.decode(encoding, errors="replace")
+        if encoding.replace("_", "-").lower().startswith("utf-16") or encoding.lower().startswith("utf_32"):
+            return Decoded(text, encoding)
+        return Decoded(text, encoding, f"the file is not UTF-8; read as {encoding}")
+    legacy = _legacy_encoding(b"\n".join(lines[n - 1] for n in bad))
+    out = []
+    for line in lines:
+        try:
+            out.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(line.decode(legacy, errors="replace"))
+    shown = ", ".join(str(n) for n in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+    verb = "was" if len(bad) == 1 else "were"
+    noun = unit[:-1] if len(bad) == 1 else unit
+    return Decoded("\n".join(out), "utf-8", f"{noun} {shown} {verb} not UTF-8; read as {legacy}")
+
+
+def _whole_file_encoding(raw: bytes) -> str:
+    from charset_normalizer import from_bytes
+
+    return _prefer_cp1252(from_bytes(raw))
+
+
+def _legacy_encoding(sample: bytes) -> str:
+    from charset_normalizer import from_bytes
+
+    return _prefer_cp1252(from_bytes(sample, cp_isolation=list(_LEGACY)))
+
+
+def _prefer_cp1252(matches) -> str:
+    """The detector's best guess, except that Windows-1252 wins a tie.
+
+    Accented Latin text reads the same in several code pages (cp1250 and cp1252 agree
+    on "é" and "ü" but not on "ß" or "È"), and the detector ranks the tied ones
+    arbitrarily; Windows-1252 is what Excel and Outlook write in Western locales.
+    """
+    best = matches.best()
+    if best is None:
+        return "cp1252"
+    for match in matches:
+        # could_be_from_charset: the code pages that give this very text (the detector keeps one of them)
+        if ("cp1252" in match.could_be_from_charset and match.chaos <= best.chaos + 0.01
+                and match.coherence >= best.coherence - 0.01):
+            return "cp1252"
+    return best.encoding
+
+
+def read_text(path: Path) -> str:
+    """The file as text (see ``decode``)."""
+    return decode(read_bytes(path)).text
 
 
 def detect_format(path: Path, text: str) -> str:
@@ -106,13 +210,23 @@ def detect_format(path: Path, text: str) -> str:
 
 def read_records(path: Path) -> tuple[str, list[Record]]:
     """(format label, records) for a contacts file of any supported kind."""
-    text = read_text(path)
-    if detect_format(path, text) == "vcard":
-        records = read_vcards(text)
+    label, records, _ = read_file(path)
+    return label, records
+
+
+def read_file(path: Path) -> tuple[str, list[Record], str | None]:
+    """(format label, records, a note about the encoding or None)."""
+    raw = read_bytes(path)
+    decoded = decode(raw)
+    if detect_format(path, decoded.text) == "vcard":
+        if decoded.note and decoded.encoding == "utf-8":
+            decoded = decode(raw, unit="lines")
+        records = read_vcards(decoded.text)
         if not records:
             raise InputError(f"{path} holds no vCard (BEGIN:VCARD ... END:VCARD); export the contacts again as vCard, or give a CSV.")
-        return "vCard", records
-    return read_csv(path, text)
+        return "vCard", records, decoded.note
+    label, records = read_csv(path, decoded.text)
+    return label, records, decoded.note
 
 
 def _key(cell: str) -> str:
@@ -280,16 +394,27 @@ def _fallback_card(card: str) -> ContactInput:
 
 # --- importing ---------------------------------------------------------------
 
-def import_file(db, path: str | Path) -> ImportReport:
-    """Import every usable record of ``path`` in ONE transaction and report what happened to each."""
+PROGRESS_EVERY = 500  # records between progress calls: often enough to move a bar, rare enough to cost nothing
+
+
+def import_file(db, path: str | Path, progress: Callable[[int, int], None] | None = None) -> ImportReport:
+    """Import every usable record of ``path`` in ONE transaction and report what happened to each.
+
+    ``progress(done, total)`` is called every PROGRESS_EVERY records and at the end.
+    """
     path = Path(path).expanduser()
-    label, records = read_records(path)
-    report = ImportReport(str(path), label)
+    label, records, note = read_file(path)
+    report = ImportReport(str(path), label, note=note)
+    if note:
+        log.info("%s: %s", path.name, note)
     now = iso(utcnow())
     conn = db.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for record in records:
+        seen: set[int] = set()
+        for done, record in enumerate(records):
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, len(records))
             if record.problem:
                 report.skipped.append(Skipped(record.where, record.problem))
                 continue
@@ -299,8 +424,11 @@ def import_file(db, path: str | Path) -> ImportReport:
                 report.skipped.append(Skipped(record.where, str(exc)))
                 continue
             setattr(report, outcome, getattr(report, outcome) + 1)
-            if contact_id not in report.contact_ids:
+            if contact_id not in seen:
+                seen.add(contact_id)
                 report.contact_ids.append(contact_id)
+        if progress is not None:
+            progress(len(records), len(records))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
