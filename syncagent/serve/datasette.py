@@ -13,6 +13,14 @@ database's path (``/-/databases.json`` is refused). Arbitrary SQL stays on for
 the person at the keyboard: Datasette runs it on a read-only connection
 (``mode=ro``) and only accepts SELECT statements; ``allow_sql=False``
 (``serve --no-sql``) turns it off and leaves tables and canned queries.
+
+Three things Datasette's defaults got in the way of, done in-process (the
+plugin below, the templates and the stylesheet beside this file):
+the index and database pages start with contact_summary, reminders and the
+canned queries instead of the largest tables; a reminder's ``anchor``
+(``message:161``) links to that message or meeting; and the canned queries'
+"today" is the ledger's clock (see ``CLOCK_SQL``), so on the demo they agree
+with the CLI's reports at the sample's fixed instant.
 """
 
 from __future__ import annotations
@@ -39,6 +47,18 @@ SETTINGS = {
 }
 
 
+# Shown first on the index and database pages, before the canned queries.
+START_HERE = ("contact_summary", "reminders")
+HERE = Path(__file__).resolve().parent
+STATIC_MOUNT = "syncagent-static"
+# The instant the ledger was last evaluated at when it is not the real clock: `syncagent demo`
+# stores the sample's fixed instant under this pipeline_state name. A real database never has one,
+# so its queries use the current date.
+CLOCK_STATE = "clock"
+CLOCK_SQL = ("coalesce((select date(value) from pipeline_state where name = 'clock'), date('now'))",
+             "coalesce((select datetime(value) from pipeline_state where name = 'clock'), datetime('now'))")
+
+
 def demo_db_path() -> Path:
     """The database `syncagent demo` builds (never the user's real one)."""
     from syncagent.paths import demo_dir
@@ -52,13 +72,26 @@ def metadata_text() -> str:
 
 
 def load_metadata(db_path: str | Path) -> dict:
-    """The bundled metadata with its ``databases`` key renamed to ``db_path``'s stem."""
+    """The bundled metadata with its ``databases`` key renamed to ``db_path``'s stem.
+
+    Every canned query's ``date('now')`` / ``datetime('now')`` becomes the ledger's
+    clock (``CLOCK_SQL``), so a query added later follows the same clock without
+    having to know about it.
+    """
     data = json.loads(metadata_text())
     stem = Path(db_path).stem
     databases = data.get("databases", {})
     if METADATA_NAME in databases and stem != METADATA_NAME:
         databases[stem] = databases.pop(METADATA_NAME)
+    for database in databases.values():
+        for query in database.get("queries", {}).values():
+            if isinstance(query, dict) and "sql" in query:
+                query["sql"] = with_ledger_clock(query["sql"])
     return data
+
+
+def with_ledger_clock(sql: str) -> str:
+    return sql.replace("date('now')", CLOCK_SQL[0]).replace("datetime('now')", CLOCK_SQL[1])
 
 
 def is_loopback(host: str) -> bool:
@@ -96,7 +129,60 @@ def make_datasette(db_path: str | Path, metadata: dict | None = None, *, allow_s
     md = copy.deepcopy(metadata) if metadata is not None else load_metadata(db_path)
     if not allow_sql:
         md["allow_sql"] = False
-    return Datasette(files=[str(db_path)], metadata=md, settings=SETTINGS)
+    register_plugin()
+    return Datasette(files=[str(db_path)], metadata=md, settings=SETTINGS, template_dir=str(HERE / "templates"),
+                     static_mounts=[(STATIC_MOUNT, str(HERE / "static"))])
+
+
+def register_plugin() -> None:
+    """Register the hooks in ``syncagent.serve.plugin`` with this process's Datasette, once."""
+    from datasette.plugins import pm
+
+    from syncagent.serve import plugin
+
+    if pm.get_plugin(plugin.NAME) is None:
+        pm.register(plugin, name=plugin.NAME)
+
+
+_ANCHOR_TABLES = {"message": "messages", "meeting": "meetings"}
+
+
+def anchor_link(datasette, database: str, value):
+    """``message:161`` -> a link to row 161 of messages (``meeting:2`` to meetings); anything else as is."""
+    from markupsafe import Markup, escape
+
+    kind, _, key = str(value or "").partition(":")
+    target = _ANCHOR_TABLES.get(kind)
+    if target is None or not key.isdigit():
+        return None
+    href = datasette.urls.row(database, target, key)
+    return Markup(f'<a href="{escape(href)}">{escape(kind)} {escape(key)}</a>')
+
+
+def _first_sentence(text: str | None) -> str:
+    text = (text or "").strip()
+    cut = text.find(". ")
+    return text if cut < 0 else text[: cut + 1]
+
+
+def start_here(datasette) -> dict[str, list[dict]]:
+    """Per database: contact_summary, reminders and the canned queries, each with a one-line description."""
+    out: dict[str, list[dict]] = {}
+    for name in datasette.databases:
+        if name.startswith("_"):
+            continue  # Datasette's internal database
+        tables = datasette.metadata("tables", database=name) or {}
+        items = [
+            {"title": table, "url": datasette.urls.table(name, table),
+             "description": _first_sentence(tables.get(table, {}).get("description"))}
+            for table in START_HERE if table in tables
+        ]
+        for query_name, query in (datasette.metadata("queries", database=name) or {}).items():
+            query = query if isinstance(query, dict) else {}
+            items.append({"title": query.get("title") or query_name, "url": datasette.urls.query(name, query_name),
+                          "description": _first_sentence(query.get("description"))})
+        out[name] = items
+    return out
 
 
 def prepare(db_path: str | Path) -> None:

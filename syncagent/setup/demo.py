@@ -116,6 +116,7 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
                 from syncagent.errors import SyncagentError
 
                 raise SyncagentError(f"The demo could not read the sample mailbox: {failed[0].error}")
+            _set_clock(db, now)
             contacts = db.execute("SELECT count(*) FROM contacts").fetchone()[0]
             report = stats.report(stats.load(db), by="segment")  # what the sync stored, as every surface reads it
             owed = reminders.listing(db, config, now)
@@ -134,6 +135,16 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
         reminders=owed,
         digest_paths=[result.markdown_path, result.html_path],
     )
+
+
+def _set_clock(db, now: datetime) -> None:
+    """Record the instant the demo is evaluated at, so Datasette's dated queries use it too."""
+    from syncagent.serve.datasette import CLOCK_STATE
+    from syncagent.timeutil import iso
+
+    with db.conn:
+        db.conn.execute("INSERT INTO pipeline_state (name, value) VALUES (?, ?) "
+                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value", [CLOCK_STATE, iso(now)])
 
 
 def _lock(db_path: Path):
