@@ -235,6 +235,9 @@ def test_desktop_notification_escapes_markup_and_caps_length(tmp_path, monkeypat
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+    from syncagent.pipeline import reminders
+
+    reminders.reconcile(db, cfg, parse_iso("2026-12-01T12:00:00Z"))  # the sync before the announcement
     assert announce.notify_due(db, cfg, parse_iso("2026-12-01T12:00:00Z")) == len(names)
     app, title, body = record.read_bytes().decode().split("\0")[:3]
     assert (app, title) == ("--app-name=syncagent", f"syncagent: {len(names)} reminders due")

@@ -37,6 +37,7 @@ def meet(when, n, summary="Coffee"):
 
 
 MON = "2026-11-02T14:00:00"  # Monday 2 Nov 2026, 09:00 in New York (EST)
+MON_AT = datetime.fromisoformat(MON).replace(tzinfo=timezone.utc)
 NOW = at("2026-11-20T12:00:00")
 
 # (events, cadence_days, expected (kind, due_at, anchor) or None, what it proves)
@@ -313,19 +314,26 @@ def invoke(path, *args):
     return CliRunner().invoke(cli, ["--config", str(path), "reminders", *args], catch_exceptions=False)
 
 
-def test_cli_json_shape(cli_env):
-    """`reminders --json --now` prints the documented JSON array."""
+def test_cli_json_shape(cli_env, monkeypatch):
+    """`reminders --json` prints the documented JSON array; an obligation no sync stored yet has "id": null
+    under --now, and its row's id once `reminders` ran at the real clock."""
+    from syncagent import timeutil
+
     result = invoke(cli_env, "--json", "--now", "2026-11-12T00:00:00Z")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
-    assert data == [{
-        "id": 1, "contact_id": 1, "contact_name": "Priya Shah", "contact_email": PRIYA, "company": "Acme",
+    expected = {
+        "id": None, "contact_id": 1, "contact_name": "Priya Shah", "contact_email": PRIYA, "company": "Acme",
         "kind": "follow_up", "due_at": "2026-11-11T14:00:00Z",
         "reason": "No reply to 'Coffee chat?' sent Mon 2 Nov (1 of 3)", "status": "open",
         "overdue_seconds": 36000, "last_subject": "Coffee chat?", "anchor": "message:1",
-        "created_at": data[0]["created_at"], "snoozed_until": None, "notified_at": None,
-    }]
+        "created_at": None, "snoozed_until": None, "notified_at": None,
+    }
+    assert json.loads(result.output) == [expected]
     assert invoke(cli_env, "--json", "--due", "--now", "2026-11-11T13:59:59Z").output.strip() == "[]"
+    monkeypatch.setattr(timeutil, "_clock", lambda: at("2026-11-12T00:00:00"))
+    stored = {**expected, "id": 1, "created_at": "2026-11-12T00:00:00Z"}
+    assert json.loads(invoke(cli_env, "--json").output) == [stored]
+    assert json.loads(invoke(cli_env, "--json", "--now", "2026-11-12T00:00:00Z").output) == [stored]
 
 
 def test_cli_table_and_actions(cli_env, monkeypatch):
@@ -333,8 +341,9 @@ def test_cli_table_and_actions(cli_env, monkeypatch):
     from syncagent import timeutil
 
     monkeypatch.setattr(timeutil, "_clock", lambda: datetime(2026, 11, 12, tzinfo=timezone.utc))
-    table = invoke(cli_env, "--now", "2026-11-12T00:00:00Z")
+    table = invoke(cli_env)
     assert table.exit_code == 0
+    assert "#1    follow-up  Priya Shah <priya@example.org>" in table.output
     assert "Priya Shah" in table.output and "10 hours overdue" in table.output and "Coffee chat?" in table.output
     snoozed = invoke(cli_env, "snooze", "1", "--until", "2026-12-01")
     assert snoozed.exit_code == 0 and "Snoozed reminder 1 until" in snoozed.output
@@ -451,6 +460,7 @@ def test_desktop_notification_once_per_reminder(tmp_path, monkeypatch):
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+    reminders.reconcile(db, cfg, MON_AT)  # the sync that saw the message
     from syncagent.notify import announce as notify
 
     assert notify.notify_due(db, cfg, at("2026-11-11T13:59:59")) == 0  # not due yet
@@ -486,6 +496,7 @@ def test_email_notification_through_smtp(tmp_path):
         db = open_db(cfg.database)
         add_contact(db, "Priya Shah", PRIYA)
         add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+        reminders.reconcile(db, cfg, MON_AT)  # the sync that saw the message
         from syncagent.notify import announce as notify
 
         assert notify.notify_due(db, cfg, at("2026-11-12T00:00:00")) == 1
@@ -503,6 +514,7 @@ def test_notifications_off_by_default(tmp_path):
     db = open_db(cfg.database)
     add_contact(db, "Priya Shah", PRIYA)
     add_message(db, MON, "outgoing", PRIYA, "Coffee chat?")
+    reminders.reconcile(db, cfg, MON_AT)  # the sync that saw the message
     from syncagent.notify import announce as notify
 
     assert notify.notify_due(db, cfg, at("2026-11-12T00:00:00")) == 0

@@ -202,6 +202,11 @@ IDENTIFIERS = {
     ("syncagent/store/migrations.py", "table"),  # table names from sqlite_master
     ("syncagent/store/migrations.py", "col"),  # their columns that reference contacts, from PRAGMA
     ("syncagent/store/views.py", "select"),  # view bodies from the VIEWS dict
+    # one_open_index: an index name, holder columns and kinds, all constants of the steps calling it
+    ("syncagent/store/migrations.py", "holder"),  # "contact_id, ..."
+    ("syncagent/store/migrations.py", "of_r"),  # the same, qualified "r.contact_id, ..."
+    ("syncagent/store/migrations.py", "where"),  # "status IN ('open', ...) AND kind IN (...)"
+    ("syncagent/store/migrations.py", "name"),  # the index name
 }
 
 

@@ -31,7 +31,8 @@ def digest(ctx, week, now, send):
     if week:
         digest_mod.parse_week(week)  # a bad week fails before the database is opened
     db = ctx.db(reading=True)
-    result = digest_mod.build(db, config, week=week, now=now, send=send)
+    # --now replays an instant: the files are written, the database is not.
+    result = digest_mod.build(db, config, week=week, now=now, send=send, record=now is None)
     # The two paths are the command's result (scripts read them), so -q keeps them.
     echo(str(result.markdown_path))
     echo(str(result.html_path))

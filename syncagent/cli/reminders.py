@@ -39,9 +39,13 @@ def reminders(click_ctx, as_json, due, now):
     from syncagent.timeutil import utcnow
 
     ctx = click_ctx.obj  # the shared syncagent.cli.Context
-    now = now or utcnow()
     db = ctx.db(reading=True)
-    items = rem.listing(db, ctx.config, now, due_only=due)
+    if now is None:
+        now = utcnow()
+        items = rem.current(db, ctx.config, due_only=due, now=now)
+    else:
+        # A replay: evaluated in memory, nothing written (an obligation no sync stored has id null).
+        items = rem.listing(db, ctx.config, now, due_only=due)
     if as_json:
         from syncagent.safe_text import for_json
 
@@ -74,7 +78,9 @@ def _table(items: list[dict], tz, now) -> str:
             due_local = parse_iso(item["due_at"]).astimezone(tz)
             when = (f"{_span(item['overdue_seconds'])} overdue" if item["overdue_seconds"] >= 0
                     else f"due in {_span(-item['overdue_seconds'])}, {due_local:%a} {due_local.day} {due_local:%b %H:%M}")
-            lines.append(f"  #{item['id']:<4} {_LABEL[item['kind']]:<10} {who}")
+            # No id: a replayed instant's obligation that no sync stored (nothing to act on).
+            ident = f"#{item['id']}" if item["id"] is not None else "-"
+            lines.append(f"  {ident:<5} {_LABEL[item['kind']]:<10} {who}")
             lines.append(f"        {when} · {for_terminal(item['reason'])}")
         lines.append("")
     lines.append("Act on one: syncagent reminders done|dismiss|snooze ID")

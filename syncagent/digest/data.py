@@ -231,8 +231,12 @@ def _quiet(config, contacts: dict, ledgers: dict, now: datetime, listed: set[int
 
 # --- writing -----------------------------------------------------------------
 
-def build(db, config, *, week: str | None = None, now: datetime | None = None, send: bool = False) -> DigestResult:
-    """Gather, write ``<week>.md`` and ``<week>.html`` (rewriting them), record them, maybe mail them."""
+def build(db, config, *, week: str | None = None, now: datetime | None = None, send: bool = False,
+          record: bool = True) -> DigestResult:
+    """Gather, write ``<week>.md`` and ``<week>.html`` (rewriting them), record them, maybe mail them.
+
+    ``record=False`` (a replay with ``--now``) leaves the ``digests`` table alone.
+    """
     from syncagent.digest import render as digest_render
 
     data = gather(db, config, week=week, now=now)
@@ -250,20 +254,21 @@ def build(db, config, *, week: str | None = None, now: datetime | None = None, s
             f"Cannot write the digest to {out_dir}: {exc.strerror or exc}; check digest.output_dir and its permissions."
         ) from None
     generated = iso(utcnow())
-    db.execute(
-        "INSERT INTO digests (week, generated_at, markdown_path, html_path) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (week) DO UPDATE SET generated_at = excluded.generated_at, "
-        "markdown_path = excluded.markdown_path, html_path = excluded.html_path",
-        [data.week, generated, str(md_path), str(html_path)],
-    )
+    if record:
+        db.execute(
+            "INSERT INTO digests (week, generated_at, markdown_path, html_path) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (week) DO UPDATE SET generated_at = excluded.generated_at, "
+            "markdown_path = excluded.markdown_path, html_path = excluded.html_path",
+            [data.week, generated, str(md_path), str(html_path)],
+        )
     sent_to = None
     if send:
-        sent_to = deliver(db, config, data, markdown, html)
+        sent_to = deliver(db, config, data, markdown, html, record=record)
     log.info("digest %s written to %s", data.week, out_dir)
     return DigestResult(data.week, md_path, html_path, sent_to, data)
 
 
-def deliver(db, config, data: DigestData, markdown: str, html: str) -> str:
+def deliver(db, config, data: DigestData, markdown: str, html: str, record: bool = True) -> str:
     """Mail the digest to ``digest.email_to`` and/or store it in ``digest.imap_folder``; record it."""
     from syncagent.digest import render as digest_render
     from syncagent.notify import mailer
@@ -278,7 +283,8 @@ def deliver(db, config, data: DigestData, markdown: str, html: str) -> str:
     if not targets:
         raise SyncagentError("There is nowhere to send the digest; set email_to (with an [smtp] table) or imap_folder under [digest] in the config.")
     sent_to = ", ".join(targets)
-    db.execute("UPDATE digests SET sent_at = ?, sent_to = ? WHERE week = ?", [iso(utcnow()), sent_to, data.week])
+    if record:
+        db.execute("UPDATE digests SET sent_at = ?, sent_to = ? WHERE week = ?", [iso(utcnow()), sent_to, data.week])
     return sent_to
 
 

@@ -29,10 +29,15 @@ MAX_LINES = 8
 
 
 def pending(db, config: Config, now: datetime | None = None) -> list[dict]:
-    """Overdue open reminders not announced yet."""
+    """Overdue open reminders not announced yet.
+
+    Only stored rows: ``notified_at`` is how each is announced once, and the daemon
+    reconciles the table after every sync, before it notifies.
+    """
     from syncagent.pipeline import reminders
 
-    return [r for r in reminders.listing(db, config, now, due_only=True) if not r["notified_at"]]
+    return [r for r in reminders.listing(db, config, now, due_only=True)
+            if r["id"] is not None and not r["notified_at"]]
 
 
 def compose(items: list[dict]) -> tuple[str, str]:

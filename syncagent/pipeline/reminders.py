@@ -3,19 +3,21 @@
 The rules themselves (``obligation``) are pure and live in
 ``syncagent.ledger.obligations``; this module applies them to every contact.
 
-* ``reconcile``, ``listing`` and ``mark`` keep the ``reminders`` table. A row is
-  keyed by (contact, kind, anchor), so a new obligation (a new reply, a new
-  outgoing message) is a new row while the user's choice on an old one sticks:
-  dismissed and done rows stay as they are, snoozed rows wake when their
-  ``snoozed_until`` passes, and open rows whose obligation went away are settled
-  ('done') by the message that moved the ledger on.
-
-``--now`` (evaluating at an instant other than the clock) never settles rows:
-``listing`` evaluates the ledger in memory at that instant, joins each
-obligation to its stored row by key for the id and status, and reads that
-status *as of* the instant (a row resolved or snoozed later counts as open).
-It only inserts rows for obligations not stored yet, so they have an id; the
-next real ``reconcile`` settles any that no longer hold.
+* ``reconcile`` (and ``current``, which reconciles and then lists) keep the
+  ``reminders`` table at the real clock. A row is keyed by (contact, kind,
+  anchor), so a new obligation (a new reply, a new outgoing message) is a new
+  row while the user's choice on an old one sticks: dismissed and done rows stay
+  as they are, snoozed rows wake when their ``snoozed_until`` passes, and open
+  rows whose obligation went away are settled ('done') by the message that
+  moved the ledger on. A contact has at most one open or snoozed row of the turn
+  ledger's kinds, which the schema enforces (store/migrations.py).
+* ``listing`` is a pure evaluation at any instant (``--now``): it computes the
+  ledger in memory, joins each obligation to its stored row by key for the id
+  and status, and reads that status *as of* the instant (a row resolved or
+  snoozed later counts as open). An obligation with no stored row (a past one
+  no sync saw, or one owed since the last sync) is listed with ``id`` None.
+  It writes nothing, so replaying an instant never leaves rows behind.
+* ``mark`` / ``mark_many`` apply the user's done, dismiss and snooze.
 """
 
 from __future__ import annotations
@@ -112,7 +114,10 @@ def reconcile(db, config: Config, now: datetime | None = None, *, events: dict |
 
     Returns counts: {"created", "settled", "woken"}.
     """
-    now = now or utcnow()
+    return _reconcile(db, config, now or utcnow(), events, ledgers)[0]
+
+
+def _reconcile(db, config: Config, now: datetime, events: dict | None, ledgers: dict | None) -> tuple[dict, list]:
     now_text = iso(now)
     tz = config.tz
     counts = {"created": 0, "settled": 0, "woken": 0}
@@ -122,17 +127,21 @@ def reconcile(db, config: Config, now: datetime | None = None, *, events: dict |
         evaluated = evaluate(db, config, now, events, ledgers)
         active: dict[int, list] = {}
         for row in conn.execute(
-            "SELECT id, contact_id, kind, anchor FROM reminders WHERE status IN ('open', 'snoozed')"
+            "SELECT id, contact_id, kind, anchor FROM reminders "
+            f"WHERE status IN ('open', 'snoozed') AND kind IN ({', '.join('?' for _ in KINDS)})", KINDS
         ).fetchall():
             active.setdefault(row[1], []).append(row)
         for contact, led, ob in evaluated:
             current = (ob.kind, ob.anchor) if ob else None
+            # Settle first: the schema allows one open row per contact, so the old one
+            # must be closed before the new obligation's row goes in.
             for rid, _, kind, anchor in active.get(contact.id, ()):
                 if (kind, anchor) == current:
                     continue
                 event = _settled_by(led, kind, anchor, config.reminders, tz, contact.cadence_days)
                 conn.execute(
-                    "UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = ? WHERE id = ?",
+                    "UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = ?, snoozed_until = NULL "
+                    "WHERE id = ?",
                     [iso(event.at) if event else now_text, _message_id(event.ref if event else None), rid],
                 )
                 counts["settled"] += 1
@@ -147,15 +156,15 @@ def reconcile(db, config: Config, now: datetime | None = None, *, events: dict |
             # Settings may have moved the due time; the reason's "N days ago" moves with the clock.
             conn.execute(
                 "UPDATE reminders SET due_at = ?, reason = ? WHERE contact_id = ? AND kind = ? AND anchor = ? "
-                "AND status IN ('open', 'snoozed')",
-                [iso(ob.due_at), ob.reason, contact.id, ob.kind, ob.anchor],
+                "AND status IN ('open', 'snoozed') AND (due_at IS NOT ? OR reason IS NOT ?)",
+                [iso(ob.due_at), ob.reason, contact.id, ob.kind, ob.anchor, iso(ob.due_at), ob.reason],
             )
         counts["woken"] = conn.execute(
             "UPDATE reminders SET status = 'open' WHERE status = 'snoozed' AND snoozed_until <= ?", [now_text]
         ).rowcount
     if any(counts.values()):
         log.info("reminders: %(created)d new, %(settled)d settled, %(woken)d back from snooze", counts)
-    return counts
+    return counts, evaluated
 
 
 def wake_snoozed(db, now: datetime) -> int:
@@ -182,36 +191,43 @@ def listing(db, config: Config, now: datetime | None = None, due_only: bool = Fa
             events: dict | None = None) -> list[dict]:
     """Open reminders at ``now``: overdue first (thank-yous, follow-ups, check-ins), then upcoming.
 
-    Snoozed, done and dismissed reminders are left out. Each dict has id,
-    contact_id, contact_name, contact_email, company, kind, due_at (ISO UTC),
-    reason, status, overdue_seconds (negative when upcoming), last_subject,
+    A pure evaluation: nothing is written, whatever ``now`` is. Snoozed, done and
+    dismissed reminders are left out. Each dict has id (None when no row is stored
+    for it), contact_id, contact_name, contact_email, company, kind, due_at (ISO
+    UTC), reason, status, overdue_seconds (negative when upcoming), last_subject,
     anchor, created_at, snoozed_until and notified_at.
     """
     now = now or utcnow()
+    return _listing(db, now, evaluate(db, config, now, events), due_only)
+
+
+def current(db, config: Config, due_only: bool = False, now: datetime | None = None) -> list[dict]:
+    """Reconcile the table at the real clock (``now``: its reading), then list it.
+
+    Every item then has its stored row's id, and the table agrees with the list
+    (what Datasette's queries on ``status = 'open'`` read).
+    """
+    now = now or utcnow()
+    _, evaluated = _reconcile(db, config, now, None, None)
+    return _listing(db, now, evaluated, due_only)
+
+
+def _listing(db, now: datetime, evaluated: list, due_only: bool) -> list[dict]:
     now_text = iso(now)
-    owed = [(c, led, ob) for c, led, ob in evaluate(db, config, now, events) if ob]
     stored = _rows_by_key(db)
-    missing = [(c, ob) for c, _, ob in owed if (c.id, ob.kind, ob.anchor) not in stored]
-    if missing:
-        with transaction(db, "reminders"):
-            for c, ob in missing:
-                db.conn.execute(
-                    "INSERT INTO reminders (contact_id, kind, anchor, due_at, status, created_at, reason) "
-                    "VALUES (?, ?, ?, ?, 'open', ?, ?) ON CONFLICT (contact_id, kind, anchor) DO NOTHING",
-                    [c.id, ob.kind, ob.anchor, iso(ob.due_at), iso(utcnow()), ob.reason],
-                )
-        stored = _rows_by_key(db)
     emails = _first_emails(db)
     out = []
-    for c, led, ob in owed:
-        row = stored[(c.id, ob.kind, ob.anchor)]
-        if _status_at(row, now_text) != "open":
+    for c, led, ob in evaluated:
+        if ob is None:
+            continue
+        row = stored.get((c.id, ob.kind, ob.anchor))
+        if row is not None and _status_at(row, now_text) != "open":
             continue
         overdue = int((now - ob.due_at).total_seconds())
         if due_only and overdue < 0:
             continue
         out.append({
-            "id": row["id"],
+            "id": row["id"] if row else None,
             "contact_id": c.id,
             "contact_name": c.name,
             "contact_email": emails.get(c.id),
@@ -223,13 +239,13 @@ def listing(db, config: Config, now: datetime | None = None, due_only: bool = Fa
             "overdue_seconds": overdue,
             "last_subject": led.last_message.subject if led.last_message else None,
             "anchor": ob.anchor,
-            "created_at": row["created_at"],
-            "snoozed_until": row["snoozed_until"],
-            "notified_at": row["notified_at"],
+            "created_at": row["created_at"] if row else None,
+            "snoozed_until": row["snoozed_until"] if row else None,
+            "notified_at": row["notified_at"] if row else None,
         })
     order = {k: i for i, k in enumerate(KINDS)}
-    out.sort(key=lambda r: (0, order[r["kind"]], -r["overdue_seconds"], r["id"]) if r["overdue_seconds"] >= 0
-             else (1, 0, -r["overdue_seconds"], r["id"]))
+    out.sort(key=lambda r: (0, order[r["kind"]], -r["overdue_seconds"], r["contact_id"]) if r["overdue_seconds"] >= 0
+             else (1, 0, -r["overdue_seconds"], r["contact_id"]))
     return out
 
 
@@ -259,25 +275,66 @@ def get(db, reminder_id: int) -> dict:
     return dict(zip([d[0] for d in cur.description], row))
 
 
+ACTIONS = ("done", "dismiss", "snooze")
+
+
 def mark(db, reminder_id: int, action: str, now: datetime | None = None, until: datetime | None = None) -> dict:
     """Apply 'done', 'dismiss' or 'snooze' (until ``until``, default 3 days) to a reminder; return the row."""
+    mark_many(db, [reminder_id], action, now, until)
+    return get(db, reminder_id)
+
+
+def mark_many(db, ids, action: str, now: datetime | None = None, until: datetime | None = None) -> int:
+    """Apply one action to every reminder in ``ids`` in one transaction; return how many rows changed.
+
+    All or nothing: an id that does not exist, or a reminder already done or
+    dismissed, is refused with one sentence before anything changes (reopening a
+    settled row could give a contact two open reminders).
+    """
+    if action not in ACTIONS:
+        raise ValueError(action)
     now = now or utcnow()
-    get(db, reminder_id)
-    if action == "done":
-        db.execute("UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = NULL, snoozed_until = NULL "
-                   "WHERE id = ?", [iso(now), reminder_id])
-    elif action == "dismiss":
-        db.execute("UPDATE reminders SET status = 'dismissed', resolved_at = ?, resolved_by = NULL, "
-                   "snoozed_until = NULL WHERE id = ?", [iso(now), reminder_id])
-    elif action == "snooze":
+    ids = list(dict.fromkeys(int(i) for i in ids))
+    if action == "snooze":
         until = until or now + timedelta(days=3)
         if until <= now:
             raise InputError(f"The snooze date {iso(until)} is not in the future; give a later --until date.")
-        db.execute("UPDATE reminders SET status = 'snoozed', snoozed_until = ?, resolved_at = NULL, "
-                   "resolved_by = NULL WHERE id = ?", [iso(until), reminder_id])
-    else:
-        raise ValueError(action)
-    return get(db, reminder_id)
+    if not ids:
+        return 0
+    with transaction(db, "mark"):
+        found = {}
+        for start in range(0, len(ids), 500):  # SQLite's bound-variable limit
+            chunk = ids[start:start + 500]
+            found.update(db.conn.execute(
+                f"SELECT id, status FROM reminders WHERE id IN ({', '.join('?' for _ in chunk)})", chunk).fetchall())
+        missing = [i for i in ids if i not in found]
+        if missing:
+            if len(missing) == 1:
+                raise InputError(f"There is no reminder with id {missing[0]}; run `syncagent reminders` to see the ids.")
+            raise InputError(f"There are no reminders with ids {_join(missing)}; run `syncagent reminders` to see "
+                             "the ids.")
+        settled = [i for i in ids if found[i] not in ACTIVE]
+        if settled:
+            first = settled[0]
+            what = (f"Reminder {first} is already {found[first]}" if len(settled) == 1
+                    else f"Reminders {_join(settled)} are already done or dismissed")
+            raise InputError(f"{what}, so nothing was changed; `syncagent reminders` lists the open ones.")
+        if action == "done":
+            sql, args = ("UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = NULL, "
+                         "snoozed_until = NULL WHERE id = ?"), [iso(now)]
+        elif action == "dismiss":
+            sql, args = ("UPDATE reminders SET status = 'dismissed', resolved_at = ?, resolved_by = NULL, "
+                         "snoozed_until = NULL WHERE id = ?"), [iso(now)]
+        else:
+            assert until is not None
+            sql, args = ("UPDATE reminders SET status = 'snoozed', snoozed_until = ?, resolved_at = NULL, "
+                         "resolved_by = NULL WHERE id = ?"), [iso(until)]
+        db.conn.executemany(sql, [(*args, i) for i in ids])
+    return len(ids)
+
+
+def _join(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids)
 
 
 def parse_until(text: str, tz: tzinfo) -> datetime:

@@ -464,3 +464,80 @@ def m0010_sync_run_notes(db):
     # A pass that synced what it could but has something to say (a configured folder
     # missing on the server) ends 'ok' with the sentences here, one per line.
     db.execute("ALTER TABLE sync_runs ADD COLUMN notes TEXT")
+
+
+# --- at most one open reminder per obligation holder -------------------------------
+#
+# Each entry is one "at most one open row" rule: its index name, the columns that
+# name whoever holds the obligation, and the kinds it covers. A kind whose holder is
+# not the contact alone (one per introducer and introduced, one per company) gets its
+# own entry and its own step calling ``one_open_index``, with the columns it needs.
+#
+# Snoozed counts as open: a snoozed row is still the obligation owed, only hidden
+# until its date, and it wakes back to 'open' without passing through reconcile; if
+# it were left out, a second open row could be raised beside it and the wake-up
+# would make two.
+ACTIVE_STATUSES = ("open", "snoozed")
+TURN_KINDS = ("follow_up", "thank_you", "check_in")
+
+
+def one_open_index(db, name: str, columns: tuple[str, ...], kinds: tuple[str, ...]) -> None:
+    """Settle extra active rows per holder (keeping the newest obligation), then index the rule.
+
+    Applied steps call it, so it only ever gains parameters: changing what it does
+    would change what an applied step did.
+    """
+    from syncagent.timeutil import iso, utcnow
+
+    conn = db.conn
+    holder = ", ".join(columns)
+    of_r = ", ".join(f"r.{c}" for c in columns)
+    # SQLite takes no parameters in an index's WHERE, so the rule is spelled out from the constants.
+    where = (f"status IN ({', '.join(repr(s) for s in ACTIVE_STATUSES)}) "
+             f"AND kind IN ({', '.join(repr(k) for k in kinds)})")
+    # The anchor's time orders a holder's rows: the obligation owed now is always counted
+    # from the latest event, while a replay of a past instant could add rows with higher
+    # ids but older anchors.
+    rows = conn.execute(
+        f"""SELECT r.id, {of_r}, r.anchor,
+                   CASE WHEN r.anchor LIKE 'message:%' THEN
+                            (SELECT date FROM messages WHERE id = CAST(substr(r.anchor, 9) AS INTEGER))
+                        WHEN r.anchor LIKE 'meeting:%' THEN
+                            (SELECT end_at FROM meetings WHERE id = CAST(substr(r.anchor, 9) AS INTEGER))
+                   END AS anchor_at
+              FROM reminders r
+             WHERE ({of_r}) IN (SELECT {holder} FROM reminders WHERE {where}
+                                 GROUP BY {holder} HAVING count(*) > 1)
+               AND r.id IN (SELECT id FROM reminders WHERE {where})
+             ORDER BY {of_r}, anchor_at, r.id"""
+    ).fetchall()
+    now = iso(utcnow())
+    width = len(columns)
+    groups: dict[tuple, list] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[1:1 + width]), []).append(row)
+    for group in groups.values():
+        dated = [row for row in group if row[-1]]
+        # A row whose anchor is gone (message deleted) cannot be the obligation owed now.
+        undated = [row for row in group if not row[-1]]
+        keep = dated[-1] if dated else undated[-1]
+        settle = [(row, None, None) for row in undated if row is not keep]
+        # Each superseded dated row is settled by the next one's anchor: the event that moved
+        # the ledger past it (the reply after a follow-up, the thank-you after a reply).
+        for older, newer in zip(dated, dated[1:]):
+            anchor, anchor_at = newer[-2], newer[-1]
+            settle.append((older, anchor_at, int(anchor.split(":", 1)[1]) if anchor.startswith("message:") else None))
+        for row, at, by in settle:
+            conn.execute(
+                "UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = ?, snoozed_until = NULL "
+                "WHERE id = ?",
+                [at or now, by, row[0]],
+            )
+    conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON reminders ({holder}) WHERE {where}")
+
+
+@migrations(name="0011_one_open_reminder")
+def m0011_one_open_reminder(db):
+    # Replays with --now used to insert rows for past obligations that nothing settled,
+    # leaving several open reminders for one contact; the turn ledger owes one at a time.
+    one_open_index(db, "reminders_one_open_turn", ("contact_id",), TURN_KINDS)
