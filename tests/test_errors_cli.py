@@ -60,6 +60,10 @@ def mbox_config(home: Path, mbox: Path) -> Path:
     return path
 
 
+SENT_ACCOUNT = (f'\n[[accounts]]\nname = "sent"\nkind = "mbox"\npath = "{SAMPLE_INBOX.with_name("Sent.mbox")}"\n'
+                'addresses = ["alex.morgan@example.com"]\n')
+
+
 # --- config ------------------------------------------------------------------------
 
 def test_missing_config(home, capsys):
@@ -254,6 +258,34 @@ def test_commands_that_read_refuse_a_missing_database(home, capsys, args):
     assert not (home / "db.sqlite").exists()
 
 
+def test_sync_and_doctor_warn_when_no_mail_is_from_your_addresses(home, capsys):
+    """With `addresses` missing the address mail is sent from, sync and doctor say 0 of N are yours and the fix."""
+    config = mbox_config(home, SAMPLE_INBOX)
+    config.write_text(config.read_text().replace("alex.morgan@example.com", "someone.else@example.com"))
+    code, out, err = run(capsys, "--config", str(config), "sync")
+    assert code == 0, err
+    import sqlite3
+
+    total = sqlite3.connect(home / "db.sqlite").execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    assert total >= 20
+    sentence = (f"archive: 0 of {total:,} messages are from your addresses (someone.else@example.com), so all of "
+                "them count as incoming and no follow-up is ever owed; add the address you send from to "
+                "`addresses` of account 'archive' (your Sent folder shows it).")
+    assert f"Warning: {sentence}" in err.splitlines()
+    code, out, err = run(capsys, "--config", str(config), "doctor", "--offline")
+    assert code == 1
+    assert f"!!  addresses archive: {sentence.split(': ', 1)[1]}" in out.splitlines()
+
+
+def test_no_warning_when_some_mail_is_yours(home, capsys):
+    """An INBOX-only mbox beside a Sent one with your address: no addresses warning for either."""
+    config = mbox_config(home, SAMPLE_INBOX)
+    config.write_text(config.read_text() + SENT_ACCOUNT)
+    code, _, err = run(capsys, "--config", str(config), "sync")
+    assert code == 0, err
+    assert "are from your addresses" not in err
+
+
 # --- init against servers that fail ---------------------------------------------------
 
 def init_args(host, port, security="none"):
@@ -430,6 +462,7 @@ def test_version(capsys):
 def test_quiet_and_verbose(home, capsys):
     """sync prints its summary; -v adds the INFO log; -q prints nothing at all; the demo logs only with -v."""
     config = mbox_config(home, SAMPLE_INBOX)
+    config.write_text(config.read_text() + SENT_ACCOUNT)  # the sent mail too, so there is nothing to warn of
     code, out, err = run(capsys, "--config", str(config), "sync")
     assert code == 0 and err == "" and "archive: 159 new messages" in out
     code, _, err = run(capsys, "-v", "--config", str(config), "sync", "--full")

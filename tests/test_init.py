@@ -54,6 +54,38 @@ def test_init_with_flags_checks_the_login_and_writes_a_config_that_loads(mailbox
 
 
 @pytest.mark.dovecot
+def test_init_offers_the_addresses_the_sent_folder_is_sent_from(mailbox, tmp_path, monkeypatch):
+    """Aliases found in Sent's From headers become `addresses` (login first), read with EXAMINE and BODY.PEEK."""
+    from dovecot import make_message
+
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", mailbox.password)
+    alias = "Me.Alias@Example.ORG"
+    mailbox.append_many("Sent", [make_message(1, sender=alias), make_message(2, sender=alias),
+                                 make_message(3, sender=mailbox.user)])
+    mailbox.append("INBOX", make_message(4))
+    before = mailbox.flags("Sent")
+    path = tmp_path / "config.toml"
+    result = invoke(dovecot_args(mailbox, path, "--yes"))
+    assert result.exit_code == 0, result.output
+    assert f"Your Sent folder is sent from: me.alias@example.org (2), {mailbox.user} (1)." in result.output
+    assert config.load(path).account("personal").addresses == (mailbox.user, "me.alias@example.org")
+    assert mailbox.flags("Sent") == before  # nothing marked \Seen
+    assert "EXAMINE" in mailbox.server.commands
+    assert any("BODY.PEEK[HEADER.FIELDS (FROM)]" in line for line in mailbox.server.command_lines)
+    assert not set(mailbox.server.commands) & {"SELECT", "STORE", "UID STORE"}
+
+
+@pytest.mark.dovecot
+def test_init_address_flags_replace_the_guess(mailbox, tmp_path, monkeypatch):
+    """--address (repeatable) is taken as the whole list, normalised."""
+    monkeypatch.setenv("SYNCAGENT_TEST_PW", mailbox.password)
+    path = tmp_path / "config.toml"
+    result = invoke(dovecot_args(mailbox, path, "--yes", "--address", "Work@Example.com", "--address", "me@home.test"))
+    assert result.exit_code == 0, result.output
+    assert config.load(path).account("personal").addresses == ("work@example.com", "me@home.test")
+
+
+@pytest.mark.dovecot
 def test_init_takes_config_after_the_command_too(mailbox, tmp_path, monkeypatch):
     """`syncagent init --config PATH` (as the README shows) writes PATH, like `syncagent --config PATH init`."""
     monkeypatch.setenv("SYNCAGENT_TEST_PW", mailbox.password)
@@ -111,6 +143,7 @@ def test_init_interactive_prompts(mailbox, tmp_path, monkeypatch):
         f"echo {mailbox.password}",
         "work",                  # account name
         "UTC",                   # time zone
+        "",                      # own addresses: the login (the Sent folder is empty)
     ]) + "\n"
     result = invoke(["--config", str(path), "init"], input=answers)
     assert result.exit_code == 0, result.output
@@ -123,7 +156,7 @@ def test_init_interactive_prompts(mailbox, tmp_path, monkeypatch):
 def test_init_recognises_providers_and_stops_before_the_network(tmp_path, monkeypatch):
     """A Gmail address fills in imap.gmail.com and suggests the Gmail API; a bad time zone fails before connecting."""
     calls = []
-    monkeypatch.setattr(init_wizard, "probe", lambda account: calls.append(account))
+    monkeypatch.setattr(init_wizard, "probe", lambda account, **kw: calls.append(account))
     path = tmp_path / "config.toml"
     result = CliRunner().invoke(cli, ["--config", str(path), "init", "--email", "someone@gmail.com",
                                       "--password-env", "X", "--timezone", "Mars/Olympus", "--yes"])
@@ -189,7 +222,7 @@ def test_init_keyring_stores_the_typed_password_not_the_config(mailbox, tmp_path
     try:
         path = tmp_path / "config.toml"
         answers = "\n".join([mailbox.user, "127.0.0.1", "none", str(mailbox.server.port), "", "keyring",
-                             mailbox.password, "", "UTC"]) + "\n"
+                             mailbox.password, "", "UTC", ""]) + "\n"
         result = invoke(["--config", str(path), "init"], input=answers)
         assert result.exit_code == 0, result.output
         text = path.read_text()

@@ -20,13 +20,16 @@ SECURITY = ("tls", "starttls", "none")
 @click.option("--password-command", help="A command that prints the password, e.g. \"pass show mail/me\".")
 @click.option("--password-env", metavar="VAR", help="An environment variable that holds the password.")
 @click.option("--keyring", "use_keyring", is_flag=True, help="Read the password from the system keyring.")
+@click.option("--address", "addresses", multiple=True, metavar="ADDR",
+              help="One of your own addresses (repeat for aliases; default: your login plus the From addresses "
+                   "found in your Sent folder).")
 @click.option("--name", help="A short name for the account (default: personal).")
 @click.option("--timezone", help="Your IANA time zone (default: this machine's).")
 @click.option("--no-tls-verify", is_flag=True, help="Do not verify the server certificate (a server you trust only).")
 @click.option("--yes", "-y", is_flag=True, help="Ask nothing: take flags and defaults (for scripts).")
 @click.option("--force", is_flag=True, help="Replace an existing config file (kept as config.toml.bak).")
 @pass_ctx
-def init(ctx, config_file, email, host, port, security, username, password_command, password_env, use_keyring, name, timezone,
+def init(ctx, config_file, email, host, port, security, username, password_command, password_env, use_keyring, addresses, name, timezone,
          no_tls_verify, yes, force):
     """Set up syncagent for an IMAP mailbox: test the login, then write the config.
 
@@ -108,6 +111,7 @@ def init(ctx, config_file, email, host, port, security, username, password_comma
     echo(f"Checking {username} at {host}:{port} ({security})...")
     found = _probe(answers)
     echo(f"Logged in: {found.summary()}.")
+    answers.addresses = _own_addresses(email, addresses, found, interactive)
     if found.gmail:
         echo("Gmail: syncagent reads [Gmail]/All Mail only (each message once).")
     elif found.sent:
@@ -142,7 +146,45 @@ def _probe(answers):
     if answers.password is not None:
         secrets_log.setLevel(logging.ERROR)
     try:
-        return init_wizard.probe(answers.account())
+        return init_wizard.probe(answers.account(), senders=True)
     finally:
         secrets_log.setLevel(level)
 
+
+
+def _own_addresses(email: str, given, found, interactive: bool) -> tuple[str, ...]:
+    """Your addresses: --address, else the login and what the Sent folder is sent from (asked to confirm)."""
+    from syncagent.errors import InputError
+    from syncagent.parse.addresses import normalize_address
+
+    def clean(items) -> tuple[str, ...]:
+        out: list[str] = []
+        for item in items:
+            norm = normalize_address(item)
+            if norm is None:
+                raise InputError(f"{item.strip()!r} is not an email address; give addresses like me@example.com.")
+            if norm not in out:
+                out.append(norm)
+        return tuple(out)
+
+    if given:
+        return clean(given)
+    candidates = clean([email, *(addr for addr, _n in found.senders)])
+    if found.senders:
+        shown = ", ".join(f"{addr} ({n})" for addr, n in found.senders[:10])
+        echo(f"Your Sent folder is sent from: {shown}.")
+    elif found.sent:
+        echo(f"{found.sent} is empty, so only {candidates[0]} is known as yours; add aliases to `addresses`.")
+    if not interactive:
+        return candidates
+    while True:
+        text = click.prompt("Your own addresses, comma-separated (mail from them counts as outgoing)",
+                            default=", ".join(candidates))
+        try:
+            chosen = clean(part for part in text.split(",") if part.strip())
+        except InputError as exc:
+            echo(str(exc), err=True)
+            continue
+        if chosen:
+            return chosen
+        echo("Give at least one address.", err=True)

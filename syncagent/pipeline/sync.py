@@ -118,6 +118,31 @@ def sync_account(db, account: Account, *, full: bool = False, progress: Progress
     return result
 
 
+# Below this many messages a mailbox with nothing sent is plausible (a new address, an inbox-only test).
+OWN_MAIL_MINIMUM = 20
+
+
+def own_mail_warning(db, account: Account) -> str | None:
+    """The sentence when a mailbox of some size has no message from the account's own addresses, else None.
+
+    Then every message counted as incoming: no follow-up is ever owed and the
+    reply rate is meaningless, almost always because ``addresses`` misses the
+    address (or alias) the mail is sent from. An IMAP or Gmail account reads
+    the sent mail too, so it is judged alone; a local file may be one folder
+    (an INBOX export beside a Sent one), so it is judged only when no account
+    of the database has outgoing mail.
+    """
+    outgoing, total = store.direction_counts(db, account.name)
+    if outgoing or total < OWN_MAIL_MINIMUM:
+        return None
+    if account.kind in ("mbox", "maildir") and store.direction_counts(db, None)[0]:
+        return None
+    mine = ", ".join(account.addresses) or "none are set"
+    return (f"{account.name}: 0 of {total:,} messages are from your addresses ({mine}), so all of them count as "
+            f"incoming and no follow-up is ever owed; add the address you send from to `addresses` of account "
+            f"{account.name!r} (your Sent folder shows it).")
+
+
 def sync_all(db, config: Config, *, account: str | None = None, full: bool = False,
              progress: Progress | None = None, should_stop=None, now=None,
              log_failures: bool = True) -> list[SyncResult]:
@@ -132,6 +157,11 @@ def sync_all(db, config: Config, *, account: str | None = None, full: bool = Fal
             break  # the accounts not started yet are read by the next pass
         results.append(sync_account(db, a, full=full, progress=progress, should_stop=should_stop,
                                     log_failure=log_failures, resync_every=config.sync.interval_minutes * 60))
+    for acct, result in zip(accounts, results):
+        warning = own_mail_warning(db, acct) if result.ok else None
+        if warning:  # judged once every account is in: a local Sent file may come after its INBOX
+            result.notes += (warning,)
+            log.log(logging.WARNING if log_failures else logging.INFO, "%s", warning)  # the daemon's report
     from syncagent.pipeline import stages as pipeline
 
     # A pass stopped on request holds part of the mail (INBOX without Sent, one account of

@@ -206,6 +206,7 @@ def check_database(cfg) -> list[Check]:
             out.append(Check("database file", PROBLEM, f"{path} is readable by other users; run `chmod 600 {path}`."))
         out += _last_syncs(db, cfg)
         out += _contacts(db, cfg)
+        out += _own_mail(db, cfg)
     except sqlite3.DatabaseError as exc:
         out.append(Check("database", PROBLEM, str(store.unusable(path, exc))))
     finally:
@@ -265,6 +266,19 @@ def _contacts(db, cfg) -> list[Check]:
     from syncagent.contacts.suggest import untracked_hint
 
     return [Check("contacts", NOTE, untracked_hint(db, [a for acc in cfg.accounts for a in acc.addresses]) or "")]
+
+
+def _own_mail(db, cfg) -> list[Check]:
+    from syncagent.pipeline.sync import own_mail_warning
+
+    if not db["messages"].exists():
+        return []
+    out = []
+    for account in cfg.accounts:
+        warning = own_mail_warning(db, account)
+        if warning:
+            out.append(Check(f"addresses {account.name}", PROBLEM, warning.split(": ", 1)[1]))
+    return out
 
 
 def _ago(text: str | None) -> str:

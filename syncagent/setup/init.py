@@ -59,6 +59,7 @@ class Probe:
     sent: str | None  # the folder with \Sent, or a usual name for it
     sent_by_flag: bool
     all_mail: str | None
+    senders: list[tuple[str, int]] = field(default_factory=list)  # From addresses in Sent, most used first
 
     @property
     def gmail(self) -> bool:
@@ -72,18 +73,56 @@ class Probe:
         return f"{len(self.folders)} folders; capabilities: {caps}"
 
 
-def probe(account: Account) -> Probe:
-    """Log in, read the capabilities and the folder list, log out. Errors are one-sentence SyncagentErrors."""
+# How many of the newest Sent messages are read to find the addresses you send from.
+SENT_SAMPLE = 300
+
+
+def probe(account: Account, *, senders: bool = False) -> Probe:
+    """Log in, read the capabilities and the folder list, log out. Errors are one-sentence SyncagentErrors.
+
+    With ``senders``, also read the From header of the newest messages in the
+    Sent folder (EXAMINE and BODY.PEEK: nothing is marked read).
+    """
     from syncagent.sources.imap import connect as imap_connect
 
     client = imap_connect.connect(account, attempts=1)  # a person is waiting: no backoff here
     try:
         caps = tuple(sorted(c.decode() if isinstance(c, bytes) else str(c) for c in client.capabilities()))
         listing = client.list_folders()
+        found = _classify(caps, listing)
+        if senders and found.sent:
+            found.senders = sent_from(client, found.sent)
     except Exception as exc:
         imap_connect.close(client)
         raise imap_connect.translate(exc, account, "folder listing") from exc
     imap_connect.close(client)
+    return found
+
+
+def sent_from(client, folder: str, limit: int = SENT_SAMPLE) -> list[tuple[str, int]]:
+    """The From addresses of the newest ``limit`` messages of ``folder``, with counts, most used first."""
+    from collections import Counter
+    from email.parser import BytesHeaderParser
+    from email.utils import getaddresses
+
+    from syncagent.parse.addresses import normalize_address
+
+    info = client.select_folder(folder, readonly=True)  # EXAMINE
+    if not info.get(b"EXISTS"):
+        return []
+    uids = sorted(client.search(["ALL"]))[-limit:]
+    counts: Counter[str] = Counter()
+    key = b"BODY[HEADER.FIELDS (FROM)]"
+    for data in client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (FROM)]"]).values():
+        header = BytesHeaderParser().parsebytes(data.get(key, b""))
+        for _name, addr in getaddresses([str(v) for v in header.get_all("From", [])]):
+            norm = normalize_address(addr)
+            if norm:
+                counts[norm] += 1
+    return counts.most_common()
+
+
+def _classify(caps: tuple[str, ...], listing) -> Probe:
     folders = [name for _f, _d, name in listing]
     by_flag: dict[str, str] = {}
     for flags, _delim, name in listing:

@@ -207,6 +207,13 @@ def gmail_state(db, account: str) -> dict | None:
     return {"history_id": row[0], "pending_history_id": row[1], "page_token": row[2]}
 
 
+def direction_counts(db, account: str | None) -> tuple[int, int]:
+    """(outgoing, all) messages of an account (None: of every account) still on the server."""
+    row = db.execute("SELECT COALESCE(SUM(direction = 'outgoing'), 0), COUNT(*) FROM messages "
+                     "WHERE (? IS NULL OR account = ?) AND gone = 0", [account, account]).fetchone()
+    return int(row[0]), int(row[1])
+
+
 # --- sync runs ---------------------------------------------------------------
 
 def start_run(db, account: str) -> int:
