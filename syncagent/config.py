@@ -51,6 +51,7 @@ class Account:
     secret: Secret | None = None
     auth: str = "password"  # password | oauth2
     tls_verify: bool = True
+    tls_fingerprint: str | None = None  # "sha256:<64 hex>": trust exactly this certificate instead of the CA chain
     folders: tuple[str, ...] | None = None
     timeout: float = 60.0
     batch_size: int = 500
@@ -268,7 +269,7 @@ def parse(data: dict, path: Path | None) -> Config:
 
 _ACCOUNT_KEYS = {
     "imap": ("host", "port", "security", "username", "password_command", "password_env", "keyring",
-             "password", "auth", "tls_verify", "folders", "timeout", "batch_size", "fetch_snippets",
+             "password", "auth", "tls_verify", "tls_fingerprint", "folders", "timeout", "batch_size", "fetch_snippets",
              "client_secret_file", "token_file"),
     "gmail": ("client_secret_file", "token_file", "api_endpoint", "labels", "timeout", "batch_size", "username"),
     "maildir": ("path",),
@@ -329,6 +330,7 @@ def _account(r: _Reader) -> Account:
             r.fail("password_command", "is missing (no password source is set)",
                    "set one of password_command, password_env, keyring = true or password")
     folders = r.str_list("folders", None)
+    fingerprint = _fingerprint(r, security)
     return Account(
         addresses=addresses,
         host=r.str("host", required=True),
@@ -338,6 +340,7 @@ def _account(r: _Reader) -> Account:
         secret=secret,
         auth=auth,
         tls_verify=r.bool("tls_verify", True),
+        tls_fingerprint=fingerprint,
         folders=tuple(folders) if folders else None,
         timeout=r.number("timeout", 60, positive=True),
         batch_size=r.int("batch_size", 500, minimum=1),
@@ -346,6 +349,21 @@ def _account(r: _Reader) -> Account:
         token_file=_path(r.str("token_file", f"~/.config/syncagent/{name}.token.json")),
         **common,
     )
+
+
+def _fingerprint(r: _Reader, security: str) -> str | None:
+    """``tls_fingerprint`` as "sha256:" and 64 lowercase hex digits (colons and case as openssl prints them are fine)."""
+    text = r.str("tls_fingerprint", None)
+    if text is None:
+        return None
+    algo, _, digest = text.strip().partition(":")
+    digest = digest.replace(":", "").lower()
+    if algo.lower() != "sha256" or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        r.fail("tls_fingerprint", f"is {text!r}", 'write "sha256:" and the 64 hex digits `syncagent init` shows '
+               "(or `openssl x509 -noout -fingerprint -sha256` prints)")
+    if security == "none":
+        r.fail("tls_fingerprint", 'is set but security = "none" uses no TLS', 'use security = "tls" or "starttls"')
+    return f"sha256:{digest}"
 
 
 def _secret(r: _Reader, owner: str, user: str | None) -> Secret:

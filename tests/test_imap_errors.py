@@ -234,7 +234,7 @@ def test_unverifiable_certificate(mailbox, self_signed, tmp_path, monkeypatch, c
     assert code == 1
     line = error_line(err)
     assert line.startswith("Error: The TLS certificate of 127.0.0.1 could not be verified (self")
-    assert "set `tls_verify = false` in the [[accounts]] entry named 'work'" in line
+    assert "pin its certificate with `tls_fingerprint = \"sha256:...\"` in the [[accounts]] entry named 'work'" in line
 
 
 @pytest.mark.dovecot

@@ -231,3 +231,113 @@ def test_init_keyring_stores_the_typed_password_not_the_config(mailbox, tmp_path
         assert secrets.resolve(acct.secret) == mailbox.password
     finally:
         keyring.set_keyring(previous)
+
+
+# --- each failed step is asked again, keeping the other answers ------------------------------
+
+@pytest.fixture
+def no_keyring():
+    """The keyring as on a server without a desktop session: the fail backend."""
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(previous)
+
+
+@pytest.mark.dovecot
+def test_wrong_password_asks_for_the_password_again_and_keeps_the_rest(mailbox, tmp_path, no_keyring):
+    """A refused login says so and asks only where the password comes from again; the other answers stay."""
+    path = tmp_path / "config.toml"
+    answers = "\n".join([
+        mailbox.user, "127.0.0.1", "none", str(mailbox.server.port), "",
+        "command", "echo wrong-pw",          # refused by the server
+        "work", "Europe/Berlin",
+        "command", f"echo {mailbox.password}",  # asked again: only the password step
+        "",                                   # own addresses
+    ]) + "\n"
+    result = invoke(["--config", str(path), "init"], input=answers)
+    assert result.exit_code == 0, result.output
+    assert result.output.count(
+        f"Error: The server 127.0.0.1 rejected the login for {mailbox.user}; check the username and password "
+        "(for Gmail and others, an app password).") == 1
+    assert result.output.count("Where should syncagent get the password?") == 2
+    acct = config.load(path).account("work")
+    assert acct.secret.password_command == f"echo {mailbox.password}"
+    assert (acct.port, acct.security) == (mailbox.server.port, "none")
+    assert config.load(path).timezone == "Europe/Berlin"
+
+
+@pytest.mark.dovecot
+def test_tls_port_then_self_signed_certificate_is_pinned_not_unverified(dovecot_tls, tmp_path, no_keyring,
+                                                                       monkeypatch, capsys):
+    """security = none on a TLS port re-asks the server; the self-signed certificate is shown and pinned, then sync works."""
+    from dovecot import fingerprint
+
+    from syncagent.cli import main
+
+    user = dovecot_tls.new_user()
+    pin = fingerprint(dovecot_tls.cert)
+    path = tmp_path / "config.toml"
+    answers = "\n".join([
+        user.user, "127.0.0.1", "none", str(dovecot_tls.tls_port), "", "command", f"echo {user.password}", "", "UTC",
+        "", "tls", "",     # the server step again: same host and port, security tls
+        "y",               # trust the certificate shown
+        "",                # own addresses
+    ]) + "\n"
+    result = invoke(["--config", str(path), "init"], input=answers)
+    assert result.exit_code == 0, result.output
+    assert f"Error: 127.0.0.1:{dovecot_tls.tls_port} expects TLS from the first byte" in result.output
+    assert "Error: The TLS certificate of 127.0.0.1 could not be verified (self" in result.output
+    assert f"\n  {pin}\n" in result.output
+    text = path.read_text()
+    assert f'tls_fingerprint = "{pin}"' in text and "tls_verify" not in text
+    acct = config.load(path).account("personal")
+    assert (acct.security, acct.tls_verify, acct.tls_fingerprint) == ("tls", True, pin)
+
+    text = text.replace('path = "~/.local/share/syncagent/syncagent.db"', f'path = "{tmp_path / "db.sqlite"}"')
+    path.write_text(text)
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(path), "sync"])
+    assert exc.value.code == 0, capsys.readouterr().err
+
+    wrong = "sha256:" + "0" * 64
+    path.write_text(text.replace(pin, wrong))
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(path), "sync"])
+    assert exc.value.code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"Error: The TLS certificate of 127.0.0.1 has the fingerprint {pin}, not the {wrong} pinned in "
+        "`tls_fingerprint` of account 'personal', so nothing was sent; if the server's administrator confirms a "
+        "new certificate, put its fingerprint there (`syncagent init` shows it).")
+
+
+def test_keyring_is_not_offered_without_a_working_backend(tmp_path, no_keyring):
+    """Without a usable keyring the prompt offers command and env only, and --keyring --yes says why it cannot."""
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "c.toml"), "init", "--email", "me@fastmail.com",
+                                      "--keyring", "--yes"])
+    assert result.exit_code == 1
+    assert str(result.exception) == ("The system keyring cannot be used here (no keyring backend is installed or "
+                                     "running); use --password-command or --password-env instead.")
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "c.toml"), "init", "--email", "me@fastmail.com"],
+                                input="\n\n\n\nkeyring\n")
+    assert ("The system keyring cannot be used here (no keyring backend is installed or running), so the password "
+            "comes from a command or an environment variable.") in result.output
+    assert "Where should syncagent get the password? command (e.g. pass) or env (a variable) (command, env)" \
+        in result.output
+    assert "Error: 'keyring' is not one of 'command', 'env'." in result.output
+    assert not (tmp_path / "c.toml").exists()
+
+
+def test_a_malformed_fingerprint_is_refused_with_the_format():
+    """tls_fingerprint must be sha256 and 64 hex digits; openssl's colon form is accepted and normalised."""
+    base = {"accounts": [{"name": "a", "kind": "imap", "host": "h", "username": "u", "password_env": "X"}]}
+    base["accounts"][0]["tls_fingerprint"] = "sha256:" + ":".join(["AB"] * 32)
+    assert config.parse(base, None).accounts[0].tls_fingerprint == "sha256:" + "ab" * 32
+    base["accounts"][0]["tls_fingerprint"] = "md5:1234"
+    with pytest.raises(config.ConfigError) as exc:
+        config.parse(base, None)
+    assert str(exc.value) == ("`accounts.a.tls_fingerprint` is 'md5:1234'; write \"sha256:\" and the 64 hex digits "
+                              "`syncagent init` shows (or `openssl x509 -noout -fingerprint -sha256` prints).")

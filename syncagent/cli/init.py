@@ -25,12 +25,14 @@ SECURITY = ("tls", "starttls", "none")
                    "found in your Sent folder).")
 @click.option("--name", help="A short name for the account (default: personal).")
 @click.option("--timezone", help="Your IANA time zone (default: this machine's).")
+@click.option("--tls-fingerprint", metavar="sha256:HEX",
+              help="Trust exactly the certificate with this SHA-256 fingerprint (a self-signed server).")
 @click.option("--no-tls-verify", is_flag=True, help="Do not verify the server certificate (a server you trust only).")
 @click.option("--yes", "-y", is_flag=True, help="Ask nothing: take flags and defaults (for scripts).")
 @click.option("--force", is_flag=True, help="Replace an existing config file (kept as config.toml.bak).")
 @pass_ctx
 def init(ctx, config_file, email, host, port, security, username, password_command, password_env, use_keyring, addresses, name, timezone,
-         no_tls_verify, yes, force):
+         tls_fingerprint, no_tls_verify, yes, force):
     """Set up syncagent for an IMAP mailbox: test the login, then write the config.
 
     Known providers (Gmail, Outlook, Yahoo, iCloud, Fastmail, GMX, Zoho,
@@ -85,54 +87,126 @@ def init(ctx, config_file, email, host, port, security, username, password_comma
     sources = sum(bool(x) for x in (password_command, password_env, use_keyring))
     if sources > 1:
         raise InputError("Give only one of --password-command, --password-env and --keyring.")
-    password = None
-    if sources == 0:
-        if not interactive:
-            raise InputError("Say where the password comes from: --password-command CMD, --password-env VAR or --keyring.")
-        how = click.prompt("Where should syncagent get the password? command (e.g. pass), env (a variable) "
-                           "or keyring (stored now)", type=click.Choice(["command", "env", "keyring"]),
-                           default="keyring")
-        if how == "command":
-            password_command = click.prompt("Command that prints the password")
-        elif how == "env":
-            password_env = click.prompt("Environment variable", default="SYNCAGENT_IMAP_PASSWORD")
-        else:
-            use_keyring = True
-            password = click.prompt("Password (stored in the system keyring, never in the config)", hide_input=True)
-    name = name or ask("Account name", "personal")
-    timezone = timezone or ask("Time zone", init_wizard.default_timezone())
+    if sources == 0 and not interactive:
+        raise InputError("Say where the password comes from: --password-command CMD, --password-env VAR or --keyring.")
+    keyring_problem = init_wizard.keyring_problem() if (use_keyring or sources == 0) else None
+    if use_keyring and keyring_problem:
+        raise InputError(f"The system keyring cannot be used here ({keyring_problem}); use --password-command or "
+                         "--password-env instead.")
     answers = init_wizard.Answers(
-        email=email, host=host, port=port, security=security, username=username, name=name, timezone=timezone,
-        password_command=password_command, password_env=password_env, keyring=use_keyring, password=password,
-        tls_verify=not no_tls_verify,
+        email=email, host=host, port=port, security=security, username=username,
+        password_command=password_command, password_env=password_env, keyring=use_keyring,
+        tls_verify=not no_tls_verify, tls_fingerprint=tls_fingerprint,
     )
-    text = init_wizard.render(answers)  # validated (time zone, names) before the network is tried
-    _validate(text, path)
-    echo(f"Checking {username} at {host}:{port} ({security})...")
-    found = _probe(answers)
+    if sources == 0:
+        _ask_password(answers, keyring_problem)
+    answers.name = name or ask("Account name", "personal")
+    answers.timezone = timezone or ask("Time zone", init_wizard.default_timezone())
+    # Time zone, names and the fingerprint are checked before the network is tried; the pin as the config reads it.
+    answers.tls_fingerprint = _validate(init_wizard.render(answers), path).accounts[0].tls_fingerprint
+    found = _connect(answers, interactive, keyring_problem)
     echo(f"Logged in: {found.summary()}.")
     answers.addresses = _own_addresses(email, addresses, found, interactive)
     if found.gmail:
         echo("Gmail: syncagent reads [Gmail]/All Mail only (each message once).")
     elif found.sent:
         echo(f"Folders to sync: INBOX and {found.sent}.")
+    elif interactive and len(found.folders) > 1:
+        _ask_sent_folder(found)
     else:
         echo("Warning: the server shows no Sent folder, so your own messages will not be counted; "
-                   "name it in `folders` in the config.", err=True)
+             "name it in `folders` in the config.", err=True)
+    password = answers.password
     if password is not None:
-        init_wizard.store_in_keyring(username, password)
+        init_wizard.store_in_keyring(answers.username, password)
     init_wizard.write(path, init_wizard.render(answers, found), force=force)
     echo(f"Wrote {path} (mode 0600).")
     echo("Next: `syncagent doctor` to check everything, then `syncagent sync`.")
     echo("Then `syncagent contacts suggest` lists the people you write to, to track in the ledger.")
 
 
-def _validate(text: str, path) -> None:
+def _ask_password(answers, keyring_problem: str | None) -> None:
+    """Where the password comes from; the keyring is offered only when a round trip through it works."""
+    choices = ["command", "env"] if keyring_problem else ["command", "env", "keyring"]
+    if keyring_problem:
+        echo(f"The system keyring cannot be used here ({keyring_problem}), so the password comes from a command "
+             "or an environment variable.")
+        what = "command (e.g. pass) or env (a variable)"
+    else:
+        what = "command (e.g. pass), env (a variable) or keyring (stored now)"
+    answers.password_command = answers.password_env = answers.password = None
+    answers.keyring = False
+    how = click.prompt(f"Where should syncagent get the password? {what}", type=click.Choice(choices),
+                       default=choices[-1])
+    if how == "command":
+        answers.password_command = click.prompt("Command that prints the password")
+    elif how == "env":
+        answers.password_env = click.prompt("Environment variable", default="SYNCAGENT_IMAP_PASSWORD")
+    else:
+        answers.keyring = True
+        answers.password = click.prompt("Password (stored in the system keyring, never in the config)",
+                                        hide_input=True)
+
+
+def _ask_server(answers) -> None:
+    answers.host = click.prompt("IMAP server", default=answers.host)
+    answers.security = click.prompt("Security", default=answers.security, type=click.Choice(SECURITY))
+    usual = 993 if answers.security == "tls" else 143
+    answers.port = click.prompt("Port", default=usual if answers.port in (993, 143) else answers.port, type=int)
+    if answers.security == "none":
+        answers.tls_fingerprint = None
+
+
+def _connect(answers, interactive: bool, keyring_problem: str | None):
+    """Log in; when a step fails, say why and ask that step again, keeping every other answer."""
+    from syncagent.errors import AuthError, ConfigError, SyncagentError
+    from syncagent.sources.imap import connect as imap_connect
+
+    while True:
+        echo(f"Checking {answers.username} at {answers.host}:{answers.port} ({answers.security})...")
+        try:
+            return _probe(answers)
+        except SyncagentError as exc:
+            if not interactive:
+                raise
+            echo(f"Error: {exc}", err=True)
+            if isinstance(exc, imap_connect.CertificateError):
+                fingerprint = imap_connect.peer_fingerprint(answers.account())
+                if fingerprint and _trust(answers, fingerprint):
+                    answers.tls_fingerprint = fingerprint
+                    continue
+                _ask_server(answers)
+            elif isinstance(exc, (AuthError, ConfigError)):  # refused, or the command/variable gave no password
+                _ask_password(answers, keyring_problem)
+            else:
+                _ask_server(answers)
+
+
+def _trust(answers, fingerprint: str) -> bool:
+    echo(f"{answers.host} presents a certificate that no authority vouches for. Its SHA-256 fingerprint is:")
+    echo(f"  {fingerprint}")
+    echo("Compare it with the one your provider or administrator gives you (on the server: `openssl x509 "
+         "-noout -fingerprint -sha256 -in CERT`).")
+    return click.confirm("Trust exactly this certificate (tls_fingerprint in the config)?", default=False)
+
+
+def _ask_sent_folder(found) -> None:
+    """No folder is marked or named Sent: let the person pick theirs from the list."""
+    others = [f for f in found.folders if f.upper() != "INBOX"]
+    echo("The server marks no folder as Sent. Folders: " + ", ".join(others) + ".")
+    choice = click.prompt("Which folder holds the mail you send? (blank: none)", default="",
+                          type=click.Choice([*others, ""]), show_choices=False, show_default=False)
+    if choice:
+        found.sent, found.sent_by_flag = choice, False
+        echo(f"Folders to sync: INBOX and {choice}.")
+
+
+def _validate(text: str, path):
     import tomllib
 
     from syncagent import config
 
-    config.parse(tomllib.loads(text), path)
+    return config.parse(tomllib.loads(text), path)
 
 
 def _probe(answers):

@@ -37,6 +37,7 @@ class Answers:
     keyring: bool = False
     password: str | None = field(default=None, repr=False)  # only to test the login; never written
     tls_verify: bool = True
+    tls_fingerprint: str | None = None
     addresses: tuple[str, ...] = ()
 
     def secret(self) -> Secret:
@@ -47,7 +48,8 @@ class Answers:
     def account(self) -> Account:
         return Account(name=self.name, kind="imap", addresses=self.addresses or (self.email.lower(),),
                        host=self.host, port=self.port, security=self.security, username=self.username,
-                       secret=self.secret(), tls_verify=self.tls_verify, timeout=30.0)
+                       secret=self.secret(), tls_verify=self.tls_verify,
+                       tls_fingerprint=self.tls_fingerprint, timeout=30.0)
 
 
 @dataclass
@@ -198,7 +200,9 @@ def render(a: Answers, found: Probe | None = None) -> str:
         lines.append(f"keyring = true                         # `keyring set syncagent {a.username}` stores it")
     addresses = a.addresses or (a.email.lower(),)
     lines.append(f"addresses = [{', '.join(_q(x) for x in addresses)}]  # your own addresses: mail from them is outgoing")
-    if not a.tls_verify:
+    if a.tls_fingerprint:
+        lines.append(f"tls_fingerprint = {_q(a.tls_fingerprint)}  # trust exactly this certificate (self-signed)")
+    elif not a.tls_verify:
         lines.append("tls_verify = false                     # this server's certificate is not verified")
     if found is not None:
         if found.sent and not found.sent_by_flag:
@@ -255,6 +259,31 @@ def write(path: Path, text: str, force: bool = False) -> Path:
         os.replace(path, backup)
         os.chmod(backup, 0o600)
     return write_private(path, text)
+
+
+def keyring_problem() -> str | None:
+    """Why the system keyring cannot hold the password here, or None when a store/read/delete round trip works."""
+    import secrets as tokens
+
+    from syncagent.secrets import KEYRING_SERVICE
+
+    try:
+        import keyring
+        from keyring.backends import fail, null
+
+        backend = keyring.get_keyring()
+        if isinstance(backend, (fail.Keyring, null.Keyring)) or getattr(backend, "backends", None) == []:
+            return "no keyring backend is installed or running"
+        probe_user, token = f"syncagent-probe-{tokens.token_hex(4)}", tokens.token_hex(16)
+        keyring.set_password(KEYRING_SERVICE, probe_user, token)
+        try:
+            if keyring.get_password(KEYRING_SERVICE, probe_user) != token:
+                return "it did not give back what was stored"
+        finally:
+            keyring.delete_password(KEYRING_SERVICE, probe_user)
+    except Exception as exc:  # backends fail in their own ways (D-Bus, a locked wallet, a missing daemon)
+        return f"{exc.__class__.__name__}: {exc}".rstrip(": ")
+    return None
 
 
 def store_in_keyring(username: str, password: str) -> None:

@@ -59,7 +59,7 @@ _add("zoho.eu", Provider("Zoho Mail (EU)", "imap.zoho.eu",
 _add("proton.me protonmail.com protonmail.ch pm.me", Provider(
     "Proton Mail (via Proton Mail Bridge)", "127.0.0.1", 1143, "starttls", note=(
         "Proton Mail is read through Proton Mail Bridge running on this machine; use the username and password "
-        "the Bridge shows (not your Proton password), and tls_verify = false for its self-signed certificate.")))
+        "the Bridge shows (not your Proton password), and trust its self-signed certificate by its fingerprint when init shows it.")))
 _add("posteo.de posteo.net posteo.org posteo.eu", Provider("Posteo", "posteo.de"))
 _add("mailbox.org", Provider("mailbox.org", "imap.mailbox.org"))
 _add("yandex.com yandex.ru ya.ru", Provider(

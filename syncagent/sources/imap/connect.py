@@ -31,10 +31,15 @@ GREETING_WAIT = 3.0
 PROBE_TIMEOUT = 1.5
 
 
+class CertificateError(SourceError):
+    """The server's certificate did not verify; ``init`` offers to pin it."""
+
+
 def tls_context(account: Account) -> ssl.SSLContext:
-    """A verifying context, unless the account says ``tls_verify = false``."""
+    """A verifying context, unless the account pins a fingerprint (checked after the handshake) or says
+    ``tls_verify = false``."""
     ctx = ssl.create_default_context(purpose=ssl.Purpose.SERVER_AUTH)
-    if not account.tls_verify:
+    if account.tls_fingerprint or not account.tls_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
@@ -87,17 +92,54 @@ def open_connection(account: Account):
                     raise
                 client = _client(account, account.timeout)  # only slow: wait the full timeout
         client.normalise_times = False  # keep INTERNALDATE timezone-aware
-        if account.security == "starttls":
-            try:
+        try:
+            if account.security == "starttls":
                 client.starttls(tls_context(account))
-            except BaseException:
-                close(client)
-                raise
+            if account.tls_fingerprint:
+                check_pin(client.socket(), account)  # before any password is sent
+        except BaseException:
+            close(client)
+            raise
     except SyncagentError:
         raise
     except Exception as exc:
         raise translate(exc, account, "connect") from exc
     return client
+
+
+def fingerprint_of(der: bytes) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+def check_pin(sock, account: Account) -> None:
+    """Refuse a certificate other than the one pinned in ``tls_fingerprint``."""
+    der = sock.getpeercert(binary_form=True) if hasattr(sock, "getpeercert") else None
+    seen = fingerprint_of(der) if der else "none"
+    if seen != account.tls_fingerprint:
+        raise SourceError(
+            f"The TLS certificate of {account.host} has the fingerprint {seen}, not the {account.tls_fingerprint} "
+            f"pinned in `tls_fingerprint` of account {account.name!r}, so nothing was sent; if the server's "
+            "administrator confirms a new certificate, put its fingerprint there (`syncagent init` shows it).")
+
+
+def peer_fingerprint(account: Account) -> str | None:
+    """The SHA-256 fingerprint of the certificate the server presents (not verified), or None if unreachable."""
+    import dataclasses
+
+    unverified = dataclasses.replace(account, tls_verify=False, tls_fingerprint=None)
+    try:
+        client = _client(unverified, account.timeout)
+        try:
+            if account.security == "starttls":
+                client.starttls(tls_context(unverified))
+            der = client.socket().getpeercert(binary_form=True)
+        finally:
+            close(client)
+    except Exception:
+        return None
+    return fingerprint_of(der) if der else None
 
 
 def _client(account: Account, greeting_timeout: float):
@@ -239,9 +281,10 @@ def translate(exc: BaseException, account: Account, stage: str = "sync") -> Sync
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
         reason = exc.verify_message or exc.reason or "verification failed"
-        return SourceError(
+        return CertificateError(
             f"The TLS certificate of {account.host} could not be verified ({reason}); if you trust this server, "
-            f"set `tls_verify = false` in the [[accounts]] entry named {name!r} (it affects that account only)."
+            f"pin its certificate with `tls_fingerprint = \"sha256:...\"` in the [[accounts]] entry named {name!r} "
+            "(`syncagent init` shows the fingerprint to compare), or as a last resort set `tls_verify = false` there."
         )
     if isinstance(exc, ssl.SSLError):
         return SourceError(
