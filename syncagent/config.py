@@ -20,6 +20,8 @@ DEFAULT_DB = "~/.local/share/syncagent/syncagent.db"
 DEFAULT_DIGESTS = "~/.local/share/syncagent/digests"
 KINDS = ("imap", "gmail", "maildir", "mbox")
 SECURITY = ("tls", "starttls", "none")
+# IMAP hosts whose OAuth tokens come from Microsoft (auth = "oauth2" then means provider = "microsoft").
+MICROSOFT_IMAP_HOSTS = ("outlook.office365.com", "outlook.office.com", "imap-mail.outlook.com")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -50,6 +52,9 @@ class Account:
     username: str | None = None
     secret: Secret | None = None
     auth: str = "password"  # password | oauth2
+    provider: str | None = None  # with oauth2: "google" or "microsoft" (whose tokens)
+    client_id: str | None = None  # microsoft: the registered app's id
+    authority: str | None = None  # microsoft: the sign-in authority (default .../common)
     tls_verify: bool = True
     tls_fingerprint: str | None = None  # "sha256:<64 hex>": trust exactly this certificate instead of the CA chain
     folders: tuple[str, ...] | None = None
@@ -269,7 +274,7 @@ def parse(data: dict, path: Path | None) -> Config:
 
 _ACCOUNT_KEYS = {
     "imap": ("host", "port", "security", "username", "password_command", "password_env", "keyring",
-             "password", "auth", "tls_verify", "tls_fingerprint", "folders", "timeout", "batch_size", "fetch_snippets",
+             "password", "auth", "provider", "client_id", "authority", "tls_verify", "tls_fingerprint", "folders", "timeout", "batch_size", "fetch_snippets",
              "client_secret_file", "token_file"),
     "gmail": ("client_secret_file", "token_file", "api_endpoint", "labels", "timeout", "batch_size", "username"),
     "maildir": ("path",),
@@ -331,14 +336,31 @@ def _account(r: _Reader) -> Account:
                    "set one of password_command, password_env, keyring = true or password")
     folders = r.str_list("folders", None)
     fingerprint = _fingerprint(r, security)
+    host = r.str("host", required=True)
+    provider = client_id = authority = None
+    if auth == "oauth2":
+        microsoft = host.lower().rstrip(".") in MICROSOFT_IMAP_HOSTS
+        provider = r.choice("provider", ("google", "microsoft"), "microsoft" if microsoft else "google")
+        if provider == "microsoft":
+            client_id = r.str("client_id", None)
+            if not client_id:
+                r.fail("client_id", "is missing (Microsoft OAuth needs a registered app)",
+                       "register one in Microsoft Entra (public client flows allowed, permission "
+                       "IMAP.AccessAsUser.All) and put its Application (client) ID here; see the README")
+            authority = r.str("authority", None)
+            if authority is not None and not authority.startswith("https://"):
+                r.fail("authority", f"is {authority!r}", 'use an https URL such as "https://login.microsoftonline.com/common"')
     return Account(
         addresses=addresses,
-        host=r.str("host", required=True),
+        host=host,
         port=r.int("port", 993 if security == "tls" else 143, minimum=1),
         security=security,
         username=username,
         secret=secret,
         auth=auth,
+        provider=provider,
+        client_id=client_id,
+        authority=authority,
         tls_verify=r.bool("tls_verify", True),
         tls_fingerprint=fingerprint,
         folders=tuple(folders) if folders else None,
@@ -346,7 +368,8 @@ def _account(r: _Reader) -> Account:
         batch_size=r.int("batch_size", 500, minimum=1),
         fetch_snippets=r.bool("fetch_snippets", False),
         client_secret_file=_path(r.str("client_secret_file", None)),
-        token_file=_path(r.str("token_file", f"~/.config/syncagent/{name}.token.json")),
+        token_file=_path(r.str("token_file", f"~/.config/syncagent/{name}."
+                                         f"{'msal' if provider == 'microsoft' else 'token'}.json")),
         **common,
     )
 

@@ -99,7 +99,13 @@ def _local(account, name: str) -> Check:
 def _imap(account, name: str) -> Check:
     from syncagent.setup import init as init_wizard
 
-    if account.auth == "oauth2":
+    if account.auth == "oauth2" and account.provider == "microsoft":
+        from syncagent.sources.imap import microsoft as ms
+
+        if not ms.token_file(account).exists():
+            return Check(name, PROBLEM, f"there is no Microsoft token at {ms.token_file(account)}; run "
+                                        f"`syncagent auth microsoft {account.name}`.")
+    elif account.auth == "oauth2":
         token = _gmail_token(account)
         if token is not None:
             return token

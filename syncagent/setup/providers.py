@@ -38,8 +38,8 @@ _add("gmail.com googlemail.com", Provider(
     gmail_api=True))
 _add("outlook.com hotmail.com live.com msn.com outlook.de hotmail.co.uk hotmail.fr office365.com", Provider(
     "Outlook.com / Microsoft 365", "outlook.office365.com", note=(
-        "Microsoft accounts need IMAP enabled in Outlook settings and, with two-step verification, an app password; "
-        "work accounts may require OAuth, which your administrator controls.")))
+        "Outlook.com and Microsoft 365 no longer accept passwords over IMAP: after init, set auth = \"oauth2\" and "
+        "client_id in the account and run `syncagent auth microsoft NAME` (see the README).")))
 _add("yahoo.com yahoo.co.uk yahoo.fr yahoo.de ymail.com rocketmail.com", Provider(
     "Yahoo Mail", "imap.mail.yahoo.com", note=_APP_PASSWORD.format(name="Yahoo Mail")))
 _add("aol.com aim.com", Provider("AOL Mail", "imap.aol.com", note=_APP_PASSWORD.format(name="AOL Mail")))

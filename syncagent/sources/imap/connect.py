@@ -210,7 +210,11 @@ def login(client, account: Account) -> None:
     from imapclient.exceptions import IMAPClientAbortError, LoginError
 
     try:
-        if account.auth == "oauth2":
+        if account.auth == "oauth2" and account.provider == "microsoft":
+            from syncagent.sources.imap import microsoft
+
+            client.oauth2_login(account.username, microsoft.access_token(account))
+        elif account.auth == "oauth2":
             from syncagent.sources.gmail import auth as gmail_auth  # written for Gmail; imported only when used
 
             client.oauth2_login(account.username, gmail_auth.access_token(account))
