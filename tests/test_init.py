@@ -341,3 +341,32 @@ def test_a_malformed_fingerprint_is_refused_with_the_format():
         config.parse(base, None)
     assert str(exc.value) == ("`accounts.a.tls_fingerprint` is 'md5:1234'; write \"sha256:\" and the 64 hex digits "
                               "`syncagent init` shows (or `openssl x509 -noout -fingerprint -sha256` prints).")
+
+
+@pytest.mark.dovecot
+def test_a_keyring_that_fails_to_store_asks_for_another_source(mailbox, tmp_path):
+    """When the keyring refuses the real password after a good probe, init asks for a command instead of exiting."""
+    import keyring
+    from keyring.errors import PasswordSetError
+
+    class Locked(_MemoryKeyring().backend.__class__):
+        def set_password(self, service, username, password):
+            if not username.startswith("syncagent-probe-"):
+                raise PasswordSetError("the wallet was locked")
+            super().set_password(service, username, password)
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(Locked())
+    try:
+        path = tmp_path / "config.toml"
+        answers = "\n".join([mailbox.user, "127.0.0.1", "none", str(mailbox.server.port), "", "keyring",
+                             mailbox.password, "", "UTC", "", "command", f"echo {mailbox.password}"]) + "\n"
+        result = invoke(["--config", str(path), "init"], input=answers)
+    finally:
+        keyring.set_keyring(previous)
+    assert result.exit_code == 0, result.output
+    assert ("Error: The system keyring could not store the password (the wallet was locked); use --password-command "
+            "or --password-env instead.") in result.output
+    assert "command (e.g. pass) or env (a variable) (command, env)" in result.output
+    acct = config.load(path).account("personal")
+    assert acct.secret.password_command == f"echo {mailbox.password}" and not acct.secret.keyring

@@ -49,7 +49,7 @@ def init(ctx, config_file, email, host, port, security, username, password_comma
     from pathlib import Path
 
     from syncagent import config as config_mod
-    from syncagent.errors import InputError
+    from syncagent.errors import ConfigError, InputError
     from syncagent.setup import init as init_wizard
     from syncagent.setup import providers
 
@@ -116,9 +116,19 @@ def init(ctx, config_file, email, host, port, security, username, password_comma
     else:
         echo("Warning: the server shows no Sent folder, so your own messages will not be counted; "
              "name it in `folders` in the config.", err=True)
-    password = answers.password
-    if password is not None:
-        init_wizard.store_in_keyring(answers.username, password)
+    while answers.password is not None:
+        try:
+            init_wizard.store_in_keyring(answers.username, answers.password)
+            break
+        except ConfigError as exc:
+            if not interactive:
+                raise
+            # The round trip worked a moment ago, yet storing failed (a wallet locked meanwhile): ask again
+            # without the keyring and check the new source, keeping everything else.
+            echo(f"Error: {exc}", err=True)
+            keyring_problem = "it failed to store the password just now"
+            _ask_password(answers, keyring_problem)
+            found = _connect(answers, interactive, keyring_problem)
     init_wizard.write(path, init_wizard.render(answers, found), force=force)
     echo(f"Wrote {path} (mode 0600).")
     echo("Next: `syncagent doctor` to check everything, then `syncagent sync`.")
