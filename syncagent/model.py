@@ -37,6 +37,8 @@ class Message:
     calendar: str | None = None  # the text/calendar part, for meetings
     has_calendar: bool = False
     defects: int = 0
+    auto_reply: bool = False  # automatic and written for a person (out of office), not a bounce
+    ooo_until: str | None = None  # an auto-reply's stated return date (ISO date), read at sync time
 
 
 @dataclass(frozen=True)

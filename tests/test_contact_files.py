@@ -141,4 +141,4 @@ def test_quiet_silences_every_command(config_file, tmp_path):
         result = quiet("--config", config, *args)
         assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), args
     listed = quiet("--config", config, "contacts", "list", "--json")
-    assert len(json.loads(listed.stdout)) == 43
+    assert len(json.loads(listed.stdout)) == 45

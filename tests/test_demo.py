@@ -44,11 +44,14 @@ def test_demo_runs_in_a_fresh_home_without_a_config(demo_runs):
     home, first, _ = demo_runs
     assert first.returncode == 0, first.stderr
     out = first.stdout
-    assert "Imported contacts.csv: 40 added" in out
-    assert "sample: 245 new messages" in out
+    assert "Imported contacts.csv: 42 added" in out
+    assert "sample: 247 new messages" in out
     assert "Ledger as of Fri 13 Nov 2026 16:00 (America/New_York)" in out
-    assert "40 contacts, 37 reached out to, 26 replied (70%)" in out
-    assert re.search(r"Reminders: 12 due, \d+ coming up", out)
+    assert "42 contacts, 38 reached out to, 26 replied (68%)" in out
+    assert "responsiveness: 20 boosters (replied within 3 business days), 6 obligates (later), 8 curmudgeons" in out
+    assert "Helix Bio 0/1 replied" in out
+    assert "Business days skip the public holidays of US; next: Thanksgiving Day on Thu 26 Nov 2026" in out
+    assert re.search(r"Reminders: 14 due, \d+ coming up", out)
     assert out.rstrip().endswith("Explore it: syncagent serve --demo")
     assert "Traceback" not in first.stderr
 
@@ -57,13 +60,22 @@ def test_demo_reminders_cover_every_kind(demo_runs):
     """Owed thank-yous, follow-ups and check-ins appear; capped, inbound-only and auto-replied-only cases do not mislead."""
     out = demo_runs[1].stdout
     rows = [line for line in out.splitlines() if re.match(r"\s+\d+ (due|soon) ", line)]
-    lines = {name: line for line in rows for name in re.findall(r"\d\d [A-Z][a-z]{2}  (\S+ \S+)", line)}
+    lines: dict[str, str] = {}  # name -> every reminder line of theirs
+    for line in rows:
+        for name in re.findall(r"\d\d [A-Z][a-z]{2}  (\S+ \S+)", line):
+            lines[name] = lines.get(name, "") + line + "\n"
     assert "due  thank-you" in lines["Tom Becker"]          # replied two days ago, no thanks
     assert "due  thank-you" in lines["Renée Fontaine"]       # a meeting (updated invitation) ended, no thanks
     assert "due  follow-up" in lines["Peter Novák"]          # one unanswered message, weeks ago
     assert "due  follow-up" in lines["Björn Lindqvist"]      # only an out-of-office answered
     assert "due  check-in" in lines["José Álvarez"]          # thanked months ago
     assert "soon thank-you" in lines["Maya Goldberg"]        # replied this morning
+    assert "due  close loop" in lines["Priya Raman"]         # she introduced Mei, who answered; no word back
+    assert "Mei Tanaka" in lines["Priya Raman"]
+    assert "due  next try" in lines["Lucía Romero"]          # 3B7: nobody at Helix Bio answered Wei
+    assert "soon follow-up 23 Nov" in lines["Wei Zhang"]     # her auto-reply: back on 20 Nov
+    assert "out of office, back on Fri 20 Nov" in lines["Wei Zhang"]
+    assert "soon follow-up 20 Nov" in lines["Grace Liu"]     # sent Tue 10 Nov: Veterans Day is skipped
     assert "Carlos Mendes" not in out                        # three unanswered: syncagent stops nagging
     assert "David Cohen" not in out                          # a recruiter wrote first: nothing owed
 
@@ -85,12 +97,12 @@ def test_demo_second_run_gives_the_same_result(demo_runs):
     """Rerunning imports nothing new, syncs nothing new and prints the same ledger and reminders."""
     home, first, second = demo_runs
     assert second.returncode == 0, second.stderr
-    assert "0 added, 0 updated, 40 unchanged" in second.stdout
+    assert "0 added, 0 updated, 42 unchanged" in second.stdout
     assert "sample: 0 new messages" in second.stdout
     assert _after_sync(first.stdout) == _after_sync(second.stdout)
     db = sqlite3.connect(home / ".local/share/syncagent/demo/demo.db")
-    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 245
-    assert db.execute("SELECT count(*) FROM contacts").fetchone()[0] == 40
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 247
+    assert db.execute("SELECT count(*) FROM contacts").fetchone()[0] == 42
 
 
 def test_demo_now_moves_the_clock(tmp_path):
@@ -159,5 +171,5 @@ def test_demo_reset_starts_from_scratch(demo_runs):
     home = demo_runs[0]
     result = run_syncagent(home, "demo", "--reset")
     assert result.returncode == 0, result.stderr
-    assert "40 added" in result.stdout and "sample: 245 new messages" in result.stdout
+    assert "42 added" in result.stdout and "sample: 247 new messages" in result.stdout
     assert _after_sync(result.stdout) == _after_sync(demo_runs[1].stdout)

@@ -72,7 +72,7 @@ def test_demo_setup_is_all_ok(home, capsys):
     found = lines(out)
     assert found["account sample"].startswith("ok  account sample: mbox at ")
     assert "schema 0" in found["database"]
-    assert found["last sync sample"].startswith("ok ") and "245 new messages" in found["last sync sample"]
+    assert found["last sync sample"].startswith("ok ") and "247 new messages" in found["last sync sample"]
     assert out.rstrip().endswith("Everything looks fine.")
 
 
@@ -223,3 +223,16 @@ def test_read_only_database_directory_is_a_problem_that_keeps_the_data(home, cap
         "reminders, stats and contacts list still work)."]
     assert f"ok  database: {db} (" in out
     assert "rebuild" not in out and "move it aside" not in out
+
+
+def test_doctor_names_the_holiday_region_and_the_next_holiday():
+    """With holidays = "US-NY", doctor says whose holidays are skipped and which comes next."""
+    from datetime import date
+
+    from syncagent.config import parse
+    from syncagent.setup.doctor import check_holidays
+
+    cfg = parse({"timezone": "America/New_York", "reminders": {"holidays": "US-NY"}}, None)
+    check = check_holidays(cfg, today=date(2026, 11, 20))
+    assert check.status == "ok"
+    assert check.detail == "business days skip the public holidays of US-NY; next: Thanksgiving Day on Thu 26 Nov 2026"

@@ -544,3 +544,26 @@ def test_browser_consent_through_the_local_redirect_saves_a_working_token(setup,
     assert json.loads(path.read_text())["refresh_token"] == "refresh-from-consent"
     fake.add_message()
     assert run(db, cfg).ok and count(db) == 1
+
+
+FRENCH_AWAY = (
+    b"From: Claire Martin <claire@example.org>\r\nTo: me@example.com\r\nSubject: =?utf-8?q?R=C3=A9ponse_automatique?=\r\n"
+    b"Date: Mon, 02 Nov 2026 15:00:00 +0000\r\nMessage-ID: <away-fr@example.org>\r\nAuto-Submitted: auto-replied\r\n"
+    b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="a"\r\n\r\n'
+    b"--a\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    b"Bonjour,\r\nJe suis absente du bureau et serai de retour le 16 novembre. Pour toute urgence, "
+    b"contactez l'accueil.\r\nCordialement,\r\nClaire\r\n"
+    b"--a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Bonjour</p>\r\n--a--\r\n"
+)
+
+
+def test_out_of_office_return_date_is_read_from_the_full_payload(setup, fake):
+    """An auto-reply is fetched in full (only it), its return date stored; no text is kept."""
+    cfg, db, _ = setup
+    fake.add_message(subject="Lunch on Tuesday?")
+    away = fake.add_eml(FRENCH_AWAY)
+    run(db, cfg)
+    assert rows(db, "SELECT gmail_id, automatic, ooo_until FROM messages WHERE ooo_until IS NOT NULL") == [
+        (away, 1, "2026-11-16")]
+    assert fake.calls["messages.get"] == 3  # two metadata, one full: the auto-reply only
+    assert count(db, "SELECT count(*) FROM messages WHERE snippet LIKE '%retour%'") == 0

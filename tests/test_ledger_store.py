@@ -217,14 +217,14 @@ def test_contact_summary_rows(db):
     assert [d[0] for d in cur.description] == [
         "contact_id", "name", "company", "segment", "first_outreach_at", "first_reply_at",
         "first_response_hours", "median_response_hours", "replied", "messages_sent",
-        "messages_received", "last_interaction_at", "state", "reached",
+        "messages_received", "last_interaction_at", "state", "reached", "responsiveness",
     ]
     assert cur.fetchall() == [
         (1, "Alice Archer", "Corp", "alumni", "2026-11-02T09:00:00Z", "2026-11-10T09:00:00Z",
-         192.0, 192.0, 1, 2, 1, "2026-11-10T09:00:00Z", "REPLIED", 1),
+         192.0, 192.0, 1, 2, 1, "2026-11-10T09:00:00Z", "REPLIED", 1, None),
         (2, "Bob Baker", None, "recruiter", "2026-11-02T09:00:00Z", None, None, None, 0, 1, 0,
-         "2026-11-02T09:00:00Z", "ASKED", 1),
-        (3, "Carol Chen", None, None, None, None, None, None, 0, 0, 0, None, None, 0),
+         "2026-11-02T09:00:00Z", "ASKED", 1, None),
+        (3, "Carol Chen", None, None, None, None, None, None, 0, 0, 0, None, None, 0, None),
     ]
     # Before any recompute (a contact added since): still a row, with zeros.
     add_contact(db, 4, "Dan New", ["dan@new.example"])

@@ -66,3 +66,20 @@ def test_enron_mbox_corpus_backfills_every_message(tmp_path):
     assert sync.sync_all(db, cfg)[0].new_messages == 3740
     assert sync.sync_all(db, cfg)[0].new_messages == 0
     assert db.execute("SELECT count(*) FROM messages WHERE direction = 'outgoing'").fetchone()[0] > 1000
+
+
+def test_maildir_auto_reply_return_date_is_stored_not_its_text(tmp_path):
+    """A Maildir out-of-office reply keeps only the return date it states; a bounce's text is never read."""
+    md = mailbox.Maildir(tmp_path / "mail", create=True)
+    md.add("From: Lucía <lucia@y.com>\nTo: me@x.com\nSubject: Respuesta automática: hola\nMessage-ID: <a@y>\n"
+           "Date: Mon, 2 Nov 2026 10:00:00 +0000\nAuto-Submitted: auto-replied\nMIME-Version: 1.0\n"
+           "Content-Type: text/plain; charset=utf-8\n\nEstoy de vacaciones. Regreso el lunes 16 de noviembre.\n"
+           .encode())
+    md.add(b"From: MAILER-DAEMON@mx.y.com\nTo: me@x.com\nSubject: Undelivered Mail Returned to Sender\n"
+           b"Message-ID: <b@y>\nDate: Mon, 2 Nov 2026 10:00:00 +0000\nAuto-Submitted: auto-replied\n\n"
+           b"Your message could not be delivered until 20 November.\n")
+    cfg = make_config(tmp_path, kind="maildir", path=str(tmp_path / "mail"), addresses=["me@x.com"])
+    db = store.open_db(cfg.database)
+    sync.sync_all(db, cfg)
+    assert db.execute("SELECT message_id, automatic, ooo_until FROM messages ORDER BY message_id").fetchall() == [
+        ("a@y", 1, "2026-11-16"), ("b@y", 1, None)]

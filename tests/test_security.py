@@ -191,6 +191,8 @@ IDENTIFIERS = {
     ("syncagent/pipeline/ledger.py", "where"),  # "<key column> = ? AND ..."
     ("syncagent/pipeline/ledger.py", "', '.join(cols)"),
     ("syncagent/pipeline/ledger.py", ".format('lower(trim(ce.address))' if messy else 'ce.address')"),
+    ("syncagent/pipeline/networking.py", "', '.join(_INTRO_COLUMNS)"),  # introductions' columns, a constant
+    ("syncagent/pipeline/networking.py", "', '.join(_COMPANY_FIELDS)"),  # the companies view's columns
     ("syncagent/pipeline/stages.py", "_WANTED"),  # a constant CASE expression; the addresses are a parameter
     ("syncagent/store/db.py", "', '.join(_MESSAGE_COLUMNS)"),
     ("syncagent/store/db.py", "sets"),  # "<cursor column> = ?" for known cursor columns

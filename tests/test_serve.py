@@ -190,7 +190,7 @@ def test_canned_this_weeks_activity(ds):
 def test_canned_queries_run_with_the_real_clock(ds):
     """Every canned query also runs with today left empty (the current date)."""
     md = serve.load_metadata("my-ledger.db")["databases"]["my-ledger"]["queries"]
-    assert len(md) == 8
+    assert len(md) == 10
     for name in md:
         response = fetch(ds, f"/my-ledger/{name}.json?_shape=array")
         assert response.status_code == 200, (name, response.text)

@@ -190,4 +190,4 @@ def test_demo_suggests_the_untracked_friend_and_the_old_address(tmp_path):
         "Added ahmed.hassan@delta-old.test to contact 25 (Ahmed Hassan), who has the same name."]
     listed = json.loads(syncagent("--config", config, "contacts", "list", "--json").stdout)
     ahmed = next(c for c in listed if c["id"] == 25)
-    assert ahmed["emails"][-1] == "ahmed.hassan@delta-old.test" and len(listed) == 40
+    assert ahmed["emails"][-1] == "ahmed.hassan@delta-old.test" and len(listed) == 42

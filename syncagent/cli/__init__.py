@@ -21,6 +21,7 @@ COMMANDS = {
     "contacts": "syncagent.cli.contacts:contacts",
     "reminders": "syncagent.cli.reminders:reminders",
     "stats": "syncagent.cli.stats:stats",
+    "companies": "syncagent.cli.companies:companies",
     "digest": "syncagent.cli.digest:digest",
     "serve": "syncagent.cli.serve:serve",
     "auth": "syncagent.cli.auth:auth",

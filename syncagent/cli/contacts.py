@@ -7,6 +7,7 @@ import sys
 import click
 
 from syncagent.cli import pass_ctx
+from syncagent.cli.options import now_option
 
 
 @click.group()
@@ -123,19 +124,33 @@ def add(ctx, name, emails, company, title, segment, tags, notes, cadence_days):
 
 @contacts.command("list")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of contacts with all their fields.")
+@now_option()
 @pass_ctx
-def list_(ctx, as_json):
-    """List contacts: id, name, first address, company, segment and ledger state.
+def list_(ctx, as_json, now):
+    """List contacts: id, name, first address, company, segment, ledger state and responsiveness.
+
+    Responsiveness is booster (replied to your first message within 3 business
+    days), obligate (replied later), curmudgeon (no reply after the follow-up
+    delay) or empty (pending, or they wrote first). With --now both are
+    computed for that instant (nothing is written).
 
     \b
     Example:
       syncagent contacts list
       syncagent contacts list --json | jq '.[] | select(.segment == "alumni")'
+      syncagent contacts list --json --now 2026-12-01T00:00:00Z
     """
     from syncagent.contacts import book as store
     from syncagent.safe_text import for_json, for_terminal
 
-    rows = store.list_contacts(ctx.db(reading=True))
+    db = ctx.db(reading=True)
+    rows = store.list_contacts(db)
+    if now is not None:
+        from syncagent.pipeline import networking
+
+        states = networking.states_at(db, ctx.config, now)
+        for row in rows:
+            row["state"], row["responsiveness"] = states.get(row["id"], (None, None))
     if as_json:
         click.echo(for_json(rows))
         return
@@ -145,7 +160,7 @@ def list_(ctx, as_json):
         return
     headers = ["id", "name", "email", "company", "segment"]
     if "state" in rows[0]:
-        headers.append("state")
+        headers += ["state", "responsiveness"]
     table = [[for_terminal(r.get(h)) for h in headers] for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(headers)]
     for line in [headers, *table]:

@@ -10,7 +10,8 @@ from syncagent.cli import echo, pass_ctx
 from syncagent.cli.options import now_option
 
 SOON_DAYS = 14  # upcoming reminders shown; the rest are counted
-KIND_LABEL = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
+KIND_LABEL = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in",
+              "close_loop": "close loop", "next_contact": "next try"}
 
 
 @click.command()
@@ -64,6 +65,15 @@ def _print(r) -> None:
         a = g["all_time"]
         echo(f"  {for_terminal(g['segment']):<10} {a['reached']:>7} {a['replied']:>7} {_pct(a['reply_rate']):>5} "
              f"{_hours(a['median_first_response_hours']):>13}")
+    classes = r.responsiveness
+    echo(f"  responsiveness: {classes.get('booster', 0)} boosters (replied within 3 business days), "
+         f"{classes.get('obligate', 0)} obligates (later), {classes.get('curmudgeon', 0)} curmudgeons (not at all)")
+    targets = [c for c in r.companies if c["tracked"] > 1]
+    if targets:
+        echo(f"  {len(r.companies)} companies; with several people: "
+             + ", ".join(f"{for_terminal(c['company'])} {c['replied']}/{c['reached']} replied" for c in targets))
+    if r.holidays:
+        echo(f"  {r.holidays[0].upper()}{r.holidays[1:]}")
     echo("")
     due = [x for x in r.reminders if x["overdue_seconds"] >= 0]
     upcoming = [x for x in r.reminders if x["overdue_seconds"] < 0]
@@ -73,7 +83,7 @@ def _print(r) -> None:
         when = _parse(x["due_at"]).astimezone(tz)
         flag = "due" if x["overdue_seconds"] >= 0 else "soon"
         echo(f"  {x['id']:>3} {flag:<4} {KIND_LABEL.get(x['kind'], x['kind']):<9} {when:%d %b}  "
-             f"{_cut(for_terminal(x['contact_name'] or x['contact_email'] or '?'), 20):<20} {_cut(for_terminal(x['reason']), 60)}")
+             f"{_cut(for_terminal(x['contact_name'] or x['contact_email'] or '?'), 20):<20} {_cut(for_terminal(x['reason']), 110)}")
     if len(upcoming) > len(soon):
         echo(f"  ... and {len(upcoming) - len(soon)} more later than {SOON_DAYS} days from now (see `reminders`)")
     echo("")

@@ -7,7 +7,8 @@ import click
 from syncagent.cli import pass_ctx
 from syncagent.cli.options import now_option
 
-_LABEL = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
+_LABEL = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in",
+          "close_loop": "close loop", "next_contact": "next try"}
 
 
 

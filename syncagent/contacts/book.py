@@ -203,12 +203,13 @@ def get(db, contact_id: int) -> dict | None:
     return rows[0] if rows else None
 
 
-def _ledger_states(db) -> dict[int, str] | None:
-    """contact id -> ledger state, from ``contact_ledger`` when the ledger stage has made it."""
+def _ledger_states(db) -> dict[int, tuple[str | None, str | None]] | None:
+    """contact id -> (ledger state, responsiveness), from ``contact_ledger`` when the ledger stage made it."""
     cols = {r[1] for r in db.execute("PRAGMA table_info(contact_ledger)").fetchall()}
-    if not {"contact_id", "state"} <= cols:
+    if not {"contact_id", "state", "responsiveness"} <= cols:
         return None
-    return dict(db.execute("SELECT contact_id, state FROM contact_ledger").fetchall())
+    return {cid: (state, cls) for cid, state, cls in
+            db.execute("SELECT contact_id, state, responsiveness FROM contact_ledger").fetchall()}
 
 
 def list_contacts(db, ids: list[int] | None = None) -> list[dict]:
@@ -230,5 +231,5 @@ def list_contacts(db, ids: list[int] | None = None) -> list[dict]:
         row["emails"] = emails.get(row["id"], [])
         row["email"] = row["emails"][0] if row["emails"] else None
         if states is not None:
-            row["state"] = states.get(row["id"])
+            row["state"], row["responsiveness"] = states.get(row["id"], (None, None))
     return rows

@@ -21,6 +21,7 @@ from syncagent.errors import InputError, SyncagentError
 from syncagent.ledger import figures
 from syncagent.ledger import turns as ledger
 from syncagent.ledger.figures import WeekFigures, shift_week, week_bounds, week_label, week_of
+from syncagent.ledger.obligations import KINDS
 from syncagent.timeutil import iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ COMPARE_WEEKS = 4  # "compared with the average of the previous four weeks"
 FASTEST = 5
 QUIET_SILENT_DAYS = 60  # replied before, silent this long: going quiet
 QUIET_CHECK_IN_WINDOW_DAYS = 30  # ACKED and the check-in falls due within this window
-KIND_ORDER = ("thank_you", "follow_up", "check_in")
+KIND_ORDER = KINDS  # the reminders listing's order: thank-yous first, suggestions last
 
 
 # The week's figures are defined once, with every other figure.

@@ -10,11 +10,14 @@ from zoneinfo import ZoneInfo
 
 from syncagent.digest import charts
 from syncagent.digest.data import DigestData
+from syncagent.ledger.obligations import KINDS
 from syncagent.safe_text import for_markdown, for_markup
 from syncagent.timeutil import parse_iso
 
-KIND_TITLES = {"thank_you": "Thank-yous", "follow_up": "Follow-ups", "check_in": "Check-ins"}
-KIND_SINGULAR = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
+KIND_TITLES = {"thank_you": "Thank-yous", "follow_up": "Follow-ups", "check_in": "Check-ins",
+               "close_loop": "Closing the loop with introducers", "next_contact": "Next person to try"}
+KIND_SINGULAR = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in",
+                 "close_loop": "close the loop", "next_contact": "next contact"}
 IMPORT_HINT = ("See the people you exchanged mail with and track them with `syncagent contacts suggest`, or import "
                "contacts with `syncagent contacts import FILE` (a CSV, LinkedIn's Connections.csv or a vCard).")
 FONT = "font-family:Helvetica,Arial,sans-serif;"
@@ -105,7 +108,7 @@ def markdown(data: DigestData) -> str:
     out += ["## What you owe now", ""]
     if not data.owed:
         out += ["Nothing owed this week. Well done.", ""]
-    for kind in ("thank_you", "follow_up", "check_in"):
+    for kind in KINDS:
         items = [r for r in data.owed if r["kind"] == kind]
         if items:
             out += [f"**{KIND_TITLES[kind]}**", ""]
@@ -179,7 +182,7 @@ def html(data: DigestData) -> str:
         body.append(_h2("What you owe now"))
         if not data.owed:
             body.append(_p("Nothing owed this week. Well done."))
-        for kind in ("thank_you", "follow_up", "check_in"):
+        for kind in KINDS:
             items = [r for r in data.owed if r["kind"] == kind]
             if items:
                 body.append(_h3(KIND_TITLES[kind]))

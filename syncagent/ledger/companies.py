@@ -25,8 +25,7 @@ def key(company: str | None) -> str | None:
     """The company as compared: trimmed, case-folded; None when blank."""
     if company is None:
         return None
-    text = " ".join(company.split())
-    return text.casefold() or None
+    return company.strip().casefold() or None
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ def groups(members: Iterable[Member]) -> dict[str, list[Member]]:
 
 def display_name(people: Sequence[Member]) -> str:
     """How the company is written by its lowest-id contact (trimmed)."""
-    return " ".join((people[0].company or "").split())
+    return (people[0].company or "").strip()
 
 
 def latest_ask(people: Sequence[Member]) -> tuple[turns.Event, set[int]] | None:

@@ -99,8 +99,13 @@ def close_loop(intro: Introduction, introducer_events: Sequence[turns.Event], da
     due = intro.converted_at + timedelta(days=days)
     reason = (f"{introducer_name} introduced you to {introduced_name}, who answered "
               f"{ago(intro.converted_at, now)}; tell {introducer_name} how it went")
-    return Obligation(CLOSE_LOOP, due, intro.message, intro.converted_at, reason,
+    return Obligation(CLOSE_LOOP, due, anchor(intro), intro.converted_at, reason,
                       about_contact_id=intro.contact_id)
+
+
+def anchor(intro: Introduction) -> str:
+    """The reminder's anchor: the introducing message and who it introduced (one message can introduce two)."""
+    return f"{intro.message}+contact:{intro.contact_id}"
 
 
 def closed_by(intro: Introduction, introducer_events: Sequence[turns.Event], now: datetime) -> turns.Event | None:

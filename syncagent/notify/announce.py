@@ -20,7 +20,8 @@ from syncagent.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
 
-_LABEL = {"thank_you": "Thank-you", "follow_up": "Follow-up", "check_in": "Check-in"}
+_LABEL = {"thank_you": "Thank-you", "follow_up": "Follow-up", "check_in": "Check-in",
+          "close_loop": "Close the loop", "next_contact": "Next contact"}
 # A notification is a glance, and its body is a stranger's text: names and reasons are cut,
 # and only the first few reminders are listed.
 NAME_CHARS = 60

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from syncagent.model import Address, Message
 from syncagent.parse.addresses import normalize_address
-from syncagent.parse.automatic import classify
+from syncagent.parse.automatic import classify, is_auto_reply
 from syncagent.timeutil import iso
 
 _ANGLE_ID = re.compile(r"<([^<>\s]+)>")
@@ -77,6 +77,7 @@ def parse_header_pairs(pairs, *, arrived_at: datetime | None = None, size: int |
         in_reply_to = None
     list_id = first("list-id")
     auto, reason = classify(headers, sender.address if sender else None, subject)
+    auto_reply = auto and is_auto_reply(headers, sender.address if sender else None, subject)
     return Message(
         message_id=message_id,
         date=date,
@@ -95,6 +96,7 @@ def parse_header_pairs(pairs, *, arrived_at: datetime | None = None, size: int |
         thread_hint=thread_hint,
         gmail_id=gmail_id,
         defects=defects,
+        auto_reply=auto_reply,
     )
 
 

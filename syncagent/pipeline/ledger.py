@@ -99,13 +99,13 @@ def ledgers(db, now: datetime | None = None) -> dict[int, Ledger]:
 _LEDGER_COLUMNS = (
     "contact_id", "state", "first_outreach_at", "first_reply_at", "first_response_hours",
     "median_response_hours", "replied", "messages_sent", "messages_received", "last_interaction_at",
-    "unanswered", "reached", "first_response_seconds",
+    "unanswered", "reached", "first_response_seconds", "responsiveness",
 )
 _REPLY_COLUMNS = ("contact_id", "message", "asked_at", "replied_at", "response_hours", "response_seconds")
 _CONTACT_MESSAGE_COLUMNS = ("contact_id", "message", "direction")
 
 
-def recompute(db, now: datetime | None = None, timezone: str = "UTC") -> dict[int, Ledger]:
+def recompute(db, now: datetime | None = None, timezone: str = "UTC", *, config=None) -> dict[int, Ledger]:
     """Rebuild contact_ledger, replies, contact_messages and the figures at ``now`` in one transaction.
 
     The figures (overall_stats, segment_stats, and weekly_stats with weeks in
@@ -113,14 +113,24 @@ def recompute(db, now: datetime | None = None, timezone: str = "UTC") -> dict[in
     Idempotent: the tables are derived, so running it twice leaves the same rows
     (``computed_at`` says when they were last confirmed). Only rows that changed are
     written, so the rebuild after a sync that brought a few messages stays cheap.
+    With ``config``, the rules beyond the turn ledger are derived too: each contact's
+    responsiveness and the ``introductions`` table (``pipeline.networking``).
     Returns the ledgers, for stages that run next.
     """
     now = to_utc(now or utcnow())
     computed_at = iso(now)
     with transaction(db, "ledger") as conn:
         result = ledgers(db, now)
+        derived = None
+        if config is not None:
+            from syncagent.pipeline import networking
+
+            derived = networking.derive(db, config, now, result)
+        classes = derived.responsiveness if derived else {}
         _replace_rows(conn, "contact_ledger", _LEDGER_COLUMNS, 1,
-                      (_ledger_row(cid, led) for cid, led in result.items()), computed_at)
+                      (_ledger_row(cid, led, classes.get(cid)) for cid, led in result.items()), computed_at)
+        if derived is not None:
+            networking.store(conn, derived, computed_at)
         _replace_rows(conn, "replies", _REPLY_COLUMNS, 2, (
             (cid, _message_pk(r.ref), iso(r.asked_at), iso(r.replied_at), _hours(r.seconds), r.seconds)
             for cid, led in result.items()
@@ -163,7 +173,7 @@ def _replace_rows(conn, table: str, columns: tuple[str, ...], key_len: int, rows
         )
 
 
-def _ledger_row(contact_id: int, led: Ledger) -> tuple:
+def _ledger_row(contact_id: int, led: Ledger, responsiveness: str | None = None) -> tuple:
     fig = figures.of_contact(led)
     return (
         contact_id,
@@ -179,6 +189,7 @@ def _ledger_row(contact_id: int, led: Ledger) -> tuple:
         fig.unanswered,
         int(fig.reached),
         fig.first_response_seconds,
+        responsiveness,
     )
 
 

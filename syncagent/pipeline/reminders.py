@@ -35,9 +35,11 @@ from syncagent.ledger.obligations import (  # noqa: F401  (re-exported: the rule
     FOLLOW_UP,
     KINDS,
     THANK_YOU,
+    TURN_KINDS,
     Obligation,
     obligation,
 )
+from syncagent.pipeline import networking
 from syncagent.store.db import transaction
 from syncagent.timeutil import iso, parse_iso, utcnow
 
@@ -61,25 +63,41 @@ def _contacts(db) -> list[_Contact]:
 def evaluate(db, config: Config, now: datetime, events: dict | None = None, ledgers: dict | None = None):
     """(contact, ledger, obligation or None) for every contact, as things stood at ``now``.
 
-    ``events`` (contact id -> events) defaults to ``ledger_store.contact_events``;
-    ``ledgers`` (contact id -> Ledger at ``now``), where the caller has just computed
-    them, saves doing it twice.
+    Every contact appears once with its turn-ledger obligation (or None); a contact
+    owed a ``close_loop`` (as an introducer) or suggested by ``next_contact``
+    appears again for each of those. ``events`` (contact id -> events) defaults to
+    ``ledger_store.contact_events``; ``ledgers`` (contact id -> Ledger at ``now``),
+    where the caller has just computed them, saves doing it twice.
     """
+    return _evaluate(db, config, now, events, ledgers)[0]
+
+
+def _evaluate(db, config: Config, now: datetime, events: dict | None = None, ledgers: dict | None = None):
     if events is None and ledgers is None:
         from syncagent.pipeline.ledger import contact_events
 
         events = contact_events(db, now=now)
     tz = config.tz
-    out = []
     empty = ledger_mod.compute((), now)
-    for contact in _contacts(db):
+    contacts = _contacts(db)
+    by_id: dict[int, ledger_mod.Ledger] = {}
+    for contact in contacts:
         if ledgers is not None:
-            led = ledgers.get(contact.id, empty)
+            by_id[contact.id] = ledgers.get(contact.id, empty)
         else:
-            led = ledger_mod.compute(events.get(contact.id, ()), now)
-        ob = obligation(led, config.reminders, tz, now, contact.cadence_days, name=contact.name)
+            by_id[contact.id] = ledger_mod.compute(events.get(contact.id, ()), now)
+    persons = [networking.Person(c.id, c.name, c.company) for c in contacts]
+    derived = networking.derive(db, config, now, by_id, persons)
+    out = []
+    for contact in contacts:
+        led = by_id[contact.id]
+        ob = obligation(led, config.reminders, tz, now, contact.cadence_days, name=contact.name,
+                        away=derived.away.get(contact.id, ()))
         out.append((contact, led, ob))
-    return out
+    known = {c.id: c for c in contacts}
+    for contact_id, ob in derived.reminders:
+        out.append((known[contact_id], by_id[contact_id], ob))
+    return out, derived, by_id, persons
 
 
 def _settled_by(led, kind: str, anchor: str, settings: Reminders, tz, cadence) -> ledger_mod.Event | None:
@@ -124,33 +142,42 @@ def _reconcile(db, config: Config, now: datetime, events: dict | None, ledgers: 
     conn = db.conn
     with transaction(db, "reminders"):
         # Read inside the write transaction, so a concurrent writer cannot slip in between.
-        evaluated = evaluate(db, config, now, events, ledgers)
-        active: dict[int, list] = {}
-        for row in conn.execute(
-            "SELECT id, contact_id, kind, anchor FROM reminders "
-            f"WHERE status IN ('open', 'snoozed') AND kind IN ({', '.join('?' for _ in KINDS)})", KINDS
+        evaluated, derived, by_id, persons = _evaluate(db, config, now, events, ledgers)
+        owed: dict[int, set] = {}
+        for contact, _led, ob in evaluated:
+            owed.setdefault(contact.id, set())
+            if ob is not None:
+                owed[contact.id].add((ob.kind, ob.anchor))
+        contacts = {c.id: c for c, _led, _ob in evaluated}
+        # Settle first: the schema allows one open row per holder, so an old row must be
+        # closed before the new obligation's row goes in.
+        for rid, contact_id, kind, anchor, company, about in conn.execute(
+            "SELECT id, contact_id, kind, anchor, company, about_contact_id FROM reminders "
+            "WHERE status IN ('open', 'snoozed')"
         ).fetchall():
-            active.setdefault(row[1], []).append(row)
-        for contact, led, ob in evaluated:
-            current = (ob.kind, ob.anchor) if ob else None
-            # Settle first: the schema allows one open row per contact, so the old one
-            # must be closed before the new obligation's row goes in.
-            for rid, _, kind, anchor in active.get(contact.id, ()):
-                if (kind, anchor) == current:
-                    continue
-                event = _settled_by(led, kind, anchor, config.reminders, tz, contact.cadence_days)
-                conn.execute(
-                    "UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = ?, snoozed_until = NULL "
-                    "WHERE id = ?",
-                    [iso(event.at) if event else now_text, _message_id(event.ref if event else None), rid],
-                )
-                counts["settled"] += 1
+            if (kind, anchor) in owed.get(contact_id, ()):
+                continue
+            contact = contacts.get(contact_id)
+            if contact is None:
+                continue
+            if kind in TURN_KINDS:
+                event = _settled_by(by_id[contact_id], kind, anchor, config.reminders, tz, contact.cadence_days)
+            else:
+                event = networking.settled_by(kind, anchor, contact_id, company, about, now, by_id, derived, persons)
+            conn.execute(
+                "UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = ?, snoozed_until = NULL "
+                "WHERE id = ?",
+                [iso(event.at) if event else now_text, _message_id(event.ref if event else None), rid],
+            )
+            counts["settled"] += 1
+        for contact, _led, ob in evaluated:
             if ob is None:
                 continue
             cur = conn.execute(
-                "INSERT INTO reminders (contact_id, kind, anchor, due_at, status, created_at, reason) "
-                "VALUES (?, ?, ?, ?, 'open', ?, ?) ON CONFLICT (contact_id, kind, anchor) DO NOTHING",
-                [contact.id, ob.kind, ob.anchor, iso(ob.due_at), now_text, ob.reason],
+                "INSERT INTO reminders (contact_id, kind, anchor, due_at, status, created_at, reason, "
+                "about_contact_id, company) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [contact.id, ob.kind, ob.anchor, iso(ob.due_at), now_text, ob.reason, ob.about_contact_id,
+                 ob.company],
             )
             counts["created"] += cur.rowcount
             # Settings may have moved the due time; the reason's "N days ago" moves with the clock.

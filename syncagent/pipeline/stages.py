@@ -56,7 +56,7 @@ def _stages(db, config: Config, now: datetime, force: bool) -> None:
         threads.rebuild(db)
         meetings.rebuild(db, config.timezone)
     if ledger_changed:
-        ledgers = ledger_store.recompute(db, now, config.timezone)
+        ledgers = ledger_store.recompute(db, now, config.timezone, config=config)
         reminders.reconcile(db, config, now, ledgers=ledgers)
     else:
         stats.refresh(db, now)
@@ -108,7 +108,8 @@ def _people_fingerprint(db, config: Config) -> str:
     conn = db.conn
     contacts = conn.execute("SELECT count(*), max(updated_at), total(cadence_days) FROM contacts").fetchone()
     emails = conn.execute("SELECT count(*), total(contact_id), max(address) FROM contact_emails").fetchone()
-    settings = (config.timezone, config.reminders)
+    # The user's own addresses decide which mail is an introduction.
+    settings = (config.timezone, config.reminders, sorted({a for acct in config.accounts for a in acct.addresses}))
     return hashlib.sha1(repr((contacts, emails, settings)).encode()).hexdigest()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -40,6 +40,9 @@ class DemoResult:
     stats: dict  # syncagent.pipeline.stats.report(..., by="segment"): the numbers `syncagent stats --by segment` prints
     reminders: list[dict]
     digest_paths: list[Path]
+    responsiveness: dict[str, int] = field(default_factory=dict)  # class -> contacts, from contact_summary
+    companies: list[dict] = field(default_factory=list)  # the `companies` view
+    holidays: str | None = None  # the holiday region and the next holiday, as `doctor` says it
 
 
 def sample_data() -> Path:
@@ -72,6 +75,8 @@ def config_text(directory: Path, sample: Path) -> str:
         'kind = "mbox"\n'
         f"path = {_toml_str(sample / 'mail')}\n"
         f"addresses = [{', '.join(_toml_str(a) for a in DEMO_ADDRESSES)}]\n\n"
+        "[reminders]\n"
+        'holidays = "US"                         # business days skip US public holidays\n\n'
         "[digest]\n"
         f"output_dir = {_toml_str(directory / 'digests')}\n"
     )
@@ -120,6 +125,14 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
             contacts = db.execute("SELECT count(*) FROM contacts").fetchone()[0]
             report = stats.report(stats.load(db), by="segment")  # what the sync stored, as every surface reads it
             owed = reminders.listing(db, config, now)
+            classes = dict(db.execute(
+                "SELECT responsiveness, count(*) FROM contact_summary WHERE responsiveness IS NOT NULL "
+                "GROUP BY responsiveness").fetchall())
+            from syncagent.pipeline import networking
+            from syncagent.setup.doctor import check_holidays
+
+            companies = networking.company_rows(db, config)
+            holidays = check_holidays(config, now.astimezone(config.tz).date()).detail
             result = digest.build(db, config, now=now)
         finally:
             db.conn.close()
@@ -134,6 +147,9 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
         stats=report,
         reminders=owed,
         digest_paths=[result.markdown_path, result.html_path],
+        responsiveness=classes,
+        companies=companies,
+        holidays=holidays,
     )
 
 

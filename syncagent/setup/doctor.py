@@ -55,12 +55,26 @@ def run(config_path=None, *, network: bool = True) -> list[Check]:
         else:
             checks.append(Check("config", OK, f"{where} loads ({n} account{'s' if n != 1 else ''})"))
         checks += _permissions(where)
+        if cfg.reminders.holidays:
+            checks.append(check_holidays(cfg))
         for account in cfg.accounts:
             checks.append(check_account(account, network=network))
         checks += check_database(cfg)
     checks.append(check_systemd())
     checks.append(check_datasette())
     return checks
+
+
+def check_holidays(cfg, today=None) -> Check:
+    """Which public holidays business days skip, and the next one (in the user's zone)."""
+    from syncagent.ledger.businessdays import next_holiday
+    from syncagent.timeutil import utcnow
+
+    region = cfg.reminders.holidays
+    today = today or utcnow().astimezone(cfg.tz).date()
+    upcoming = next_holiday(region, today)
+    nxt = f"; next: {upcoming[1]} on {upcoming[0]:%a} {upcoming[0].day} {upcoming[0]:%b %Y}" if upcoming else ""
+    return Check("holidays", OK, f"business days skip the public holidays of {region}{nxt}")
 
 
 def _permissions(path: Path | None) -> list[Check]:

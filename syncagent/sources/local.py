@@ -18,6 +18,7 @@ from syncagent.config import Account
 from syncagent.errors import SourceError
 from syncagent.model import Batch, FolderCursor, Seen
 from syncagent.parse.headers import parse_message
+from syncagent.parse.returndate import first_text, with_return_date
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -89,6 +90,8 @@ class LocalSource:
             from dataclasses import replace
 
             parsed = replace(parsed, calendar=calendar, has_calendar=True)
+        if parsed.auto_reply:
+            parsed = with_return_date(parsed, _first_text(box, key))
         return parsed, Seen(folder=folder, location=str(key))
 
 
@@ -151,6 +154,15 @@ def _from_line_date(from_line: str | None) -> datetime | None:
             return parsedate_to_datetime(parts[1])
         except (TypeError, ValueError, IndexError):
             return None
+
+
+def _first_text(box, key) -> str | None:
+    """The start of an auto-reply's first text part, for the return date it may state."""
+    try:
+        return first_text(box.get_message(key))
+    except Exception as exc:  # broken MIME must not stop a sync
+        log.debug("no text read from %s: %s", key, exc)
+        return None
 
 
 def _calendar_part(box, key) -> str | None:

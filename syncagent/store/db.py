@@ -237,7 +237,7 @@ def finish_run(db, run_id: int, status: str, new_messages: int, error: str | Non
 _MESSAGE_COLUMNS = (
     "account", "message_id", "thread_id", "date", "date_source", "arrived_at", "from_address",
     "from_name", "subject", "direction", "automatic", "automatic_reason", "in_reply_to", "refs",
-    "list_id", "size", "snippet", "has_calendar", "gmail_id", "thread_hint", "first_seen_at",
+    "list_id", "size", "snippet", "has_calendar", "gmail_id", "thread_hint", "first_seen_at", "ooo_until",
 )
 
 _INSERT_MESSAGE = (
@@ -250,7 +250,8 @@ _INSERT_MESSAGE = (
     "gmail_id = COALESCE(messages.gmail_id, excluded.gmail_id), "
     "thread_hint = COALESCE(messages.thread_hint, excluded.thread_hint), "
     "snippet = COALESCE(messages.snippet, excluded.snippet), "
-    "has_calendar = MAX(messages.has_calendar, excluded.has_calendar)"
+    "has_calendar = MAX(messages.has_calendar, excluded.has_calendar), "
+    "ooo_until = COALESCE(messages.ooo_until, excluded.ooo_until)"
 )
 
 
@@ -321,6 +322,7 @@ def _save_items(conn, account: str, own: set[str], items, now: str) -> int:
             "outgoing" if msg.from_address and msg.from_address in own else "incoming",
             int(msg.automatic), msg.automatic_reason, msg.in_reply_to, " ".join(msg.references) or None,
             msg.list_id, msg.size, msg.snippet, int(msg.has_calendar), msg.gmail_id, msg.thread_hint, now,
+            msg.ooo_until,
         )
         for msg, _seen in items
     ])

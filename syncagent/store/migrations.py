@@ -541,3 +541,76 @@ def m0011_one_open_reminder(db):
     # Replays with --now used to insert rows for past obligations that nothing settled,
     # leaving several open reminders for one contact; the turn ledger owes one at a time.
     one_open_index(db, "reminders_one_open_turn", ("contact_id",), TURN_KINDS)
+
+
+@migrations(name="0012_beyond_the_turn_ledger")
+def m0012_beyond_the_turn_ledger(db):
+    # Introductions, out-of-office return dates, responsiveness, and the two reminder
+    # kinds whose holder is not one contact alone: close_loop (one open per introducer
+    # and introduced) and next_contact (one open per company).
+    conn = db.conn
+    conn.execute("ALTER TABLE messages ADD COLUMN ooo_until TEXT")  # an auto-reply's stated return date
+    conn.execute("ALTER TABLE contact_ledger ADD COLUMN responsiveness TEXT")
+    db.executescript(
+        """
+        CREATE TABLE introductions (
+            id INTEGER PRIMARY KEY,
+            introducer_address TEXT NOT NULL,
+            introducer_name TEXT,
+            introducer_contact_id INTEGER REFERENCES contacts(id) ON DELETE SET NULL,
+            contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            converted_at TEXT,
+            converted_by TEXT,
+            computed_at TEXT NOT NULL,
+            UNIQUE (message, contact_id)
+        );
+        CREATE INDEX introductions_contact ON introductions (contact_id);
+        CREATE INDEX introductions_introducer ON introductions (introducer_contact_id);
+        """
+    )
+    # A CHECK constraint cannot be altered in SQLite: the table is rebuilt with the new
+    # kinds and columns, and every index it had is made again.
+    indexes = [sql for (sql,) in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'reminders' AND sql IS NOT NULL")]
+    db.executescript(
+        """
+        CREATE TABLE reminders_new (
+            id INTEGER PRIMARY KEY,
+            contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('follow_up', 'thank_you', 'check_in', 'close_loop', 'next_contact')),
+            anchor TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'done', 'dismissed', 'snoozed')),
+            snoozed_until TEXT,
+            created_at TEXT NOT NULL,
+            resolved_at TEXT,
+            resolved_by INTEGER REFERENCES messages(id),
+            reason TEXT,
+            notified_at TEXT,
+            about_contact_id INTEGER REFERENCES contacts(id) ON DELETE CASCADE,
+            company TEXT,
+            UNIQUE (contact_id, kind, anchor)
+        );
+        INSERT INTO reminders_new (id, contact_id, kind, anchor, due_at, status, snoozed_until, created_at,
+                                   resolved_at, resolved_by, reason, notified_at)
+            SELECT id, contact_id, kind, anchor, due_at, status, snoozed_until, created_at,
+                   resolved_at, resolved_by, reason, notified_at FROM reminders;
+        DROP TABLE reminders;
+        ALTER TABLE reminders_new RENAME TO reminders;
+        """
+    )
+    for sql in indexes:
+        conn.execute(sql)
+    db.executescript(
+        """
+        CREATE UNIQUE INDEX reminders_one_open_close_loop ON reminders (contact_id, about_contact_id)
+            WHERE kind = 'close_loop' AND status IN ('open', 'snoozed');
+        CREATE UNIQUE INDEX reminders_one_open_next_contact ON reminders (company)
+            WHERE kind = 'next_contact' AND status IN ('open', 'snoozed');
+        -- The next pass derives responsiveness, introductions and the new reminders.
+        DELETE FROM pipeline_state WHERE name = 'derived';
+        """
+    )

@@ -9,7 +9,8 @@ The story, for Alex Morgan <alex.morgan@example.com> (also alex@alexmorgan.test)
 ends just before ``REFERENCE_NOW`` (Friday 2026-11-13 16:00 New York) and covers
 every case the ledger handles: fast and slow replies, replies in a new thread or
 from a second address, follow-ups that got an answer and ones that did not,
-out-of-office replies (English, German), a bounce, newsletters, calendar
+out-of-office replies (English, German, and a Spanish one whose return date moves
+the follow-up), an introduction, a company where nobody answered (3B7), a bounce, newsletters, calendar
 invitations (with an update), thank-yous sent and owed, and check-ins due.
 Only example.com / example.org / .test domains are used.
 """
@@ -80,6 +81,9 @@ PEOPLE = [
     ("Kevin Murphy", "kevin.murphy@quarry.test", "Quarry Labs", "Recruiter", "recruiter", "in-house", "replied_owed"),
     ("Sara Lindholm", "sara.lindholm@fjord.test", "Fjord Cloud", "Talent Acquisition", "recruiter", "in-house", "acked_recent"),
     ("Mateo García", "mateo.garcia@example.org", "Independent", "Executive Recruiter", "recruiter", "agency", "no_contact_yet"),
+    # a target company with two people: the first is away, nobody answers, 3B7 says try the other
+    ("Wei Zhang", "wei.zhang@helix.test", "Helix Bio", "VP Engineering", "cold", "biotech", "ooo_es_3b7"),
+    ("Lucía Romero", "lucia.romero@helix.test", "Helix Bio ", "Platform Lead", "cold", "biotech", "no_contact_yet"),
 ]
 
 ASKS = [
@@ -337,6 +341,17 @@ def story(seed: int = SEED) -> list[Mail]:
             s.add(Mail(first.when + timedelta(hours=5), ME, [(p.name, p.email)], "Re: " + first.subject,
                        "Hi Rachel,\n\nThanks for thinking of me. Yes, happy to hear more; I'm free Wednesday.\n\nAlex\n",
                        reply_to=first))
+        elif sc == "ooo_es_3b7":
+            # Fixed instants, no draws from the generator, so the rest of the story stays as it was.
+            # Asked Mon 9 Nov; the Spanish auto-reply says "back on 20 November", which moves the
+            # follow-up past it; nobody else at Helix Bio was asked, so 3B7 suggests the next person.
+            a = s.add(Mail(datetime(2026, 11, 9, 15, 12, 7, tzinfo=timezone.utc), ME, [(p.name, p.email)],
+                           f"Quick question about {p.company}",
+                           f"Hi {p.first},\n\n{ASKS[0][1].format(company=p.company)}\n\nBest,\nAlex\n"))
+            s.add(Mail(a.when + timedelta(minutes=2), (p.name, p.email), [ME], "Respuesta automática: " + a.subject,
+                       "Gracias por su mensaje. Estaré fuera de la oficina hasta el 20 de noviembre, con acceso "
+                       "limitado al correo. Para asuntos urgentes, escriba a platform@helix.test.\n\nUn saludo,\nWei\n",
+                       headers={"Auto-Submitted": "auto-replied"}, reply_to=a))
         elif sc == "inbound_none":  # a recruiter writes; nothing is owed
             s.add(Mail(s.at(r.uniform(6, 20)), (p.name, p.email), [ME], f"Opportunities at {p.company}",
                        f"Hi Alex,\n\nWe're hiring senior engineers at {p.company}. Let me know if you'd like to "

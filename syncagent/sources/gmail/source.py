@@ -38,6 +38,7 @@ from datetime import datetime, timezone
 from syncagent.config import Account
 from syncagent.errors import ConfigError, CursorInvalid, TransientSourceError
 from syncagent.model import Batch, GmailCursor, Message, Seen
+from syncagent.parse.returndate import with_return_date
 from syncagent.sources.gmail import api as gmail_api
 
 log = logging.getLogger(__name__)
@@ -232,15 +233,20 @@ class GmailSource:
                 gone.append(mid)
                 continue
             in_scope[mid] = meta
+        messages = {mid: to_message(meta) for mid, meta in in_scope.items()}
+        # The full format is asked for only where a part is wanted: invitations (their
+        # calendar part) and auto-replies (the return date their text may state).
         candidates = [mid for mid, meta in in_scope.items()
-                      if mid in (invites or ()) or looks_like_invitation(_pairs(meta))]
+                      if mid in (invites or ()) or looks_like_invitation(_pairs(meta)) or messages[mid].auto_reply]
         full = client.get_many(candidates, "full") if candidates else {}
         for mid, meta in in_scope.items():
-            msg = to_message(meta)
+            msg = messages[mid]
             if mid in full:
                 text = self._calendar_text(full[mid])
                 if text:
                     msg = replace(msg, calendar=text, has_calendar=True)
+                if msg.auto_reply:
+                    msg = with_return_date(msg, _first_text(full[mid].get("payload") or {}))
             items.append((msg, Seen(folder=FOLDER, location=mid, labels=tuple(meta.get("labelIds") or ()))))
         return items, gone
 
@@ -385,6 +391,32 @@ def _calendar_part(payload: dict) -> dict | None:
             fallback = part
         stack[0:0] = part.get("parts") or []
     return fallback
+
+
+def _first_text(payload: dict) -> str | None:
+    """The first 2 KB of the first inline text part (plain, else HTML as text) of a full payload."""
+    from syncagent.parse.returndate import TEXT_BYTES
+    from syncagent.sources.imap.parts import html_to_text
+
+    found: dict[str, dict] = {}
+    stack = [payload]
+    while stack and "plain" not in found:
+        part = stack.pop(0)
+        mime = (part.get("mimeType") or "").lower()
+        data = (part.get("body") or {}).get("data")
+        if mime in ("text/plain", "text/html") and data and not part.get("filename"):
+            found.setdefault(mime[5:], part)
+        stack[0:0] = part.get("parts") or []
+    part = found.get("plain") or found.get("html")
+    if part is None:
+        return None
+    data = part["body"]["data"]
+    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))[:TEXT_BYTES]
+    try:
+        text = raw.decode(_charset(part) or "utf-8", errors="replace")
+    except LookupError:
+        text = raw.decode("utf-8", errors="replace")
+    return html_to_text(text) if part is found.get("html") and "plain" not in found else text
 
 
 def _charset(part: dict) -> str | None:

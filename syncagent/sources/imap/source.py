@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from syncagent.config import Account
 from syncagent.errors import SourceError, SyncagentError
 from syncagent.model import Batch, FolderCursor, Message, Seen
+from syncagent.parse.returndate import with_return_date
 from syncagent.sources.imap import connect as imap_connect
 from syncagent.sources.imap import fetch as imap_fetch
 from syncagent.sources.imap import parts as imap_parts
@@ -243,6 +244,7 @@ class ImapSource:
         calendars = self._calendars(data)
         snippets = self._snippets(data) if self.account.fetch_snippets else {}
         out = []
+        away: list[int] = []  # auto-replies: their text may state a return date
         for uid in uids:
             d = data.get(uid)
             if d is None:
@@ -268,9 +270,36 @@ class ImapSource:
                 msg = dataclasses.replace(msg, calendar=calendars[uid], has_calendar=True)
             if snippets.get(uid):
                 msg = dataclasses.replace(msg, snippet=snippets[uid])
+            if msg.auto_reply:
+                away.append(uid)
             labels = tuple(imap_parts.label(x) for x in d.get(b"X-GM-LABELS", ()) or ())
             out.append((msg, Seen(folder=folder, location=str(uid), uid=uid, uidvalidity=uidvalidity,
                                   labels=labels)))
+        if away:
+            texts = self._away_texts(data, away)
+            out = [(with_return_date(m, texts.get(seen.uid)) if seen.uid in texts else m, seen) for m, seen in out]
+        return out
+
+    def _away_texts(self, data: dict, uids: list[int]) -> dict[int, str]:
+        """The first 2 KB of the first text part of each auto-reply, decoded (only these are read).
+
+        The bulk FETCH parses BODYSTRUCTURE only where a calendar part is named, so
+        the auto-replies' structures are asked for again: a rare, small FETCH.
+        """
+        from syncagent.parse.returndate import TEXT_BYTES
+
+        structures = {uid: data[uid] for uid in uids if b"BODYSTRUCTURE" in data.get(uid, {})}
+        missing = [uid for uid in uids if uid not in structures]
+        if missing:
+            structures.update(self.client.fetch(missing, ["BODYSTRUCTURE"]))
+        out = {}
+        for uid, (raw, (_p, subtype, enc, charset)) in self._parts(
+                structures, imap_parts.find_text, f"<0.{TEXT_BYTES}>").items():
+            try:
+                body = imap_parts.decode_part(raw, enc, charset, partial=True)
+                out[uid] = imap_parts.html_to_text(body) if subtype == "html" else body
+            except Exception:  # promise 4: a return date is a nicety, never a reason to fail
+                log.debug("%s: no text for auto-reply UID %s", self.account.name, uid, exc_info=True)
         return out
 
     def _parts(self, data: dict, find, section: str = "") -> dict[int, tuple[bytes, tuple]]:

@@ -1,0 +1,246 @@
+"""The rules beyond the turn ledger over the database: introductions, out of office,
+responsiveness and 3B7 per company.
+
+The rules are pure (``syncagent.ledger``); this module feeds them from
+``messages``/``message_addresses`` and the contacts, and ``store`` writes what
+they derive (the ``introductions`` table, ``contact_ledger.responsiveness``) in
+one transaction at the real clock. ``derive`` evaluates at any instant without
+writing, so ``--now`` reads the same figures the stored tables hold.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from syncagent.config import Config
+from syncagent.ledger import companies, introductions, responsiveness
+from syncagent.ledger import turns as ledger_mod
+from syncagent.ledger.introductions import Introduction, Mail
+from syncagent.ledger.obligations import Obligation
+from syncagent.ledger.outofoffice import AwayNotice
+from syncagent.timeutil import iso
+
+log = logging.getLogger(__name__)
+
+_NO_LIMIT = "9999-12-31T23:59:59Z"
+
+# Incoming, not automatic, addressed (To/Cc) to at least one tracked contact: the only
+# messages that can introduce someone. One row per recipient; the lowest id of a
+# Message-ID held by several accounts stands for it, as in the turn ledger.
+_INTRO_SQL = """
+SELECT m.id, m.message_id, m.date, m.from_address, m.from_name, a.address
+FROM messages m
+JOIN message_addresses a ON a.message = m.id AND a.role IN ('to', 'cc')
+WHERE m.direction = 'incoming' AND m.automatic = 0 AND m.date <= :until
+  AND m.id IN (SELECT x.message FROM message_addresses x JOIN contact_emails ce ON ce.address = x.address
+               WHERE x.role IN ('to', 'cc'))
+ORDER BY m.id
+"""
+
+# Auto-replies that stated a return date, from a tracked contact.
+_AWAY_SQL = """
+SELECT ce.contact_id, m.id, m.date, m.ooo_until
+FROM messages m
+JOIN message_addresses a ON a.message = m.id AND a.role = 'from'
+JOIN contact_emails ce ON ce.address = a.address
+WHERE m.automatic = 1 AND m.ooo_until IS NOT NULL AND m.direction = 'incoming' AND m.date <= :until
+ORDER BY m.id
+"""
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+    company: str | None
+
+
+@dataclass
+class Derived:
+    """What the rules beyond the turn ledger give at one instant."""
+
+    introductions: list[Introduction] = field(default_factory=list)
+    away: dict[int, list[AwayNotice]] = field(default_factory=dict)  # contact id -> auto-replies with a date
+    responsiveness: dict[int, str | None] = field(default_factory=dict)
+    reminders: list[tuple[int, Obligation]] = field(default_factory=list)  # (contact id, close_loop/next_contact)
+
+
+def own_addresses(config: Config) -> set[str]:
+    return {a for acct in config.accounts for a in acct.addresses}
+
+
+def people(db) -> list[Person]:
+    return [Person(*row) for row in db.execute("SELECT id, name, company FROM contacts ORDER BY id").fetchall()]
+
+
+def mails(db, until: str) -> list[Mail]:
+    by_id: dict[int, dict] = {}
+    seen_ids: dict[str, int] = {}
+    for pk, message_id, when, sender, name, address in db.conn.execute(_INTRO_SQL, {"until": until}):
+        first = seen_ids.setdefault(message_id, pk)
+        if first != pk:
+            continue  # another account's copy of the same message
+        row = by_id.setdefault(pk, {"at": when, "sender": sender, "name": name, "to": []})
+        row["to"].append(address)
+    out = []
+    for pk, row in by_id.items():
+        at = _parse(row["at"])
+        if at is not None:
+            out.append(Mail(f"message:{pk}", at, row["sender"], row["name"], tuple(row["to"]), outgoing=False))
+    return out
+
+
+def away_notices(db, until: str) -> dict[int, list[AwayNotice]]:
+    out: dict[int, list[AwayNotice]] = {}
+    for contact_id, pk, when, until_text in db.conn.execute(_AWAY_SQL, {"until": until}):
+        at = _parse(when)
+        try:
+            back = date.fromisoformat(until_text)
+        except (TypeError, ValueError):
+            continue
+        if at is not None:
+            out.setdefault(contact_id, []).append(AwayNotice(at, back, f"message:{pk}"))
+    return out
+
+
+def contact_of(db) -> dict[str, int]:
+    return dict(db.execute("SELECT address, contact_id FROM contact_emails").fetchall())
+
+
+def derive(db, config: Config, now: datetime, ledgers: Mapping[int, ledger_mod.Ledger],
+           persons: list[Person] | None = None) -> Derived:
+    """Introductions, out-of-office notices, responsiveness and the close_loop and
+    next_contact reminders owed at ``now``; ``ledgers`` are every contact's at ``now``."""
+    now = ledger_mod.to_utc(now)
+    until = iso(now)
+    settings, tz = config.reminders, config.tz
+    persons = persons if persons is not None else people(db)
+    names = {p.id: p.name for p in persons}
+    empty = ledger_mod.compute((), now)
+    events = {cid: led.events for cid, led in ledgers.items()}
+    out = Derived()
+    out.away = away_notices(db, until)
+    out.introductions = introductions.find(mails(db, until), own_addresses(config), contact_of(db), events, now)
+    for p in persons:
+        out.responsiveness[p.id] = responsiveness.classify(
+            ledgers.get(p.id, empty), settings.follow_up_after_business_days, tz, now, settings.holidays)
+    for intro in out.introductions:
+        x = intro.introducer_contact_id
+        if x is None:
+            continue
+        ob = introductions.close_loop(intro, events.get(x, ()), settings.close_loop_after_days, now,
+                                      introducer_name=names.get(x, intro.introducer_name or intro.introducer_address),
+                                      introduced_name=names.get(intro.contact_id, "them"))
+        if ob is not None:
+            out.reminders.append((x, ob))
+    members = [companies.Member(p.id, p.name, p.company, ledgers.get(p.id, empty)) for p in persons]
+    for group in companies.groups(members).values():
+        found = companies.next_contact(group, settings.next_contact_after_business_days, tz, now, settings.holidays)
+        if found is not None:
+            member, ob = found
+            out.reminders.append((member.contact_id, ob))
+    return out
+
+
+def settled_by(kind: str, anchor: str, contact_id: int, company: str | None, about: int | None,
+               now: datetime, ledgers: Mapping[int, ledger_mod.Ledger], derived: Derived,
+               persons: list[Person]) -> ledger_mod.Event | None:
+    """The event that settled a stored close_loop or next_contact row no longer owed, or None."""
+    if kind == "close_loop":
+        intro = next((i for i in derived.introductions
+                      if i.introducer_contact_id == contact_id and i.contact_id == about
+                      and introductions.anchor(i) == anchor), None)
+        led = ledgers.get(contact_id)
+        if intro is None or led is None:
+            return None
+        return introductions.closed_by(intro, led.events, now)
+    if kind == "next_contact":
+        empty = ledger_mod.compute((), now)
+        members = [companies.Member(p.id, p.name, p.company, ledgers.get(p.id, empty)) for p in persons]
+        group = companies.groups(members).get(company or "")
+        if not group:
+            return None
+        ask = next((a for m in group for a in m.ledger.asks if a.ref == anchor), None)
+        if ask is None:
+            return None
+        asked = {m.contact_id for m in group if any(a.ref == anchor for a in m.ledger.asks)}
+        return companies.settled_by(group, ask, asked)
+    return None
+
+
+_INTRO_COLUMNS = ("message", "contact_id", "introducer_address", "introducer_name", "introducer_contact_id",
+                  "at", "converted_at", "converted_by")
+
+
+def store(conn, derived: Derived, computed_at: str) -> None:
+    """Make the ``introductions`` table hold exactly what was derived (inside the caller's transaction)."""
+    wanted = {
+        (int(i.message.split(":", 1)[1]), i.contact_id, i.introducer_address, i.introducer_name,
+         i.introducer_contact_id, iso(i.at), iso(i.converted_at) if i.converted_at else None, i.converted_by)
+        for i in derived.introductions
+    }
+    existing = set(conn.execute(f"SELECT {', '.join(_INTRO_COLUMNS)} FROM introductions"))
+    for row in existing - wanted:
+        conn.execute("DELETE FROM introductions WHERE message = ? AND contact_id = ?", row[:2])
+    conn.executemany(
+        f"INSERT INTO introductions ({', '.join(_INTRO_COLUMNS)}, computed_at) "
+        f"VALUES ({', '.join('?' for _ in _INTRO_COLUMNS)}, ?)",
+        [(*row, computed_at) for row in sorted(wanted - existing, key=lambda r: (r[5], r[0], r[1]))],
+    )
+
+
+def _parse(text: str | None) -> datetime | None:
+    try:
+        return ledger_mod.to_utc(datetime.fromisoformat(text))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+# --- what the surfaces read ---------------------------------------------------------
+
+def states_at(db, config: Config, now: datetime) -> dict[int, tuple[str | None, str | None]]:
+    """contact id -> (state, responsiveness) at ``now``, computed in memory (``--now``: nothing written)."""
+    from syncagent.pipeline.ledger import ledgers as compute_ledgers
+
+    ledgers = compute_ledgers(db, now)
+    derived = derive(db, config, now, ledgers)
+    return {cid: (led.state, derived.responsiveness.get(cid)) for cid, led in ledgers.items()}
+
+
+_COMPANY_FIELDS = ("company", "company_key", "tracked", "reached", "replied", "reply_rate", "owed", "owed_kinds")
+
+
+def company_rows(db, config: Config, now: datetime | None = None) -> list[dict]:
+    """One dict per target company: the stored ``companies`` view, or at ``now`` computed in memory.
+
+    Both count the same way (ledger/companies.py): tracked contacts, those written to,
+    those who replied, replied / reached, and the open reminders due now for people there.
+    """
+    if now is None:
+        cur = db.execute(f"SELECT {', '.join(_COMPANY_FIELDS)} FROM companies")
+        return [dict(zip(_COMPANY_FIELDS, row)) for row in cur.fetchall()]
+    from syncagent.pipeline import reminders
+    from syncagent.pipeline.ledger import ledgers as compute_ledgers
+
+    ledgers = compute_ledgers(db, now)
+    empty = ledger_mod.compute((), now)
+    members = [companies.Member(p.id, p.name, p.company, ledgers.get(p.id, empty)) for p in people(db)]
+    groups = companies.groups(members)
+    owed: dict[str, list[str]] = {}
+    where = {m.contact_id: key for key, group in groups.items() for m in group}
+    for item in reminders.listing(db, config, now, due_only=True):
+        key = where.get(item["contact_id"])
+        if key is not None:
+            owed.setdefault(key, []).append(item["kind"])
+    out = []
+    for key, group in groups.items():
+        fig = companies.figures(group)
+        kinds = owed.get(key, [])
+        out.append({"company": fig.company, "company_key": key, "tracked": fig.tracked, "reached": fig.reached,
+                    "replied": fig.replied, "reply_rate": fig.reply_rate, "owed": len(kinds),
+                    "owed_kinds": ", ".join(kinds) or None})
+    out.sort(key=lambda r: r["company"])
+    return out
