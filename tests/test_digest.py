@@ -56,8 +56,10 @@ def test_sections_in_order_with_people_and_numbers(db, config):
     titles = re.findall(r"^## (.+)$", md, flags=re.M)
     assert titles == [
         "What you owe now", "Coming up in the next 7 days", "The week in numbers", "Reply rate by segment",
-        "Fastest to answer this week", "Going quiet", "Outreach and replies, last 12 weeks",
+        "Responsiveness", "Fastest to answer this week", "Going quiet", "Outreach and replies, last 12 weeks",
     ]
+    assert section(md, "Responsiveness").strip() == ("Of the people you wrote to first: 6 boosters (answered within 3 "
+        "business days), 0 obligates (answered later), 1 curmudgeons (no answer yet after the follow-up delay).")
     assert md.startswith("# Your networking week 2026-W48 (Mon 23 Nov – Sun 29 Nov 2026)")
     coming = section(md, "Coming up in the next 7 days")
     assert "- Ivy Ito (Initech): thank-you due in 1 hour (Wed 25 Nov)" in coming

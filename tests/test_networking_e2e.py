@@ -162,6 +162,11 @@ def test_every_rule_through_the_cli(env, mailbox, monkeypatch):
     stored = {c["name"]: (c["state"], c["responsiveness"]) for c in json.loads(run(config, "contacts", "list", "--json"))}
     assert stored == {n: (c["state"], c["responsiveness"]) for n, c in contacts.items()}
 
+    by_class = json.loads(run(config, "stats", "--json", "--by", "responsiveness", "--now", "2026-11-20T15:00:00Z"))
+    reached = {g["responsiveness"]: g["all_time"]["reached"] for g in by_class["groups"]}
+    assert reached == {"booster": 1, "obligate": 1, "curmudgeon": 1, "(none)": 2}  # Hana and Wei still pending
+    assert json.loads(run(config, "stats", "--json", "--by", "responsiveness"))["groups"] == by_class["groups"]
+
     companies = {c["company"]: c for c in json.loads(run(config, "companies", "--json", "--now",
                                                          "2026-11-20T15:00:00Z"))}
     helix = companies["Helix"]

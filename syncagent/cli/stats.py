@@ -10,7 +10,8 @@ from syncagent.cli.options import now_option
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
-@click.option("--by", type=click.Choice(["segment"]), help="Also break the figures down by contact segment.")
+@click.option("--by", type=click.Choice(["segment", "responsiveness"]),
+              help="Also break the figures down by contact segment, or by responsiveness class.")
 @now_option()
 @pass_ctx
 def stats(ctx, as_json, by, now):
@@ -27,6 +28,7 @@ def stats(ctx, as_json, by, now):
     Examples:
       syncagent stats
       syncagent stats --by segment
+      syncagent stats --by responsiveness
       syncagent stats --json --now 2026-12-01T00:00:00Z
     """
     from syncagent.pipeline import stats as st
@@ -38,6 +40,8 @@ def stats(ctx, as_json, by, now):
         if not st.stored(db):
             _derive(ctx, db)
         figures = st.load(db)
+    if by == "responsiveness":
+        figures = st.by_responsiveness(db, ctx.config, now)
     report = st.report(figures, by)
     if as_json:
         from syncagent.safe_text import for_json

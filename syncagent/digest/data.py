@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -55,6 +55,7 @@ class DigestData:
     segments: list[dict]
     fastest: list[dict]
     quiet: list[dict]
+    responsiveness: dict = field(default_factory=dict)  # booster/obligate/curmudgeon -> contacts
 
     @property
     def is_new_user(self) -> bool:
@@ -143,6 +144,12 @@ def gather(db, config, *, week: str | None = None, now: datetime | None = None) 
     this = stats[-1]
 
     owed, upcoming = _split_reminders(_reminders(db, config, now, events), ledgers, now)
+    if replay:
+        from syncagent.pipeline import networking
+
+        classes = list(networking.derive(db, config, now, ledgers).responsiveness.values())
+    else:  # as the last sync stored them (contact_summary)
+        classes = [c for (c,) in db.execute("SELECT responsiveness FROM contact_ledger")]
     return DigestData(
         week=this.week,
         first_day=date.fromisocalendar(year, wk, 1),
@@ -158,6 +165,7 @@ def gather(db, config, *, week: str | None = None, now: datetime | None = None) 
         segments=_segments(reply),
         fastest=_fastest(contacts, ledgers, this),
         quiet=_quiet(config, contacts, ledgers, now, {r["contact_id"] for r in owed + upcoming}),
+        responsiveness={k: classes.count(k) for k in ("booster", "obligate", "curmudgeon") if k in classes},
     )
 
 

@@ -100,6 +100,13 @@ def _generated(data: DigestData) -> str:
 
 # --- Markdown ------------------------------------------------------------------
 
+def responsiveness_line(counts: dict) -> str:
+    """How the people you wrote to first answered that first message."""
+    return (f"Of the people you wrote to first: {counts.get('booster', 0)} boosters (answered within 3 business "
+            f"days), {counts.get('obligate', 0)} obligates (answered later), {counts.get('curmudgeon', 0)} "
+            "curmudgeons (no answer yet after the follow-up delay).")
+
+
 def markdown(data: DigestData) -> str:
     out = [f"# {_title(data)}", "", f"_{_generated(data)}_", ""]
     if data.is_new_user:
@@ -139,6 +146,8 @@ def markdown(data: DigestData) -> str:
     else:
         out.append("No outreach yet, so no reply rates.")
     out.append("")
+    if data.responsiveness:
+        out += ["## Responsiveness", "", responsiveness_line(data.responsiveness), ""]
     out += ["## Fastest to answer this week", ""]
     if data.fastest:
         out += [f"{i}. {_md_escape(_person(p))}: {hours(p['hours'])}" for i, p in enumerate(data.fastest, 1)]
@@ -206,6 +215,9 @@ def html(data: DigestData) -> str:
                                 for s in data.segments], numeric_from=1))
         else:
             body.append(_p("No outreach yet, so no reply rates."))
+        if data.responsiveness:
+            body.append(_h2("Responsiveness"))
+            body.append(_p(responsiveness_line(data.responsiveness)))
         body.append(_h2("Fastest to answer this week"))
         if data.fastest:
             body.append(_table(["Person", "Response time"], [[_person(p), hours(p["hours"])] for p in data.fastest], numeric_from=1))

@@ -12,7 +12,7 @@ memory, nothing written.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timezone
 
 from syncagent.ledger import figures
 from syncagent.ledger.figures import NO_SEGMENT, PERIODS, ReplyFigures, WeekFigures
@@ -118,6 +118,29 @@ def refresh(db, now: datetime) -> ReplyFigures:
 
 # --- reading -------------------------------------------------------------------
 
+def by_responsiveness(db, config, now: datetime | None = None) -> ReplyFigures:
+    """The reply figures grouped by responsiveness class ("(none)": pending or they wrote first).
+
+    Without ``now``: from the stored ledger rows, at the instant they were computed;
+    with it, computed in memory at that instant (nothing written).
+    """
+    if now is None:
+        rows = db.execute(
+            "SELECT responsiveness, first_outreach_at, first_response_seconds FROM contact_ledger "
+            "WHERE reached = 1 AND first_outreach_at IS NOT NULL ORDER BY contact_id").fetchall()
+        outs = [figures.Outreach(figures.segment_label(cls), parse_iso(first), seconds) for cls, first, seconds in rows]
+        last = load(db)
+        return figures.reply_figures(outs, last.now if last else to_utc(datetime.now(timezone.utc)))
+    from syncagent.pipeline import ledger as ledger_store
+    from syncagent.pipeline import networking
+
+    now = to_utc(now)
+    ledgers = ledger_store.ledgers(db, now)
+    classes = networking.derive(db, config, now, ledgers).responsiveness
+    found = (figures.outreach(classes.get(cid), figures.of_contact(led)) for cid, led in sorted(ledgers.items()))
+    return figures.reply_figures([o for o in found if o is not None], now)
+
+
 def stored(db) -> bool:
     """Has the ledger stage stored the figures at least once?"""
     return db.execute("SELECT EXISTS (SELECT 1 FROM overall_stats)").fetchone()[0] == 1
@@ -172,11 +195,11 @@ def report(result: ReplyFigures, by: str | None = None) -> dict:
     "last_90_days"}]}`` where G is ``{"reached", "replied", "reply_rate", "median_first_response_hours",
     "p90_first_response_hours"}``; ``groups`` is empty unless ``by == "segment"``.
     """
-    if by not in (None, "segment"):
+    if by not in (None, "segment", "responsiveness"):
         raise ValueError(f"unknown grouping {by!r}")
     out: dict = {"now": iso(result.now), "by": by, "overall": {p: dict(result.overall[p]) for p in PERIODS}, "groups": []}
-    if by == "segment":
-        out["groups"] = [{"segment": name, **{p: dict(g[p]) for p in PERIODS}} for name, g in result.segments]
+    if by is not None:  # result.segments holds the groups of ``by`` (see by_responsiveness)
+        out["groups"] = [{by: name, **{p: dict(g[p]) for p in PERIODS}} for name, g in result.segments]
     return out
 
 
@@ -189,10 +212,11 @@ def render(report: dict) -> str:
     """A small aligned table of the report for people (segment names made safe for a terminal)."""
     from syncagent.safe_text import for_terminal
 
-    header = ["segment", "period", "reached", "replied", "rate", "median h", "p90 h"]
+    by = report.get("by") or "segment"
+    header = [by, "period", "reached", "replied", "rate", "median h", "p90 h"]
     rows = [["(all)", LABELS[key], *_cells(report["overall"][key])] for key in PERIODS]
     for group in report["groups"]:
-        rows += [[for_terminal(group["segment"]), LABELS[key], *_cells(group[key])] for key in PERIODS]
+        rows += [[for_terminal(group[by]), LABELS[key], *_cells(group[key])] for key in PERIODS]
     if not report["groups"]:
         header, rows = header[1:], [r[1:] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
