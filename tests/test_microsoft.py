@@ -117,3 +117,14 @@ def test_sync_logs_in_with_xoauth2_and_the_microsoft_token(mailbox, tmp_path, fa
     assert "rejected the login" in err
     assert sent == ["at-2"]
     assert "AUTHENTICATE" in mailbox.server.commands and "LOGIN" not in mailbox.server.commands
+
+
+def test_doctor_names_a_missing_microsoft_token(tmp_path, fake, capsys, monkeypatch):
+    """doctor on a Microsoft OAuth account without a saved token says which command signs it in."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = write_config(tmp_path, fake)
+    path.chmod(0o600)
+    code, out, _ = run(capsys, "--config", str(path), "doctor")
+    assert code == 1
+    assert (f"!!  account work: there is no Microsoft token at {tmp_path / 'work.msal.json'}; run "
+            "`syncagent auth microsoft work`.") in out.splitlines()
