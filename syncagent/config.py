@@ -77,6 +77,7 @@ class Reminders:
     holidays: str | None = None  # "US", "US-NY", "DE-BY": public holidays business days skip
     close_loop_after_days: float = 7  # thank an introducer this long after the intro converts; 0: off
     next_contact_after_business_days: int = 3  # 3B7: nobody at the company answered; 0: off
+    stale_after_days: float = 30  # overdue longer than this: listed apart, never notified
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def parse(data: dict, path: Path | None) -> Config:
             r.fail("accounts.name", f"uses {name!r} twice", "give every account a different name")
     rem = r.table("reminders")
     rem.allow("thank_you_within_hours", "follow_up_after_business_days", "max_unanswered", "check_in_after_days",
-              "holidays", "close_loop_after_days", "next_contact_after_business_days")
+              "holidays", "close_loop_after_days", "next_contact_after_business_days", "stale_after_days")
     reminders = Reminders(
         thank_you_within_hours=rem.number("thank_you_within_hours", 24, positive=True),
         follow_up_after_business_days=rem.int("follow_up_after_business_days", 7, minimum=1),
@@ -211,6 +212,7 @@ def parse(data: dict, path: Path | None) -> Config:
         holidays=_holidays_region(rem),
         close_loop_after_days=rem.number("close_loop_after_days", 7, minimum=0),
         next_contact_after_business_days=rem.int("next_contact_after_business_days", 3, minimum=0),
+        stale_after_days=rem.number("stale_after_days", 30, positive=True),
     )
     s = r.table("sync")
     s.allow("interval_minutes", "jitter_seconds", "idle")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -325,7 +326,7 @@ def test_cli_json_shape(cli_env, monkeypatch):
         "id": None, "contact_id": 1, "contact_name": "Priya Shah", "contact_email": PRIYA, "company": "Acme",
         "kind": "follow_up", "due_at": "2026-11-11T14:00:00Z",
         "reason": "No reply to 'Coffee chat?' sent Mon 2 Nov (1 of 3)", "status": "open",
-        "overdue_seconds": 36000, "last_subject": "Coffee chat?", "anchor": "message:1",
+        "overdue_seconds": 36000, "stale": False, "last_subject": "Coffee chat?", "anchor": "message:1",
         "created_at": None, "snoozed_until": None, "notified_at": None,
     }
     assert json.loads(result.output) == [expected]
@@ -519,3 +520,125 @@ def test_notifications_off_by_default(tmp_path):
 
     assert notify.notify_due(db, cfg, at("2026-11-12T00:00:00")) == 0
     assert db.execute("SELECT COUNT(*) FROM reminders WHERE notified_at IS NOT NULL").fetchone()[0] == 0
+
+
+# --- stale reminders and bulk actions (a real mailbox's first hour) -------------------------------
+
+FIRST_SYNC = at("2026-11-20T12:00:00")
+OLD = [("Ann Old", "ann@example.org", "2025-03-02T14:00:00"), ("Bo Old", "bo@example.org", "2025-06-01T14:00:00"),
+       ("Cy Old", "cy@example.org", "2026-09-01T14:00:00")]
+
+
+@pytest.fixture
+def first_hour(tmp_path, cfg, db, monkeypatch):
+    """Three follow-ups owed for months (stale) and one fresh, reconciled by the first sync."""
+    from syncagent import timeutil
+
+    for name, address, when in OLD:
+        add_contact(db, name, address)
+        add_message(db, when, "outgoing", address, "Hello")
+    add_contact(db, "Priya Shah", PRIYA)
+    add_message(db, "2026-11-10T14:00:00", "outgoing", PRIYA, "Coffee chat?")
+    monkeypatch.setattr(timeutil, "_clock", lambda: FIRST_SYNC)
+    reminders.reconcile(db, cfg, FIRST_SYNC)
+    path = tmp_path / "config.toml"
+    path.write_text(f'timezone = "America/New_York"\n[database]\npath = "{cfg.database}"\n'
+                    f'[digest]\noutput_dir = "{tmp_path / "digests"}"\n')
+    return path
+
+
+def test_stale_reminders_are_one_line_in_the_table(first_hour):
+    """The table lists what is owed now and sums up the stale ones in one line; --stale lists only them."""
+    table = invoke(first_hour).output
+    assert "Priya Shah" in table and "Old" not in table
+    assert "3 older obligations, overdue by more than 30 days: `syncagent reminders --stale`" in table.splitlines()
+    stale = invoke(first_hour, "--stale").output
+    assert stale.splitlines()[0] == "Overdue by more than 30 days (3)"
+    assert all(name in stale for name, _, _ in OLD) and "Priya" not in stale
+
+
+def test_json_lists_every_reminder_with_its_stale_flag(first_hour):
+    """`--json` keeps stale reminders, each with "stale": true; `--json --stale` only them."""
+    listed = json.loads(invoke(first_hour, "--json").output)
+    assert sorted((r["contact_name"], r["stale"]) for r in listed) == [
+        ("Ann Old", True), ("Bo Old", True), ("Cy Old", True), ("Priya Shah", False)]
+    only = json.loads(invoke(first_hour, "--json", "--stale").output)
+    assert sorted(r["contact_name"] for r in only) == ["Ann Old", "Bo Old", "Cy Old"]
+
+
+def test_stale_after_days_is_configurable(first_hour):
+    """[reminders] stale_after_days moves the line: at 1000 days nothing here is stale."""
+    first_hour.write_text(first_hour.read_text() + "[reminders]\nstale_after_days = 1000\n")
+    assert not any(r["stale"] for r in json.loads(invoke(first_hour, "--json").output))
+    with pytest.raises(config_mod.ConfigError, match="stale_after_days"):
+        config_mod.parse({"reminders": {"stale_after_days": 0}}, first_hour)
+
+
+def test_notifications_skip_stale_reminders(tmp_path, cfg, db, monkeypatch, first_hour):
+    """A first sync announces only the fresh reminder, never the months-old ones."""
+    from syncagent.notify import announce
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    record = tmp_path / "notified.txt"
+    (bindir / "notify-send").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> "{record}"\n')
+    (bindir / "notify-send").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+    noisy = config_mod.parse({"timezone": "America/New_York", "database": {"path": str(cfg.database)},
+                              "notify": {"desktop": True}}, tmp_path / "config.toml")
+    later = FIRST_SYNC + timedelta(days=2)  # Priya's follow-up is due on the 19th
+    assert announce.notify_due(db, noisy, later) == 1
+    assert "syncagent: 1 reminder due" in record.read_text() and "Old" not in record.read_text()
+
+
+def test_digest_counts_stale_reminders(first_hour):
+    """The digest lists the fresh reminder and counts the stale ones in one sentence."""
+    from syncagent.cli import cli
+
+    result = CliRunner().invoke(cli, ["--config", str(first_hour), "digest"], catch_exceptions=False)
+    markdown = Path(result.output.splitlines()[0]).read_text()
+    assert "Also 3 older obligations, overdue by more than 30 days: syncagent reminders --stale" in markdown
+    assert "Priya Shah" in markdown and "Ann Old" not in markdown
+
+
+def test_bulk_actions_say_how_many_they_changed(first_hour, db):
+    """Several ids, --stale, --kind and --before act at once and say how many rows changed."""
+    status = lambda: dict(db.execute("SELECT contact_id, status FROM reminders").fetchall())  # noqa: E731
+    result = invoke(first_hour, "dismiss", "--stale")
+    assert (result.exit_code, result.output) == (0, "Dismissed 3 reminders.\n")
+    assert status() == {1: "dismissed", 2: "dismissed", 3: "dismissed", 4: "open"}
+    assert invoke(first_hour, "done", "--stale").output == "No open reminder matches; nothing changed.\n"
+    result = invoke(first_hour, "snooze", "--kind", "follow_up", "--before", "2026-11-30", "--until", "2026-12-01")
+    assert result.output == "Snoozed 1 reminder until Tue 1 Dec 2026 00:00 (America/New_York).\n"
+    assert status()[4] == "snoozed"
+    assert invoke(first_hour, "done", "4").output == "Marked reminder 4 done.\n"
+
+
+def test_several_ids_at_once(first_hour, db):
+    """`done ID ID...` marks every one in one go."""
+    result = invoke(first_hour, "done", "1", "2", "3")
+    assert (result.exit_code, result.output) == (0, "Marked 3 reminders done.\n")
+    assert [r[0] for r in db.execute("SELECT status FROM reminders ORDER BY id")] == ["done", "done", "done", "open"]
+
+
+def test_bulk_action_errors_are_one_sentence(first_hour, db, capsys):
+    """An unknown id, or one already settled, is one sentence and exit 1, and changes nothing; no ids and no
+    selector is a usage error (exit 2)."""
+    from syncagent.cli import main
+
+    def run(*args):
+        with pytest.raises(SystemExit) as exc:
+            main(["--config", str(first_hour), "reminders", *args])
+        return exc.value.code, capsys.readouterr().err
+
+    assert run("dismiss", "1", "99") == (
+        1, "Error: There is no reminder with id 99; run `syncagent reminders` to see the ids.\n")
+    assert run("dismiss", "98", "99")[1] == (
+        "Error: There are no reminders with ids 98, 99; run `syncagent reminders` to see the ids.\n")
+    assert db.execute("SELECT status FROM reminders WHERE id = 1").fetchone() == ("open",)
+    invoke(first_hour, "done", "1")
+    assert run("snooze", "1") == (
+        1, "Error: Reminder 1 is already done, so nothing was changed; `syncagent reminders` lists the open ones.\n")
+    code, err = run("done")
+    assert code == 2 and "Give one or more reminder ids, or pick them with --kind, --stale or --before." in err

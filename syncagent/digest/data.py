@@ -56,6 +56,8 @@ class DigestData:
     fastest: list[dict]
     quiet: list[dict]
     responsiveness: dict = field(default_factory=dict)  # booster/obligate/curmudgeon -> contacts
+    stale: int = 0  # open reminders overdue by more than stale_after_days: counted, not listed
+    stale_after_days: float = 30
 
     @property
     def is_new_user(self) -> bool:
@@ -143,7 +145,8 @@ def gather(db, config, *, week: str | None = None, now: datetime | None = None) 
     stats = [weekly.get(label) or figures.empty_week(y, w, tz) for label, (y, w) in zip(labels, weeks)]
     this = stats[-1]
 
-    owed, upcoming = _split_reminders(_reminders(db, config, now, events), ledgers, now)
+    items = _reminders(db, config, now, events)
+    owed, upcoming = _split_reminders([r for r in items if not r["stale"]], ledgers, now)
     if replay:
         from syncagent.pipeline import networking
 
@@ -166,6 +169,8 @@ def gather(db, config, *, week: str | None = None, now: datetime | None = None) 
         fastest=_fastest(contacts, ledgers, this),
         quiet=_quiet(config, contacts, ledgers, now, {r["contact_id"] for r in owed + upcoming}),
         responsiveness={k: classes.count(k) for k in ("booster", "obligate", "curmudgeon") if k in classes},
+        stale=sum(r["stale"] for r in items),
+        stale_after_days=config.reminders.stale_after_days,
     )
 
 

@@ -98,6 +98,12 @@ def _generated(data: DigestData) -> str:
     return f"As of {local:%a %d %b %Y %H:%M} ({data.timezone})."
 
 
+def _stale_line(data) -> str:
+    n, days = data.stale, data.stale_after_days
+    return (f"Also {n} older obligation{'s' if n != 1 else ''}, overdue by more than {days:g} "
+            f"day{'s' if days != 1 else ''}: syncagent reminders --stale")
+
+
 # --- Markdown ------------------------------------------------------------------
 
 def responsiveness_line(counts: dict) -> str:
@@ -121,6 +127,8 @@ def markdown(data: DigestData) -> str:
             out += [f"**{KIND_TITLES[kind]}**", ""]
             out += [_md_item(r) for r in items]
             out.append("")
+    if data.stale:
+        out += [_stale_line(data), ""]
     out += ["## Coming up in the next 7 days", ""]
     if data.upcoming:
         out += [
@@ -197,6 +205,8 @@ def html(data: DigestData) -> str:
                 body.append(_h3(KIND_TITLES[kind]))
                 body.append(_table(["Person", "Overdue", "Last message"],
                                    [[_person(r), duration(r["overdue_seconds"]), r.get("last_subject") or "–"] for r in items]))
+        if data.stale:
+            body.append(_p(_stale_line(data), muted=True))
         body.append(_h2("Coming up in the next 7 days"))
         if data.upcoming:
             body.append(_table(["Person", "Owed", "Due"],

@@ -30,7 +30,7 @@ MAX_LINES = 8
 
 
 def pending(db, config: Config, now: datetime | None = None) -> list[dict]:
-    """Overdue open reminders not announced yet.
+    """Overdue open reminders not announced yet; a stale one never is (a first sync must not flood).
 
     Only stored rows: ``notified_at`` is how each is announced once, and the daemon
     reconciles the table after every sync, before it notifies.
@@ -38,7 +38,7 @@ def pending(db, config: Config, now: datetime | None = None) -> list[dict]:
     from syncagent.pipeline import reminders
 
     return [r for r in reminders.listing(db, config, now, due_only=True)
-            if r["id"] is not None and not r["notified_at"]]
+            if r["id"] is not None and not r["notified_at"] and not r["stale"]]
 
 
 def compose(items: list[dict]) -> tuple[str, str]:

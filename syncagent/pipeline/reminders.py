@@ -221,11 +221,12 @@ def listing(db, config: Config, now: datetime | None = None, due_only: bool = Fa
     A pure evaluation: nothing is written, whatever ``now`` is. Snoozed, done and
     dismissed reminders are left out. Each dict has id (None when no row is stored
     for it), contact_id, contact_name, contact_email, company, kind, due_at (ISO
-    UTC), reason, status, overdue_seconds (negative when upcoming), last_subject,
-    anchor, created_at, snoozed_until and notified_at.
+    UTC), reason, status, overdue_seconds (negative when upcoming), stale (overdue
+    by more than ``stale_after_days``), last_subject, anchor, created_at,
+    snoozed_until and notified_at.
     """
     now = now or utcnow()
-    return _listing(db, now, evaluate(db, config, now, events), due_only)
+    return _listing(db, config, now, evaluate(db, config, now, events), due_only)
 
 
 def current(db, config: Config, due_only: bool = False, now: datetime | None = None) -> list[dict]:
@@ -236,11 +237,12 @@ def current(db, config: Config, due_only: bool = False, now: datetime | None = N
     """
     now = now or utcnow()
     _, evaluated = _reconcile(db, config, now, None, None)
-    return _listing(db, now, evaluated, due_only)
+    return _listing(db, config, now, evaluated, due_only)
 
 
-def _listing(db, now: datetime, evaluated: list, due_only: bool) -> list[dict]:
+def _listing(db, config: Config, now: datetime, evaluated: list, due_only: bool) -> list[dict]:
     now_text = iso(now)
+    stale_after = config.reminders.stale_after_days * 86400
     stored = _rows_by_key(db)
     emails = _first_emails(db)
     out = []
@@ -264,6 +266,9 @@ def _listing(db, now: datetime, evaluated: list, due_only: bool) -> list[dict]:
             "reason": ob.reason,
             "status": "open",
             "overdue_seconds": overdue,
+            # Overdue this long it is history more than a task (a first sync of years of mail):
+            # listed apart, never notified, counted in the digest.
+            "stale": overdue > stale_after,
             "last_subject": led.last_message.subject if led.last_message else None,
             "anchor": ob.anchor,
             "created_at": row["created_at"] if row else None,
@@ -364,12 +369,12 @@ def _join(ids: list[int]) -> str:
     return ", ".join(str(i) for i in ids)
 
 
-def parse_until(text: str, tz: tzinfo) -> datetime:
+def parse_until(text: str, tz: tzinfo, option: str = "--until") -> datetime:
     """An ISO date (midnight at its start, in the user's zone) or datetime (local if no offset) -> UTC."""
     try:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"--until {text!r} is not an ISO date or date-time; write it like 2026-12-01 or "
+        raise InputError(f"{option} {text!r} is not an ISO date or date-time; write it like 2026-12-01 or "
                          "2026-12-01T09:00.") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
