@@ -29,6 +29,9 @@ COMMANDS = [
     ["stats", "--json", "--by", "segment"],
     ["digest"],
     ["digest", "--week", "2026-W40"],
+    ["contacts", "list", "--json"],
+    ["companies", "--json"],
+    ["brief", "Alice Able", "--json"],
 ]
 
 
