@@ -258,8 +258,14 @@ class _CommandParser:
                 self.in_command = False
 
 
+class _PortTaken(RuntimeError):
+    """Dovecot could not listen: the port it was given was taken in the meantime."""
+
+
 class Dovecot:
     """One private Dovecot; ``port`` is the counting proxy, ``direct_port`` Dovecot itself."""
+
+    started = False
 
     def __init__(self, tls: bool = False):
         self.dir = Path(tempfile.mkdtemp(prefix="syncagent-dovecot-"))
@@ -300,6 +306,29 @@ class Dovecot:
     # --- lifecycle ---------------------------------------------------------
     def start(self):
         """Start (or restart) Dovecot on the same port with the same data."""
+        for attempt in range(3):
+            try:
+                return self._start()
+            except _PortTaken:
+                if self.started or attempt == 2:
+                    raise
+                # free_port() only found a port free a moment ago: another process (a
+                # parallel test run) took it first. Before the first start, move elsewhere.
+                self._move_ports()
+
+    def _move_ports(self):
+        conf = self.dir / "dovecot.conf"
+        text = conf.read_text()
+        new_direct = free_port()
+        text = text.replace(f"port = {self.direct_port}\n", f"port = {new_direct}\n")
+        self.direct_port = self.proxy.target_port = new_direct
+        if self.tls_port:
+            new_tls = free_port()
+            text = text.replace(f"port = {self.tls_port}\n", f"port = {new_tls}\n")
+            self.tls_port = new_tls
+        conf.write_text(text)
+
+    def _start(self):
         if self.proc and self.proc.poll() is None:
             return
         log = open(self.dir / "stderr.log", "ab")
@@ -309,10 +338,14 @@ class Dovecot:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"Dovecot exited at start: {self.log_tail()}")
+                tail = self.log_tail()
+                if "Address already in use" in tail:
+                    raise _PortTaken(tail)
+                raise RuntimeError(f"Dovecot exited at start: {tail}")
             with contextlib.suppress(OSError):
                 with socket.create_connection(("127.0.0.1", self.direct_port), timeout=2) as s:
                     if s.recv(100).startswith(b"* OK"):
+                        self.started = True
                         return
             time.sleep(0.05)  # polling for readiness, not waiting for a result
         raise RuntimeError(f"Dovecot did not answer within 20 s: {self.log_tail()}")
