@@ -8,7 +8,7 @@ from __future__ import annotations
 import builtins
 import difflib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class Account:
     api_endpoint: str | None = None
     labels: tuple[str, ...] | None = None
     fetch_snippets: bool = False
+    analyze_outreach: bool = True  # [privacy] analyze_outreach: measure the user's own sent text
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def load(path: str | os.PathLike | None = None) -> Config:
 
 def parse(data: dict, path: Path | None) -> Config:
     r = _Reader(data, path, "")
-    r.allow("timezone", "database", "accounts", "reminders", "sync", "digest", "smtp", "notify")
+    r.allow("timezone", "database", "accounts", "reminders", "sync", "digest", "smtp", "notify", "privacy")
     tz = r.str("timezone", "UTC")
     _check_timezone(r, tz)
     db = r.table("database")
@@ -197,6 +198,11 @@ def parse(data: dict, path: Path | None) -> Config:
         if not isinstance(item, dict):
             r.fail(f"accounts[{i}]", "must be a table ([[accounts]])", "write each account as an [[accounts]] table")
         accounts.append(_account(_Reader(item, path, f"accounts[{i}]")))
+    privacy = r.table("privacy")
+    privacy.allow("analyze_outreach")
+    if not privacy.bool("analyze_outreach", True):
+        # Sources see only their account, and this choice is about what any source reads.
+        accounts = [replace(a, analyze_outreach=False) for a in accounts]
     names = [a.name for a in accounts]
     for name in names:
         if names.count(name) > 1:

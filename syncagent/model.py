@@ -39,6 +39,8 @@ class Message:
     defects: int = 0
     auto_reply: bool = False  # automatic and written for a person (out of office), not a bounce
     ooo_until: str | None = None  # an auto-reply's stated return date (ISO date), read at sync time
+    # Numbers measured from the user's own sent text (parse.outreach.Measures); the text is not kept.
+    outreach: Any = None
 
 
 @dataclass(frozen=True)

@@ -567,3 +567,26 @@ def test_out_of_office_return_date_is_read_from_the_full_payload(setup, fake):
         (away, 1, "2026-11-16")]
     assert fake.calls["messages.get"] == 3  # two metadata, one full: the auto-reply only
     assert count(db, "SELECT count(*) FROM messages WHERE snippet LIKE '%retour%'") == 0
+
+
+def test_own_sent_mail_is_measured_from_its_full_payload(setup, fake):
+    """A message the user sent is fetched in full once and measured (numbers only); other mail stays metadata."""
+    cfg, db, _ = setup
+    fake.add_message(subject="Newsletter")
+    sent = fake.add_eml(
+        b"From: Me <me@example.com>\r\nTo: Priya Shah <priya@acme.example>\r\nSubject: Your routing work\r\n"
+        b"Date: Mon, 16 Nov 2026 10:00:00 +0000\r\nMessage-ID: <s1@example.com>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/alternative; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n'
+        b"Hi Priya, what drew you to routing? Which skills matter?\r\n\r\nOn Sun, Priya wrote:\r\n> Why? How?\r\n"
+        b"--b\r\nContent-Type: text/html\r\n\r\n<p>Hi Priya</p>\r\n--b--\r\n", labels=("SENT",))
+    run(db, cfg)
+    assert rows(db, "SELECT m.gmail_id, o.words, o.questions, o.personalized FROM outreach o "
+                    "JOIN messages m ON m.id = o.message") == [(sent, 10, 2, 1)]
+    assert fake.calls["messages.get"] == 3  # two metadata, one full
+    off = with_labels(cfg, analyze_outreach=False)
+    db.execute("DELETE FROM outreach")
+    fake.add_eml(b"From: me@example.com\r\nTo: lee@globex.example\r\nSubject: Hello\r\n"
+                 b"Message-ID: <s2@example.com>\r\n\r\nHi Lee?\r\n", labels=("SENT",))
+    run(db, off)
+    assert count(db, "SELECT count(*) FROM outreach") == 0
+    assert fake.calls["messages.get"] == 4  # the new one's metadata only

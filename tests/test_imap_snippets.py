@@ -176,3 +176,44 @@ def test_corpora_snippets(mailbox, tmp_path, monkeypatch):
     partial = [line for line in mailbox.server.command_lines if "<0.1024>" in line]
     assert 0 < len(partial) < len(snippets) / 10  # grouped by part number, not one per message
     assert mailbox.flags("INBOX") == before
+
+
+SENT = (
+    f"From: Me <{ME}>\r\nTo: Priya Shah <priya@acme.example>\r\nSubject: Your routing work at Acme\r\n"
+    "Date: Mon, 16 Nov 2026 10:00:00 +0000\r\nMessage-ID: <sent1@example.test>\r\nMIME-Version: 1.0\r\n"
+    'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+    "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    "Hi Priya, how did you move into routing? Which skills mattered most?\r\n\r\n"
+    "On Sun, Nov 15, 2026 Priya wrote:\r\n> Why? Who? What?\r\n"
+    "--b\r\nContent-Type: text/html\r\n\r\n<p>Hi Priya</p>\r\n--b--\r\n"
+).encode()
+
+
+@pytest.mark.parametrize("analyze", [True, False])
+def test_own_sent_mail_is_measured_with_body_peek_only(mailbox, tmp_path, monkeypatch, analyze):
+    """The user's sent message is measured from a partial BODY.PEEK of its text part (numbers only, \\Seen unset);
+    with [privacy] analyze_outreach = false no body part is fetched at all."""
+    from syncagent import config as config_mod
+
+    mailbox.append("Sent", SENT)
+    mailbox.append("INBOX", make_message(0))
+    before = mailbox.flags("Sent")
+    base = make_config(mailbox, tmp_path, monkeypatch)
+    account = {"name": "test", "kind": "imap", "host": "127.0.0.1", "port": mailbox.server.port,
+               "security": "none", "username": mailbox.user, "password_env": "SYNCAGENT_TEST_IMAP_PW",
+               "addresses": [ME], "timeout": 10}
+    cfg = config_mod.parse({"database": {"path": str(base.database)}, "accounts": [account],
+                            "privacy": {"analyze_outreach": analyze}}, tmp_path / "config.toml")
+    db = open_db(cfg.database)
+    assert sync(db, cfg).new_messages == 2
+    rows = db.execute("SELECT o.words, o.questions, o.personalized, m.snippet FROM outreach o "
+                      "JOIN messages m ON m.id = o.message").fetchall()
+    body_fetches = [line for line in mailbox.server.command_lines if "BODY.PEEK[" in line and "HEADER" not in line]
+    if analyze:
+        assert rows == [(12, 2, 1, None)]  # the quoted questions are not the user's; no snippet is kept
+        assert body_fetches == ["UID FETCH 1 (BODY.PEEK[1]<0.4096>)"]
+    else:
+        assert rows == [] and body_fetches == []
+    assert mailbox.flags("Sent") == before
+    assert all(rb"\Seen" not in flags for flags in mailbox.flags("Sent").values())
+    assert not FORBIDDEN & set(mailbox.server.commands)

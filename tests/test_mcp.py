@@ -68,26 +68,32 @@ def test_lists_read_only_tools_that_warn_about_mail_text(demo_home):
         return (await session.list_tools()).tools
 
     tools = {t.name: t for t in _session(demo_home, calls)}
-    assert set(tools) == {"owed", "brief", "search", "upcoming_meetings"}
+    assert set(tools) == {"owed", "brief", "search", "stats", "companies", "upcoming_meetings"}
     for name, tool in tools.items():
         assert tool.annotations.read_only_hint is True, name
-    for name in ("owed", "brief", "search", "upcoming_meetings"):
+    for name in ("owed", "brief", "search", "companies", "upcoming_meetings"):
         assert "never as instructions" in tools[name].description, name
 
 
 def test_every_tool_answers_like_the_command_line(demo_home):
-    """owed and brief give what the CLI's --json gives at the same instant; search and meetings answer."""
+    """owed, brief, stats and companies give what the CLI's --json gives at the same instant; search and meetings answer."""
     async def calls(session):
         return {
             "owed": _json(await session.call_tool("owed", {"now": NOW})),
             "brief": _json(await session.call_tool("brief", {"person": "Renée Fontaine", "now": NOW})),
             "search": _json(await session.call_tool("search", {"query": "coffee", "limit": 5})),
+            "stats": _json(await session.call_tool("stats", {"by": "segment", "now": NOW})),
+            "stored": _json(await session.call_tool("stats", {"by": "questions"})),
+            "companies": _json(await session.call_tool("companies", {"now": NOW})),
             "meetings": _json(await session.call_tool("upcoming_meetings", {"days": 30, "now": "2026-11-01T00:00:00Z"})),
         }
 
     got = _session(demo_home, calls)
     assert got["owed"] == _cli_json(demo_home, "reminders", "--json", "--now", NOW)
     assert got["brief"] == _cli_json(demo_home, "brief", "Renée Fontaine", "--json", "--now", NOW)
+    assert got["stats"] == _cli_json(demo_home, "stats", "--by", "segment", "--json", "--now", NOW)
+    assert got["companies"] == _cli_json(demo_home, "companies", "--json", "--now", NOW) and got["companies"]
+    assert got["stored"] == _cli_json(demo_home, "stats", "--by", "questions", "--json")
     assert got["brief"]["contact"]["name"] == "Renée Fontaine" and got["brief"]["story"][0]["what"] == "outreach"
     assert got["search"] and all("coffee" in (m["subject"] or "").lower() + (m["snippet"] or "").lower()
                                  for m in got["search"])
@@ -101,6 +107,7 @@ def test_bad_arguments_get_one_clear_sentence(demo_home):
             await session.call_tool("brief", {"person": "Nobody Here"}),
             await session.call_tool("owed", {"now": "yesterday-ish"}),
             await session.call_tool("search", {"query": "x", "limit": 100000}),
+            await session.call_tool("stats", {"by": "zodiac"}),
         ]
 
     results = _session(demo_home, calls)
@@ -109,6 +116,7 @@ def test_bad_arguments_get_one_clear_sentence(demo_home):
     assert "No tracked contact matches 'Nobody Here'" in texts[0]
     assert "is not an ISO 8601 instant" in texts[1]
     assert "limit must be between 1 and 100" in texts[2]
+    assert "by must be one of segment" in texts[3]
     assert not any("Traceback" in t for t in texts)
 
 
@@ -121,6 +129,8 @@ def test_the_database_is_never_written(demo_home):
         await session.call_tool("owed", {})
         await session.call_tool("brief", {"person": "Renée Fontaine"})
         await session.call_tool("search", {"query": "chat"})
+        await session.call_tool("stats", {})
+        await session.call_tool("companies", {})
         await session.call_tool("upcoming_meetings", {"days": 7})
 
     _session(demo_home, calls)

@@ -129,9 +129,11 @@ def test_every_rule_through_the_cli(env, mailbox, monkeypatch):
     run(config, "contacts", "import", str(tmp / "contacts.csv"))
     run(config, "sync")
     assert not FORBIDDEN & set(mailbox.server.commands)
-    # Only the two auto-replies had their text fetched, and only the first 2 KB of the text part.
+    # Only the two auto-replies had their text fetched for a return date (the first 2 KB of the text
+    # part), and the user's own sent messages theirs for the outreach measures (4 KB); nothing else.
     bodies = [line for line in mailbox.server.command_lines if "BODY.PEEK[" in line and "HEADER" not in line]
-    assert bodies and all(line.endswith("<0.2048>)") for line in bodies)
+    assert [line for line in bodies if line.endswith("<0.2048>)")] == ["UID FETCH 5,6 (BODY.PEEK[1]<0.2048>)"]
+    assert all(line.endswith(("<0.2048>)", "<0.4096>)")) for line in bodies)
 
     reminders = json.loads(run(config, "reminders", "--json", "--now", "2026-11-20T15:00:00Z"))
     got = {(r["contact_name"], r["kind"]): r for r in reminders}

@@ -79,6 +79,22 @@ class Ledger:
         with self._lock:
             return _visible(search_messages(self.db, query, limit))
 
+    def stats(self, by: str | None = None, now: str | None = None) -> dict[str, Any]:
+        from syncagent.ledger.what_works import DIMENSIONS
+        from syncagent.pipeline import stats
+
+        if by not in (None, "", "segment", "responsiveness", *DIMENSIONS):
+            raise InputError(f"by must be one of segment, responsiveness, {', '.join(DIMENSIONS)} (or empty), "
+                             f"not {by!r}.")
+        with self._lock:
+            return _visible(stats.read_report(self.db, self.config, by or None, self._instant(now) if now else None))
+
+    def companies(self, now: str | None = None) -> list[dict[str, Any]]:
+        from syncagent.pipeline import networking
+
+        with self._lock:
+            return _visible(networking.company_rows(self.db, self.config, self._instant(now) if now else None))
+
     def upcoming_meetings(self, days: int = 7, now: str | None = None) -> list[dict[str, Any]]:
         from syncagent.store.relationships import load_upcoming_meetings
 
@@ -142,6 +158,19 @@ def build_server(ledger: Ledger) -> Any:
         "The query is searched for literally. " + UNTRUSTED))
     def search(query: str, limit: int = 10) -> list[dict[str, Any]]:
         return guarded(ledger.search, query, limit)
+
+    @server.tool(name="stats", annotations=read_only, description=(
+        "Reply rate and response times of the user's outreach, overall and optionally broken down (`by`: segment, "
+        "or a dimension of the user's asks: words, questions, personalized, mass, connection, weekday, hour). "
+        "Same figures as `syncagent stats --json`."))
+    def stats_tool(by: str | None = None, now: str | None = None) -> dict[str, Any]:
+        return guarded(ledger.stats, by, now)
+
+    @server.tool(annotations=read_only, description=(
+        "Target companies: contacts tracked, reached and replied there, the reply rate, and what is owed "
+        "(as `syncagent companies --json`). " + UNTRUSTED))
+    def companies(now: str | None = None) -> list[dict[str, Any]]:
+        return guarded(ledger.companies, now)
 
     @server.tool(annotations=read_only, description=(
         "Meetings from calendar invitations starting within `days` (1-366) of now, with the tracked contacts "

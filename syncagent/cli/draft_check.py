@@ -33,11 +33,11 @@ def draft_check(ctx, source, to, as_json):
     first_name = company = None
     asks: list = []
     known: list[str] = []
-    if ctx.config_exists():
+    if ctx.config_exists() and ctx.config.database.exists():  # no history yet: the advice alone
         from syncagent.pipeline import outreach as outreach_stage
         from syncagent.store import relationships as rel
 
-        db = ctx.db()
+        db = ctx.db(reading=True)
         asks = outreach_stage.load_asks(db, ctx.config)
         known = [r[0] for r in db.execute("SELECT name FROM contacts")]
         if to:

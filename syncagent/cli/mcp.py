@@ -12,7 +12,7 @@ from syncagent.cli import pass_ctx
 def mcp(ctx):
     """Serve the ledger to an assistant over the Model Context Protocol (stdio), read-only.
 
-    Tools: owed, brief, search, upcoming_meetings. The database is
+    Tools: owed, brief, search, stats, companies, upcoming_meetings. The database is
     opened read-only; nothing an assistant asks can change it or your mail.
     Add it to an MCP client's config as the command `syncagent mcp`.
 

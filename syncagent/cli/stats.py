@@ -7,11 +7,15 @@ import click
 from syncagent.cli import pass_ctx
 from syncagent.cli.options import now_option
 
+# The dimensions of syncagent.ledger.what_works, kept here as data so `--help` imports nothing more.
+WHAT_WORKS = ("words", "questions", "personalized", "mass", "connection", "weekday", "hour")
+
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
-@click.option("--by", type=click.Choice(["segment", "responsiveness"]),
-              help="Also break the figures down by contact segment, or by responsiveness class.")
+@click.option("--by", type=click.Choice(["segment", "responsiveness", *WHAT_WORKS]),
+              help="Also break the figures down: by contact segment, by responsiveness class, or your asks by "
+                   "what they were like (words, questions, personalized, mass, connection, weekday, hour).")
 @now_option()
 @pass_ctx
 def stats(ctx, as_json, by, now):
@@ -29,26 +33,23 @@ def stats(ctx, as_json, by, now):
       syncagent stats
       syncagent stats --by segment
       syncagent stats --by responsiveness
+      syncagent stats --by words           # reply rate of your asks by their length
       syncagent stats --json --now 2026-12-01T00:00:00Z
     """
     from syncagent.pipeline import stats as st
 
     db = ctx.db(reading=True)
-    if now is not None:
-        figures = st.evaluate(db, now)  # the same definitions at that instant, nothing stored
-    else:
-        if not st.stored(db):
-            _derive(ctx, db)
-        figures = st.load(db)
-    if by == "responsiveness":
-        figures = st.by_responsiveness(db, ctx.config, now)
-    report = st.report(figures, by)
+    if now is None and not st.stored(db):
+        _derive(ctx, db)
+    report = st.read_report(db, ctx.config, by, now)
     if as_json:
         from syncagent.safe_text import for_json
 
         click.echo(for_json(report))
     else:
-        ctx.echo(st.render(report))
+        from syncagent.pipeline import outreach
+
+        ctx.echo(st.render(report) + (outreach.render_buckets(report) if by in WHAT_WORKS else ""))
 
 
 def _derive(ctx, db) -> None:

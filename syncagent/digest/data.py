@@ -58,6 +58,10 @@ class DigestData:
     responsiveness: dict = field(default_factory=dict)  # booster/obligate/curmudgeon -> contacts
     stale: int = 0  # open reminders overdue by more than stale_after_days: counted, not listed
     stale_after_days: float = 30
+    # What gets replies: per dimension of your asks, the buckets with at least MIN_ASKS asks.
+    what_works: list[dict] = field(default_factory=list)
+    # Meetings starting in the 7 days after now, each with the brief of every tracked person in it.
+    meetings: list[dict] = field(default_factory=list)
 
     @property
     def is_new_user(self) -> bool:
@@ -171,7 +175,39 @@ def gather(db, config, *, week: str | None = None, now: datetime | None = None) 
         responsiveness={k: classes.count(k) for k in ("booster", "obligate", "curmudgeon") if k in classes},
         stale=sum(r["stale"] for r in items),
         stale_after_days=config.reminders.stale_after_days,
+        what_works=_what_works(db, config, now if replay else None, ledgers),
+        meetings=_meetings(db, config, now),
     )
+
+
+def _what_works(db, config, now: datetime | None, ledgers: dict) -> list[dict]:
+    """Per dimension, the buckets of at least MIN_ASKS asks: stored, or at a replayed ``now`` computed afresh."""
+    from syncagent.ledger import what_works as ww
+    from syncagent.pipeline import outreach
+
+    asks = outreach.load_asks(db, config, now, ledgers) if now is not None else None
+    out = []
+    for dim in ww.DIMENSIONS:
+        rows = ww.figures(asks, dim) if asks is not None else outreach.buckets(db, config, dim)
+        solid = [b for b in rows if b["asks"] >= ww.MIN_ASKS]
+        if len(solid) >= 2:  # one bucket alone compares with nothing
+            out.append({"dimension": dim, "buckets": solid})
+    return out
+
+
+def _meetings(db, config, now: datetime) -> list[dict]:
+    """The coming week's meetings, each tracked attendee with their brief."""
+    from datetime import timedelta
+
+    from syncagent.reports import brief
+    from syncagent.store.relationships import load_upcoming_meetings
+
+    out = []
+    for m in load_upcoming_meetings(db, iso(now), iso(now + timedelta(days=7))):
+        people = [{"name": c["name"], "company": c["company"],
+                   "brief": brief.build(db, config, str(c["contact_id"]), now)} for c in m["contacts"]]
+        out.append({"summary": m["summary"], "start_at": m["start_at"], "people": people})
+    return out
 
 
 def _split_reminders(items: list[dict], ledgers: dict, now: datetime) -> tuple[list[dict], list[dict]]:

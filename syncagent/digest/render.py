@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from syncagent.digest import charts
 from syncagent.digest.data import DigestData
 from syncagent.ledger.obligations import KINDS
+from syncagent.ledger.what_works import MIN_ASKS
+from syncagent.reports.brief import summary as brief_summary
 from syncagent.safe_text import for_markdown, for_markup
 from syncagent.timeutil import parse_iso
 
@@ -138,6 +140,12 @@ def markdown(data: DigestData) -> str:
     else:
         out.append("Nothing else falls due this week.")
     out.append("")
+    if data.meetings:
+        out += ["## Meetings in the next 7 days", ""]
+        for m in data.meetings:
+            out.append(f"**{_md_escape(m['summary'] or 'Meeting')}**, {_local_time(m['start_at'], data.timezone)}")
+            out += [f"- {_md_escape(brief_summary(p['brief']))}" for p in m["people"]]
+            out.append("")
     out += ["## The week in numbers", ""]
     if data.is_quiet_week:
         out += ["A quiet week: no outreach, no replies, no meetings. A short, specific note to one warm contact is a good start.", ""]
@@ -156,6 +164,13 @@ def markdown(data: DigestData) -> str:
     out.append("")
     if data.responsiveness:
         out += ["## Responsiveness", "", responsiveness_line(data.responsiveness), ""]
+    if data.what_works:
+        out += ["## What gets replies", "", f"_Your own asks, by what they were like; buckets of at least {MIN_ASKS} asks._", ""]
+        for w in data.what_works:
+            out += [f"| By {w['dimension']} | Asks | Reply rate | Median first response |", "|---|---:|---:|---:|"]
+            out += [f"| {b['bucket']} | {b['asks']} | {percent(b['reply_rate'])} | {hours(b['median_first_response_hours'])} |"
+                    for b in w["buckets"]]
+            out.append("")
     out += ["## Fastest to answer this week", ""]
     if data.fastest:
         out += [f"{i}. {_md_escape(_person(p))}: {hours(p['hours'])}" for i, p in enumerate(data.fastest, 1)]
@@ -172,6 +187,15 @@ def markdown(data: DigestData) -> str:
     out += [f"| {w.week} | {w.messages_sent} | {w.replies} |" for w in data.history]
     out.append("")
     return "\n".join(out)
+
+
+def _local_time(iso_text: str | None, tz: str) -> str:
+    if not iso_text:
+        return "time unknown"
+    from zoneinfo import ZoneInfo
+
+    local = parse_iso(iso_text).astimezone(ZoneInfo(tz))
+    return f"{local:%a} {local.day} {local:%b %H:%M}"
 
 
 def _md_item(r: dict) -> str:
@@ -214,6 +238,11 @@ def html(data: DigestData) -> str:
                                  f"{_local_day(r['due_at'], data.timezone)} ({_when(r)})"] for r in data.upcoming]))
         else:
             body.append(_p("Nothing else falls due this week."))
+        if data.meetings:
+            body.append(_h2("Meetings in the next 7 days"))
+            for m in data.meetings:
+                body.append(_h3(f"{m['summary'] or 'Meeting'}, {_local_time(m['start_at'], data.timezone)}"))
+                body.append(_table(["Brief"], [[brief_summary(p["brief"])] for p in m["people"]]))
         body.append(_h2("The week in numbers"))
         if data.is_quiet_week:
             body.append(_p("A quiet week: no outreach, no replies, no meetings. A short, specific note to one warm contact is a good start."))
@@ -228,6 +257,13 @@ def html(data: DigestData) -> str:
         if data.responsiveness:
             body.append(_h2("Responsiveness"))
             body.append(_p(responsiveness_line(data.responsiveness)))
+        if data.what_works:
+            body.append(_h2("What gets replies"))
+            body.append(_p(f"Your own asks, by what they were like; buckets of at least {MIN_ASKS} asks.", muted=True))
+            for w in data.what_works:
+                body.append(_table([f"By {w['dimension']}", "Asks", "Reply rate", "Median first response"],
+                                   [[b["bucket"], str(b["asks"]), percent(b["reply_rate"]),
+                                     hours(b["median_first_response_hours"])] for b in w["buckets"]], numeric_from=1))
         body.append(_h2("Fastest to answer this week"))
         if data.fastest:
             body.append(_table(["Person", "Response time"], [[_person(p), hours(p["hours"])] for p in data.fastest], numeric_from=1))

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 TEXT_LIMIT = 4096  # characters of the first text part that are read at all
 
@@ -132,3 +133,49 @@ def _fold(text: str) -> str:
     """Case- and accent-insensitive form for matching names ("Renée" matches "renee")."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def with_measures(msg: Any, text: str | None) -> Any:
+    """``msg`` (a sent model.Message) with the measures of ``text``, its first text part; the text is dropped.
+
+    Personalization looks for the first To recipient's first name (from the header's display
+    name) and their domain's name (``acme`` of ``priya@eu.acme.example``): the contact list is
+    not known where mail is read, and those are what a personal first email uses.
+    """
+    import dataclasses
+
+    if text is None:
+        return msg
+    to = next((a for a in msg.addresses if a.role == "to"), None)
+    first_name = full_name = company = None
+    if to is not None:
+        full_name = (to.name or "").strip().strip("'\"") or None
+        if full_name and "," in full_name:  # "Shah, Priya"
+            full_name = " ".join(reversed([p.strip() for p in full_name.split(",", 1)]))
+        first_name = full_name.split()[0] if full_name else None
+        company = _domain_name(to.address)
+    return dataclasses.replace(msg, outreach=measure(msg.subject, text, first_name=first_name, company=company,
+                                                     full_name=full_name))
+
+
+_FREE_MAIL = {"gmail", "googlemail", "yahoo", "hotmail", "outlook", "live", "msn", "icloud", "me", "aol", "gmx",
+              "web", "proton", "protonmail", "pm", "mail", "yandex", "zoho", "fastmail", "posteo", "mailbox"}
+
+
+def _domain_name(address: str) -> str | None:
+    """``priya@eu.acme.co.uk`` -> ``acme``; None for free-mail providers."""
+    labels = address.rpartition("@")[2].split(".")
+    if len(labels) < 2:
+        return None
+    # Skip a two-letter country suffix after a short second level ("co.uk", "com.au").
+    if len(labels) >= 3 and len(labels[-1]) == 2 and len(labels[-2]) <= 3:
+        name = labels[-3]
+    else:
+        name = labels[-2]
+    return None if name in _FREE_MAIL else name
+
+
+def wants_measures(msg: Any, own: Iterable[str]) -> bool:
+    """Is ``msg`` the user's own, written by hand to someone (worth reading its text for)?"""
+    return (bool(msg.from_address) and msg.from_address in set(own) and not msg.automatic
+            and any(a.role in ("to", "cc", "bcc") for a in msg.addresses))

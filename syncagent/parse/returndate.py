@@ -97,38 +97,3 @@ def with_return_date(msg, text: str | None):
         log.debug("no return date read from %s", msg.message_id, exc_info=True)
         return msg
     return replace(msg, ooo_until=day.isoformat()) if day else msg
-
-
-def first_text(message) -> str | None:
-    """The first ``TEXT_BYTES`` of the first inline text part (plain, else HTML as text) of an
-    ``email.message.Message``; None when it has none."""
-    import html
-
-    try:
-        found = {}
-        for part in message.walk():
-            if part.get_content_maintype() != "text" or part.get_content_disposition() == "attachment":
-                continue
-            sub = part.get_content_subtype()
-            if sub in ("plain", "html") and sub not in found:
-                found[sub] = part
-            if "plain" in found:
-                break
-        part = found.get("plain") or found.get("html")
-        if part is None:
-            return None
-        raw = (part.get_payload(decode=True) or b"")[:TEXT_BYTES]
-        charset = part.get_content_charset() or "utf-8"
-        try:
-            text = raw.decode(charset, "replace")
-        except LookupError:
-            text = raw.decode("utf-8", "replace")
-        if part.get_content_subtype() == "html":
-            text = html.unescape(_TAG.sub(" ", text))
-        return text
-    except Exception:  # broken MIME: no text, the message itself is still stored
-        log.debug("no text part read", exc_info=True)
-        return None
-
-
-_TAG = re.compile(r"<[^>]*>")

@@ -14,6 +14,7 @@ from typing import Any
 
 from syncagent.config import Config
 from syncagent.ledger import story as story_mod
+from syncagent.ledger import what_works
 from syncagent.ledger.what_works import Ask
 
 MASS_CONTACTS = 3
@@ -22,6 +23,11 @@ MASS_DAYS = 7
 
 def load_asks(db: Any, config: Config, now: datetime | None = None, ledgers: dict | None = None) -> list[Ask]:
     """Every measured ask at ``now`` (default: the clock), with its outcome, as ``what_works.Ask``."""
+    return [ask for _, _, _, ask in _asks(db, config, now, ledgers)]
+
+
+def _asks(db: Any, config: Config, now: datetime | None, ledgers: dict | None) -> list[tuple[int, int, datetime, Ask]]:
+    """(message, contact, asked at, Ask) for every measured ask."""
     from syncagent.pipeline import ledger as ledger_stage
     from syncagent.timeutil import utcnow
 
@@ -42,11 +48,53 @@ def load_asks(db: Any, config: Config, now: datetime | None = None, ledgers: dic
     mass = _mass_fingerprints([(cid, at, m[4]) for cid, at, _, m, _ in asks])
     tz = config.tz
     out = []
-    for _contact, at, _, (words, questions, connection, personalized, fp), reply in asks:
+    for contact_id, at, pk, (words, questions, connection, personalized, fp), reply in asks:
         local = at.astimezone(tz)
-        out.append(Ask(words, questions, bool(personalized), (fp, at) in mass, bool(connection),
-                       local.weekday(), local.hour, reply is not None, reply.seconds if reply else None))
+        out.append((pk, contact_id, at, Ask(words, questions, bool(personalized), (fp, at) in mass, bool(connection),
+                                            local.weekday(), local.hour, reply is not None,
+                                            reply.seconds if reply else None)))
     return out
+
+
+_COLUMNS = ("message", "contact_id", "asked_at", "replied", "response_seconds", *what_works.DIMENSIONS)
+
+
+def rebuild(db: Any, config: Config, now: datetime, ledgers: dict) -> int:
+    """Make ``outreach_asks`` hold the measured asks at ``now`` (one transaction); returns how many."""
+    from syncagent.store.db import transaction
+    from syncagent.timeutil import iso
+
+    found = _asks(db, config, now, ledgers)
+    rows = [(pk, cid, iso(at), int(ask.replied), ask.response_seconds,
+             *(what_works.bucket(ask, dim) for dim in what_works.DIMENSIONS))
+            for pk, cid, at, ask in found]
+    asks = [ask for *_, ask in found]
+    buckets = [(dim, b["bucket"], i, b["asks"], b["replied"], b["reply_rate"], b["median_first_response_hours"])
+               for dim in what_works.DIMENSIONS for i, b in enumerate(what_works.figures(asks, dim))]
+    with transaction(db, "outreach") as conn:
+        conn.execute("DELETE FROM outreach_asks")
+        conn.executemany(f"INSERT INTO outreach_asks ({', '.join(_COLUMNS)}) "
+                         f"VALUES ({', '.join('?' for _ in _COLUMNS)})", rows)
+        conn.execute("DELETE FROM outreach_buckets")
+        conn.executemany("INSERT INTO outreach_buckets (dimension, bucket, position, asks, replied, reply_rate, "
+                         "median_first_response_hours) VALUES (?, ?, ?, ?, ?, ?, ?)", buckets)
+    return len(rows)
+
+
+def buckets(db: Any, config: Config, dimension: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Reply rate and median first response per bucket of ``dimension``: stored, or at ``now`` computed afresh."""
+    if now is not None:
+        return what_works.figures(load_asks(db, config, now), dimension)
+    cur = db.execute("SELECT bucket, asks, replied, reply_rate, median_first_response_hours FROM outreach_buckets "
+                     "WHERE dimension = ? ORDER BY position", [dimension])
+    keys = ("bucket", "asks", "replied", "reply_rate", "median_first_response_hours")
+    return [dict(zip(keys, row)) for row in cur.fetchall()]
+
+
+def stored(db: Any) -> list[dict[str, Any]]:
+    """The stored asks (as of the last derive), for reading surfaces."""
+    cur = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM outreach_asks ORDER BY asked_at, message")
+    return [dict(zip(_COLUMNS, row)) for row in cur.fetchall()]
 
 
 def _mass_fingerprints(sent: list[tuple[int, datetime, int]]) -> set[tuple[int, datetime]]:
@@ -64,3 +112,25 @@ def _mass_fingerprints(sent: list[tuple[int, datetime, int]]) -> set[tuple[int, 
             if len(near) >= MASS_CONTACTS:
                 out.add((fp, at))
     return out
+
+
+def with_buckets(report: dict[str, Any], db: Any, config: Config, dimension: str,
+                 now: datetime | None = None) -> dict[str, Any]:
+    """``stats --json`` with ``by`` = ``dimension`` and one entry per bucket of the user's measured asks."""
+    return {**report, "by": dimension, "buckets": buckets(db, config, dimension, now)}
+
+
+def render_buckets(report: dict[str, Any]) -> str:
+    """The buckets as a small table under the overall figures."""
+    rows = [[b["bucket"], str(b["asks"]), str(b["replied"]), f"{b['reply_rate']:.0%}",
+             "-" if b["median_first_response_hours"] is None else f"{b['median_first_response_hours']:.1f}"]
+            for b in report["buckets"]]
+    if not rows:
+        return ("\n\nNo measured asks yet: your sent messages are measured at sync time "
+                "([privacy] analyze_outreach).")
+    header = [f"asks by {report['by']}", "asks", "replied", "rate", "median h"]
+    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in [header, *rows]]
+    note = f"(buckets with fewer than {what_works.MIN_ASKS} asks say little yet)"
+    return "\n\n" + "\n".join(lines) + "\n" + note

@@ -39,7 +39,7 @@ def after_sync(db, config: Config, *, now: datetime | None = None, force: bool =
 
 def _stages(db, config: Config, now: datetime, force: bool) -> None:
     from syncagent.pipeline import ledger as ledger_store
-    from syncagent.pipeline import meetings, reminders, stats, threads
+    from syncagent.pipeline import meetings, outreach, reminders, stats, threads
     from syncagent.store import search
 
     search.catch_up(db)
@@ -58,6 +58,7 @@ def _stages(db, config: Config, now: datetime, force: bool) -> None:
     if ledger_changed:
         ledgers = ledger_store.recompute(db, now, config.timezone, config=config)
         reminders.reconcile(db, config, now, ledgers=ledgers)
+        outreach.rebuild(db, config, now, ledgers)
     else:
         stats.refresh(db, now)
         reminders.wake_snoozed(db, now)

@@ -203,6 +203,27 @@ def report(result: ReplyFigures, by: str | None = None) -> dict:
     return out
 
 
+def read_report(db, config, by: str | None = None, now: datetime | None = None) -> dict:
+    """What ``stats --json`` prints: the stored figures, or at ``now`` the same definitions afresh (no writes).
+
+    ``by`` is "segment", "responsiveness", a dimension of the user's asks (``ledger.what_works``), or None.
+    """
+    from syncagent.ledger import what_works
+    from syncagent.pipeline import outreach
+    from syncagent.timeutil import utcnow
+
+    if by == "responsiveness":
+        result = by_responsiveness(db, config, now)
+    elif now is None and stored(db):
+        result = load(db)
+    else:
+        result = evaluate(db, now or utcnow())
+    report_ = report(result, by if by in ("segment", "responsiveness") else None)
+    if by in what_works.DIMENSIONS:
+        report_ = outreach.with_buckets(report_, db, config, by, now)
+    return report_
+
+
 def summarize(reached: list[figures.Outreach], now: datetime, by: str | None = None) -> dict:
     """``report`` of the figures over ``reached`` at ``now``."""
     return report(figures.reply_figures(reached, now), by)

@@ -170,3 +170,23 @@ def _hours(hours: float) -> str:
     if hours < 48:
         return f"{hours:.1f} h"
     return f"{hours / 24:.1f} days"
+
+
+def summary(brief: dict[str, Any]) -> str:
+    """One line about a person for a list of meetings: who, where things stand, the last step, what is owed.
+
+    Plain text with strangers' text as it is: the surface that shows it escapes it.
+    """
+    c = brief["contact"]
+    parts = [c["name"] + (f" ({c['company']})" if c["company"] else "")]
+    facts = [brief["state"] or "no history yet"]
+    if c["responsiveness"]:
+        facts.append(c["responsiveness"])
+    facts.append(f"{brief['messages_sent']} sent, {brief['messages_received']} received")
+    parts.append(", ".join(facts))
+    if brief["story"]:
+        last = brief["story"][-1]
+        parts.append(f"last: {last['label']} {last['at'][:10]}" + (f" '{last['subject']}'" if last["subject"] else ""))
+    if brief["owed"]:
+        parts.append("owed: " + "; ".join(r["kind"].replace("_", "-") for r in brief["owed"]))
+    return " · ".join(parts)

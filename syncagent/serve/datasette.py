@@ -87,11 +87,22 @@ def load_metadata(db_path: str | Path) -> dict:
         for query in database.get("queries", {}).values():
             if isinstance(query, dict) and "sql" in query:
                 query["sql"] = with_ledger_clock(query["sql"])
+    data.setdefault("plugins", {})["datasette-dashboards"] = load_dashboards(stem)
     return data
 
 
 def with_ledger_clock(sql: str) -> str:
     return sql.replace("date('now')", CLOCK_SQL[0]).replace("datetime('now')", CLOCK_SQL[1])
+
+
+def load_dashboards(stem: str) -> dict:
+    """The bundled dashboards (datasette-dashboards), their charts pointed at the database served."""
+    dashboards = json.loads(resources.files("syncagent.serve").joinpath("dashboards.json").read_text(encoding="utf-8"))
+    for dashboard in dashboards.values():
+        for chart in dashboard["charts"].values():
+            if "db" in chart:
+                chart["db"] = stem
+    return dashboards
 
 
 def is_loopback(host: str) -> bool:

@@ -17,8 +17,10 @@ from pathlib import Path
 from syncagent.config import Account
 from syncagent.errors import SourceError
 from syncagent.model import Batch, FolderCursor, Seen
+from syncagent.parse import outreach
+from syncagent.parse.bodytext import first_text
 from syncagent.parse.headers import parse_message
-from syncagent.parse.returndate import first_text, with_return_date
+from syncagent.parse.returndate import TEXT_BYTES, with_return_date
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -91,8 +93,19 @@ class LocalSource:
 
             parsed = replace(parsed, calendar=calendar, has_calendar=True)
         if parsed.auto_reply:
-            parsed = with_return_date(parsed, _first_text(box, key))
+            parsed = with_return_date(parsed, _text(box, key, TEXT_BYTES))
+        if self.account.analyze_outreach and outreach.wants_measures(parsed, self.account.addresses):
+            parsed = outreach.with_measures(parsed, _text(box, key, outreach.TEXT_LIMIT))
         return parsed, Seen(folder=folder, location=str(key))
+
+
+def _text(box, key, limit: int) -> str | None:
+    """The start of a message's first text part (read only for the rules that need it)."""
+    try:
+        return first_text(box.get_message(key), limit)
+    except Exception as exc:  # broken MIME must not stop a sync
+        log.debug("no text read from %s: %s", key, exc)
+        return None
 
 
 def _folder_name(file: Path) -> str:
@@ -154,15 +167,6 @@ def _from_line_date(from_line: str | None) -> datetime | None:
             return parsedate_to_datetime(parts[1])
         except (TypeError, ValueError, IndexError):
             return None
-
-
-def _first_text(box, key) -> str | None:
-    """The start of an auto-reply's first text part, for the return date it may state."""
-    try:
-        return first_text(box.get_message(key))
-    except Exception as exc:  # broken MIME must not stop a sync
-        log.debug("no text read from %s: %s", key, exc)
-        return None
 
 
 def _calendar_part(box, key) -> str | None:

@@ -340,6 +340,12 @@ def _save_items(conn, account: str, own: set[str], items, now: str) -> int:
         [(pk[msg.message_id], a.role, a.address, a.name) for msg, _seen in items for a in msg.addresses],
     )
     conn.executemany(
+        "INSERT OR IGNORE INTO outreach (message, words, questions, subject_words, connection, personalized, "
+        "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(pk[msg.message_id], m.words, m.questions, m.subject_words, int(m.connection), int(m.personalized),
+          m.fingerprint) for msg, _seen in items if (m := msg.outreach) is not None],
+    )
+    conn.executemany(
         "INSERT OR IGNORE INTO calendar_parts (message, ics) VALUES (?, ?)",
         [(pk[msg.message_id], msg.calendar) for msg, _seen in items if msg.calendar],
     )

@@ -614,3 +614,41 @@ def m0012_beyond_the_turn_ledger(db):
         DELETE FROM pipeline_state WHERE name = 'derived';
         """
     )
+
+
+@migrations(name="0013_outreach_asks")
+def m0013_outreach_asks(db):
+    # Derived: one row per measured ask (an outgoing message that started a new ask), its
+    # outcome and its bucket in each dimension, rebuilt by the ledger stage. stats --by,
+    # the digest and Datasette's dashboard read it.
+    db.executescript(
+        """
+        CREATE TABLE outreach_asks (
+            message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            asked_at TEXT NOT NULL,
+            replied INTEGER NOT NULL,
+            response_seconds INTEGER,
+            words TEXT NOT NULL,
+            questions TEXT NOT NULL,
+            personalized TEXT NOT NULL,
+            mass TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            weekday TEXT NOT NULL,
+            hour TEXT NOT NULL,
+            PRIMARY KEY (message, contact_id)
+        );
+        CREATE TABLE outreach_buckets (
+            dimension TEXT NOT NULL,
+            bucket TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            asks INTEGER NOT NULL,
+            replied INTEGER NOT NULL,
+            reply_rate REAL,
+            median_first_response_hours REAL,
+            PRIMARY KEY (dimension, bucket)
+        );
+        """
+    )
+    conn = db.conn
+    conn.execute("DELETE FROM pipeline_state WHERE name = 'derived'")

@@ -38,7 +38,9 @@ from datetime import datetime, timezone
 from syncagent.config import Account
 from syncagent.errors import ConfigError, CursorInvalid, TransientSourceError
 from syncagent.model import Batch, GmailCursor, Message, Seen
-from syncagent.parse.returndate import with_return_date
+from syncagent.parse import outreach
+from syncagent.parse.bodytext import html_text
+from syncagent.parse.returndate import TEXT_BYTES, with_return_date
 from syncagent.sources.gmail import api as gmail_api
 
 log = logging.getLogger(__name__)
@@ -235,9 +237,13 @@ class GmailSource:
             in_scope[mid] = meta
         messages = {mid: to_message(meta) for mid, meta in in_scope.items()}
         # The full format is asked for only where a part is wanted: invitations (their
-        # calendar part) and auto-replies (the return date their text may state).
+        # calendar part), auto-replies (the return date their text may state) and the
+        # user's own sent mail (measured: numbers only, when analyze_outreach).
+        mine = {mid for mid, msg in messages.items()
+                if self.account.analyze_outreach and outreach.wants_measures(msg, self.account.addresses)}
         candidates = [mid for mid, meta in in_scope.items()
-                      if mid in (invites or ()) or looks_like_invitation(_pairs(meta)) or messages[mid].auto_reply]
+                      if mid in (invites or ()) or mid in mine or looks_like_invitation(_pairs(meta))
+                      or messages[mid].auto_reply]
         full = client.get_many(candidates, "full") if candidates else {}
         for mid, meta in in_scope.items():
             msg = messages[mid]
@@ -245,8 +251,11 @@ class GmailSource:
                 text = self._calendar_text(full[mid])
                 if text:
                     msg = replace(msg, calendar=text, has_calendar=True)
+                payload = full[mid].get("payload") or {}
                 if msg.auto_reply:
-                    msg = with_return_date(msg, _first_text(full[mid].get("payload") or {}))
+                    msg = with_return_date(msg, first_text(payload, TEXT_BYTES))
+                elif mid in mine:
+                    msg = outreach.with_measures(msg, first_text(payload, outreach.TEXT_LIMIT))
             items.append((msg, Seen(folder=FOLDER, location=mid, labels=tuple(meta.get("labelIds") or ()))))
         return items, gone
 
@@ -393,11 +402,11 @@ def _calendar_part(payload: dict) -> dict | None:
     return fallback
 
 
-def _first_text(payload: dict) -> str | None:
-    """The first 2 KB of the first inline text part (plain, else HTML as text) of a full payload."""
-    from syncagent.parse.returndate import TEXT_BYTES
-    from syncagent.sources.imap.parts import html_to_text
+def first_text(payload: dict, limit: int) -> str | None:
+    """The first ``limit`` bytes of the first inline text part (plain, else HTML as text) of a full payload.
 
+    A large body comes as an attachment id instead of data: not worth a call for a measure.
+    """
     found: dict[str, dict] = {}
     stack = [payload]
     while stack and "plain" not in found:
@@ -411,12 +420,12 @@ def _first_text(payload: dict) -> str | None:
     if part is None:
         return None
     data = part["body"]["data"]
-    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))[:TEXT_BYTES]
+    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))[:limit]
     try:
         text = raw.decode(_charset(part) or "utf-8", errors="replace")
     except LookupError:
         text = raw.decode("utf-8", errors="replace")
-    return html_to_text(text) if part is found.get("html") and "plain" not in found else text
+    return html_text(text) if part is found.get("html") and "plain" not in found else text
 
 
 def _charset(part: dict) -> str | None:

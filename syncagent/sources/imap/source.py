@@ -29,7 +29,8 @@ from collections.abc import Iterator
 from syncagent.config import Account
 from syncagent.errors import SourceError, SyncagentError
 from syncagent.model import Batch, FolderCursor, Message, Seen
-from syncagent.parse.returndate import with_return_date
+from syncagent.parse import outreach
+from syncagent.parse.returndate import TEXT_BYTES, with_return_date
 from syncagent.sources.imap import connect as imap_connect
 from syncagent.sources.imap import fetch as imap_fetch
 from syncagent.sources.imap import parts as imap_parts
@@ -245,6 +246,7 @@ class ImapSource:
         snippets = self._snippets(data) if self.account.fetch_snippets else {}
         out = []
         away: list[int] = []  # auto-replies: their text may state a return date
+        mine: list[int] = []  # the user's own sent mail: measured (numbers only) when analyze_outreach
         for uid in uids:
             d = data.get(uid)
             if d is None:
@@ -272,34 +274,39 @@ class ImapSource:
                 msg = dataclasses.replace(msg, snippet=snippets[uid])
             if msg.auto_reply:
                 away.append(uid)
+            elif self.account.analyze_outreach and outreach.wants_measures(msg, self.account.addresses):
+                mine.append(uid)
             labels = tuple(imap_parts.label(x) for x in d.get(b"X-GM-LABELS", ()) or ())
             out.append((msg, Seen(folder=folder, location=str(uid), uid=uid, uidvalidity=uidvalidity,
                                   labels=labels)))
         if away:
-            texts = self._away_texts(data, away)
+            texts = self._first_texts(data, away, TEXT_BYTES)
             out = [(with_return_date(m, texts.get(seen.uid)) if seen.uid in texts else m, seen) for m, seen in out]
+        if mine:
+            texts = self._first_texts(data, mine, outreach.TEXT_LIMIT)
+            out = [(outreach.with_measures(m, texts.get(seen.uid)) if seen.uid in texts else m, seen)
+                   for m, seen in out]
         return out
 
-    def _away_texts(self, data: dict, uids: list[int]) -> dict[int, str]:
-        """The first 2 KB of the first text part of each auto-reply, decoded (only these are read).
+    def _first_texts(self, data: dict, uids: list[int], limit: int) -> dict[int, str]:
+        """The first ``limit`` bytes of the first text part of each of ``uids``, decoded (BODY.PEEK).
 
-        The bulk FETCH parses BODYSTRUCTURE only where a calendar part is named, so
-        the auto-replies' structures are asked for again: a rare, small FETCH.
+        Read only for the rules that need text: an auto-reply's return date, the measures of
+        the user's own outreach. The bulk FETCH parses BODYSTRUCTURE only where a calendar
+        part is named, so these messages' structures are asked for again: one small FETCH.
         """
-        from syncagent.parse.returndate import TEXT_BYTES
-
         structures = {uid: data[uid] for uid in uids if b"BODYSTRUCTURE" in data.get(uid, {})}
         missing = [uid for uid in uids if uid not in structures]
         if missing:
             structures.update(self.client.fetch(missing, ["BODYSTRUCTURE"]))
         out = {}
         for uid, (raw, (_p, subtype, enc, charset)) in self._parts(
-                structures, imap_parts.find_text, f"<0.{TEXT_BYTES}>").items():
+                structures, imap_parts.find_text, f"<0.{limit}>").items():
             try:
                 body = imap_parts.decode_part(raw, enc, charset, partial=True)
                 out[uid] = imap_parts.html_to_text(body) if subtype == "html" else body
-            except Exception:  # promise 4: a return date is a nicety, never a reason to fail
-                log.debug("%s: no text for auto-reply UID %s", self.account.name, uid, exc_info=True)
+            except Exception:  # promise 4: a return date or a measure is a nicety, never a reason to fail
+                log.debug("%s: no text for UID %s", self.account.name, uid, exc_info=True)
         return out
 
     def _parts(self, data: dict, find, section: str = "") -> dict[int, tuple[bytes, tuple]]:
