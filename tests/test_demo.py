@@ -53,6 +53,8 @@ def test_demo_runs_in_a_fresh_home_without_a_config(demo_runs):
     assert "Business days skip the public holidays of US; next: Thanksgiving Day on Thu 26 Nov 2026" in out
     assert re.search(r"Reminders: 14 due, \d+ coming up", out)
     assert out.rstrip().endswith("Explore it: syncagent serve --demo")
+    assert re.search(r"^  what gets replies: \d-\d questions \d+% vs no question \d+%", out, re.M)
+    assert 'brief "Renée Fontaine"' in out and "draft-check FILE" in out
     assert "Traceback" not in first.stderr
 
 

@@ -43,6 +43,20 @@ def demo(ctx, now, reset):
         _print(result)
 
 
+def _what_works(dimensions: list[dict]) -> str:
+    """The dimensions whose buckets (of at least MIN_ASKS asks) differ, best and worst, as one phrase."""
+    from syncagent.ledger.what_works import MIN_ASKS
+
+    parts = []
+    for d in (d for d in dimensions if d["dimension"] in ("questions", "connection", "mass", "words")):
+        solid = [b for b in d["buckets"] if b["asks"] >= MIN_ASKS]
+        if len(solid) < 2:
+            continue
+        best, worst = max(solid, key=lambda b: b["reply_rate"]), min(solid, key=lambda b: b["reply_rate"])
+        parts.append(f"{best['bucket']} {_pct(best['reply_rate'])} vs {worst['bucket']} {_pct(worst['reply_rate'])}")
+    return "; ".join(parts[:3])
+
+
 def _print(r) -> None:
     from zoneinfo import ZoneInfo
 
@@ -74,6 +88,9 @@ def _print(r) -> None:
              + ", ".join(f"{for_terminal(c['company'])} {c['replied']}/{c['reached']} replied" for c in targets))
     if r.holidays:
         echo(f"  {r.holidays[0].upper()}{r.holidays[1:]}")
+    contrast = _what_works(r.what_works)
+    if contrast:
+        echo(f"  what gets replies: {contrast}")
     echo("")
     due = [x for x in r.reminders if x["overdue_seconds"] >= 0]
     upcoming = [x for x in r.reminders if x["overdue_seconds"] < 0]
@@ -92,6 +109,9 @@ def _print(r) -> None:
         echo(f"  {p}")
     echo("")
     echo(f"Try: syncagent --config {r.config_path} reminders")
+    echo(f"     syncagent --config {r.config_path} brief \"Renée Fontaine\"     # before a meeting")
+    echo(f"     syncagent --config {r.config_path} draft-check FILE          # a draft against your reply rates")
+    echo(f"     syncagent --config {r.config_path} stats --by questions   # what gets replies")
     echo("Explore it: syncagent serve --demo")
 
 

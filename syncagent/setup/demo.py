@@ -43,6 +43,7 @@ class DemoResult:
     responsiveness: dict[str, int] = field(default_factory=dict)  # class -> contacts, from contact_summary
     companies: list[dict] = field(default_factory=list)  # the `companies` view
     holidays: str | None = None  # the holiday region and the next holiday, as `doctor` says it
+    what_works: list[dict] = field(default_factory=list)  # the stored buckets of the user's asks, per dimension
 
 
 def sample_data() -> Path:
@@ -133,6 +134,10 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
 
             companies = networking.company_rows(db, config)
             holidays = check_holidays(config, now.astimezone(config.tz).date()).detail
+            from syncagent.ledger.what_works import DIMENSIONS
+            from syncagent.pipeline import outreach
+
+            what_works = [{"dimension": d, "buckets": outreach.buckets(db, config, d)} for d in DIMENSIONS]
             result = digest.build(db, config, now=now)
         finally:
             db.conn.close()
@@ -150,6 +155,7 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
         responsiveness=classes,
         companies=companies,
         holidays=holidays,
+        what_works=what_works,
     )
 
 
