@@ -10,7 +10,7 @@ import difflib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from syncagent.errors import ConfigError
 from syncagent.parse.addresses import normalize_address
@@ -317,8 +317,9 @@ def _account(r: _Reader) -> Account:
         return Account(addresses=addresses, path=path, **common)
     if kind == "gmail":
         username = r.str("username", None)
-        if not addresses and normalize_address(username):
-            addresses = (normalize_address(username),)
+        own = normalize_address(username)
+        if not addresses and own:
+            addresses = (own,)
         return Account(
             addresses=addresses,
             username=username,
@@ -333,9 +334,10 @@ def _account(r: _Reader) -> Account:
     security = r.choice("security", SECURITY, "tls")
     username = r.str("username", required=True)
     auth = r.choice("auth", ("password", "oauth2"), "password")
-    if not addresses and normalize_address(username):
+    own = normalize_address(username)
+    if not addresses and own:
         # A login that is an address is the user's own address unless `addresses` says otherwise.
-        addresses = (normalize_address(username),)
+        addresses = (own,)
     secret = None
     if auth == "password":
         secret = _secret(r, f"accounts.{name}", username)
@@ -441,7 +443,7 @@ class _Reader:
     def key(self, name: builtins.str) -> builtins.str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
-    def fail(self, name: builtins.str, problem: builtins.str, fix: builtins.str):
+    def fail(self, name: builtins.str, problem: builtins.str, fix: builtins.str) -> NoReturn:
         where = f"{self.path}: " if self.path else ""
         end = "" if fix.endswith("?") else "."
         raise ConfigError(f"{where}`{self.key(name)}` {problem}; {fix}{end}")

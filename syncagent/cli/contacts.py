@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from syncagent.cli import pass_ctx
 from syncagent.cli.options import now_option
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
 
 
 @click.group()
@@ -69,7 +73,7 @@ class _ImportProgress:
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.bar = None
+        self.bar: ProgressBar[int] | None = None
 
     def __enter__(self):
         return self if self.enabled else None

@@ -344,7 +344,7 @@ def _vobject_card(card: str) -> ContactInput:
     categories = [c for item in found.get("categories", []) for c in (item.value if isinstance(item.value, list) else [item.value])]
     return ContactInput(
         name=_text(name),
-        addresses=[_text(e.value) for e in found.get("email", []) if _text(e.value)],
+        addresses=[t for e in found.get("email", []) if (t := _text(e.value))],
         company=_text(org),
         title=_text(first("title")),
         tags=contacts.normalize_tags(categories) if categories else None,
@@ -370,16 +370,18 @@ def _fallback_card(card: str) -> ContactInput:
         head, sep, value = line.partition(":")
         if not sep:
             continue
-        name = head.split(";")[0].split(".")[-1].upper()  # "item1.EMAIL;TYPE=x" -> EMAIL
+        prop = head.split(";")[0].split(".")[-1].upper()  # "item1.EMAIL;TYPE=x" -> EMAIL
         value = value.replace("\\n", "\n").replace("\\,", ",").replace("\\;", ";").strip()
-        props.setdefault(name, []).append(value)
+        props.setdefault(prop, []).append(value)
 
     def first(key: str) -> str | None:
-        return (props.get(key) or [None])[0] or None
+        values = props.get(key)
+        return (values[0] or None) if values else None
 
     name = first("FN")
-    if not name and first("N"):
-        family, _, rest = first("N").partition(";")
+    structured = first("N")
+    if not name and structured:
+        family, _, rest = structured.partition(";")
         name = " ".join(p for p in (rest.split(";")[0], family) if p) or None
     return ContactInput(
         name=name,
@@ -418,6 +420,7 @@ def import_file(db, path: str | Path, progress: Callable[[int, int], None] | Non
             if record.problem:
                 report.skipped.append(Skipped(record.where, record.problem))
                 continue
+            assert record.item is not None  # a record without a problem always carries its contact
             try:
                 outcome, contact_id = contacts.upsert(conn, record.item, now)
             except (BadInput, Conflict) as exc:

@@ -230,7 +230,7 @@ def _clip(text: str | None) -> str | None:
 
 
 def _addresses(values: list[str]) -> list[tuple[str | None, str]]:
-    out = []
+    out: list[tuple[str | None, str]] = []
     for value in values:
         out.extend(_address_value_cached(value) if len(value) <= _CACHE_LIMIT else _address_value(value))
     return out
@@ -247,13 +247,13 @@ def _address_value(value: str) -> tuple[tuple[str | None, str], ...]:
             parsed = getaddresses([value])
     except Exception:
         parsed = [("", m) for m in _BARE_ID.findall(value)]
-    out = []
-    for name, addr in parsed:
-        addr = normalize_address(addr)
+    out: list[tuple[str | None, str]] = []
+    for name, raw_addr in parsed:
+        addr = normalize_address(raw_addr)
         if not addr:
             continue
-        name = _decode_words(name) if name else None
-        out.append((_clip(name) or None, addr))
+        decoded = _decode_words(name) if name else None
+        out.append((_clip(decoded) or None, addr))
     return tuple(out)
 
 

@@ -85,6 +85,7 @@ def _evaluate(db, config: Config, now: datetime, events: dict | None = None, led
         if ledgers is not None:
             by_id[contact.id] = ledgers.get(contact.id, empty)
         else:
+            assert events is not None  # loaded above whenever no ledgers were given
             by_id[contact.id] = ledger_mod.compute(events.get(contact.id, ()), now)
     persons = [networking.Person(c.id, c.name, c.company) for c in contacts]
     derived = networking.derive(db, config, now, by_id, persons)

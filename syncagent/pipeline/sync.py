@@ -69,9 +69,9 @@ def sync_account(db, account: Account, *, full: bool = False, progress: Progress
     try:
         run_id = store.start_run(db, account.name)
     except sqlite3.Error as exc:  # locked by another program, or the disk is full
-        error = str(store.write_error(exc, "nothing was synced"))
-        log.log(logging.ERROR if log_failure else logging.INFO, "%s: %s", account.name, error)
-        return SyncResult(account.name, 0, time.monotonic() - started, error)
+        failure = str(store.write_error(exc, "nothing was synced"))
+        log.log(logging.ERROR if log_failure else logging.INFO, "%s: %s", account.name, failure)
+        return SyncResult(account.name, 0, time.monotonic() - started, failure)
     new = 0
     status, error = "ok", None
     notes: tuple[str, ...] = ()

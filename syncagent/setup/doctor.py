@@ -45,7 +45,6 @@ def run(config_path=None, *, network: bool = True) -> list[Check]:
         cfg = config_mod.load(config_path)
     except SyncagentError as exc:
         checks.append(Check("config", PROBLEM, str(exc)))
-        cfg = None
     else:
         n = len(cfg.accounts)
         where = cfg.path
@@ -131,9 +130,9 @@ def _imap(account, name: str) -> Check:
         absent = [f for f in account.folders if (f.upper() if f.upper() == "INBOX" else f) not in names]
         if absent:
             listed = ", ".join(repr(f) for f in sorted(found.folders))
-            names = " and ".join(repr(f) for f in absent)
+            quoted = " and ".join(repr(f) for f in absent)
             one = len(absent) == 1
-            return Check(name, PROBLEM, f"the folder{'' if one else 's'} {names} named in `folders` "
+            return Check(name, PROBLEM, f"the folder{'' if one else 's'} {quoted} named in `folders` "
                                         f"{'does' if one else 'do'} not exist on {account.host}, so "
                                         f"{'it is' if one else 'they are'} skipped at every sync; fix the name "
                                         f"or remove {'it' if one else 'them'} from `folders` of account "
@@ -235,7 +234,7 @@ def check_database(cfg) -> list[Check]:
 
 
 def _size(path: Path) -> str:
-    n = path.stat().st_size + sum(p.stat().st_size for p in (path.with_name(path.name + "-wal"),) if p.exists())
+    n: float = path.stat().st_size + sum(p.stat().st_size for p in (path.with_name(path.name + "-wal"),) if p.exists())
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"

@@ -54,7 +54,7 @@ def connect(account: Account, *, attempts: int | None = None):
         wait=wait_exponential_jitter(initial=1, max=CONNECT_WAIT_MAX),
         retry=retry_if_exception_type(TransientSourceError),
         reraise=True,
-        before_sleep=lambda rs: log.info("%s: %s; retrying", account.name, rs.outcome.exception()),
+        before_sleep=lambda rs: log.info("%s: %s; retrying", account.name, rs.outcome and rs.outcome.exception()),
     )
     client = retrying(open_connection, account)
     try:
@@ -221,6 +221,7 @@ def login(client, account: Account) -> None:
         else:
             from syncagent import secrets
 
+            assert account.secret is not None  # config requires a password source for auth = "password"
             password_login(client, account, secrets.resolve(account.secret))
     except LoginError:
         raise AuthError(
@@ -246,6 +247,7 @@ def password_login(client, account: Account, password: str) -> None:
     such as "Grüße"; SASL PLAIN is base64 of UTF-8 and can. The password goes
     as written (no normalisation): servers compare the bytes they stored.
     """
+    assert account.username is not None  # required for IMAP accounts by config
     if password.isascii() and account.username.isascii():
         client.login(account.username, password)
         return

@@ -254,7 +254,7 @@ def internaldate(value: bytes | None) -> datetime | None:
         return None
     m = _DATE.match(value)
     month = _MONTHS.get(m[2].lower()) if m else None
-    if month is None:
+    if m is None or month is None:
         from imapclient.datetime_util import parse_to_datetime
 
         try:  # anything unusual: imapclient's own reading
@@ -275,7 +275,7 @@ def internaldate(value: bytes | None) -> datetime | None:
 _FLAT = re.compile(rb'\s*(?:"([^"\\\r\n]*+(?:\\.[^"\\\r\n]*+)*+)"|\{(\d+)\}\r\n|([^ ()"{\r\n]+))')
 
 
-def flat_list(value) -> tuple:
+def flat_list(value: object) -> tuple[bytes | None, ...] | None:
     """A list of atoms/strings such as X-GM-LABELS -> tuple of bytes (None for NIL)."""
     if value is None:
         return None
@@ -284,7 +284,8 @@ def flat_list(value) -> tuple:
     raw = value.raw
     if raw[:1] != b"(" or raw[-1:] != b")":
         raise ScanError("a list was expected")
-    pos, end, out = 1, len(raw) - 1, []
+    pos, end = 1, len(raw) - 1
+    out: list[bytes | None] = []
     while True:
         while pos < end and raw[pos] == 0x20:
             pos += 1
