@@ -46,7 +46,6 @@ JOIN meetings m ON m.id = mc.meeting
 WHERE m.status = 'confirmed' AND m.end_at IS NOT NULL AND m.end_at <= :until
 """
 
-_MISSING = object()
 
 # Far enough in the future that every ISO date string sorts before it.
 _NO_LIMIT = "9999-12-31T23:59:59Z"
@@ -75,8 +74,9 @@ def contact_events(db, now: datetime | None = None) -> dict[int, list[Event]]:
         key = (contact_id, message_id)
         if key in seen:
             continue
-        at = parsed.get(date, _MISSING)
-        if at is _MISSING:
+        if date in parsed:
+            at = parsed[date]
+        else:
             at = parsed[date] = _parse(date, pk)
         if at is None:
             continue
@@ -204,7 +204,7 @@ def _message_pk(ref: str) -> int:
     return int(ref[8:]) if ref.startswith("message:") else int(ref.rpartition(":")[2])
 
 
-def _parse(text: str | None, pk: int) -> datetime | None:
+def _parse(text: str, pk: int) -> datetime | None:
     try:
         return to_utc(datetime.fromisoformat(text))  # reads the store's "...Z" as UTC
     except (AttributeError, ValueError):

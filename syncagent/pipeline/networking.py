@@ -242,5 +242,5 @@ def company_rows(db, config: Config, now: datetime | None = None) -> list[dict]:
         out.append({"company": fig.company, "company_key": key, "tracked": fig.tracked, "reached": fig.reached,
                     "replied": fig.replied, "reply_rate": fig.reply_rate, "owed": len(kinds),
                     "owed_kinds": ", ".join(kinds) or None})
-    out.sort(key=lambda r: r["company"])
+    out.sort(key=lambda r: str(r["company"]))  # always a str: the group's display name
     return out

@@ -124,7 +124,9 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
                 raise SyncagentError(f"The demo could not read the sample mailbox: {failed[0].error}")
             _set_clock(db, now)
             contacts = db.execute("SELECT count(*) FROM contacts").fetchone()[0]
-            report = stats.report(stats.load(db), by="segment")  # what the sync stored, as every surface reads it
+            figures = stats.load(db)
+            assert figures is not None  # the sync just above stored them
+            report = stats.report(figures, by="segment")  # what the sync stored, as every surface reads it
             owed = reminders.listing(db, config, now)
             classes = dict(db.execute(
                 "SELECT responsiveness, count(*) FROM contact_summary WHERE responsiveness IS NOT NULL "

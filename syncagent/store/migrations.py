@@ -521,7 +521,7 @@ def one_open_index(db, name: str, columns: tuple[str, ...], kinds: tuple[str, ..
         # A row whose anchor is gone (message deleted) cannot be the obligation owed now.
         undated = [row for row in group if not row[-1]]
         keep = dated[-1] if dated else undated[-1]
-        settle = [(row, None, None) for row in undated if row is not keep]
+        settle: list[tuple[tuple, str | None, int | None]] = [(row, None, None) for row in undated if row is not keep]
         # Each superseded dated row is settled by the next one's anchor: the event that moved
         # the ledger past it (the reply after a follow-up, the thank-you after a reply).
         for older, newer in zip(dated, dated[1:]):
