@@ -35,17 +35,17 @@ def first_text(message: Message, limit: int) -> str | None:
                 found[sub] = part
             if "plain" in found:
                 break
-        part = found.get("plain") or found.get("html")
-        if part is None:
+        chosen = found.get("plain") or found.get("html")
+        if chosen is None:
             return None
-        payload = part.get_payload(decode=True)
+        payload = chosen.get_payload(decode=True)
         raw = (payload if isinstance(payload, bytes) else b"")[:limit]
-        charset = part.get_content_charset() or "utf-8"
+        charset = chosen.get_content_charset() or "utf-8"
         try:
             text = raw.decode(charset, "replace")
         except LookupError:
             text = raw.decode("utf-8", "replace")
-        return html_text(text) if part.get_content_subtype() == "html" else text
+        return html_text(text) if chosen.get_content_subtype() == "html" else text
     except Exception:  # broken MIME: no text, the message itself is still stored
         log.debug("no text part read", exc_info=True)
         return None

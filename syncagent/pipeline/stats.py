@@ -215,7 +215,9 @@ def read_report(db, config, by: str | None = None, now: datetime | None = None) 
     if by == "responsiveness":
         result = by_responsiveness(db, config, now)
     elif now is None and stored(db):
-        result = load(db)
+        loaded = load(db)
+        assert loaded is not None  # stored() has just said the figures are there
+        result = loaded
     else:
         result = evaluate(db, now or utcnow())
     report_ = report(result, by if by in ("segment", "responsiveness") else None)

@@ -29,6 +29,7 @@ BATCH = 500
 class LocalSource:
     def __init__(self, account: Account):
         self.account = account
+        assert account.path is not None  # config requires `path` for maildir and mbox accounts
         self.path = Path(account.path)
 
     def close(self) -> None:
@@ -76,7 +77,7 @@ class LocalSource:
                 file = box.files[key]
                 with open(file, "rb") as fh:
                     raw = _read_headers(fh)
-                arrived = datetime.fromtimestamp(os.stat(file).st_mtime, timezone.utc)
+                arrived: datetime | None = datetime.fromtimestamp(os.stat(file).st_mtime, timezone.utc)
                 size = os.stat(file).st_size
             else:
                 msg = box.get_message(key)

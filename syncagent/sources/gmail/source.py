@@ -34,6 +34,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from syncagent.config import Account
 from syncagent.errors import ConfigError, CursorInvalid, TransientSourceError
@@ -42,6 +43,9 @@ from syncagent.parse import outreach
 from syncagent.parse.bodytext import html_text
 from syncagent.parse.returndate import TEXT_BYTES, with_return_date
 from syncagent.sources.gmail import api as gmail_api
+
+if TYPE_CHECKING:
+    from syncagent.sources.gmail.api import GmailClient
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +67,7 @@ class GmailSource:
         self.resync_every = resync_every  # seconds: [sync] interval_minutes, the least gap between resyncs
         self._credentials = credentials  # tests may hand in ready credentials
         self._sleep_fn = sleep_fn
-        self._client = None
+        self._client: GmailClient | None = None
         self._token_at_open: str | None = None
 
     # --- the Source protocol -------------------------------------------------
@@ -126,7 +130,7 @@ class GmailSource:
         database holds but the listing no longer has (deleted while an expired
         history id could not tell us); a resumed pass cannot know, so it doesn't.
         """
-        client = self._client
+        client = self._api
         labels = self._label_ids()
         total = None
         known = None if resume else set(state.known_locations(FOLDER))
@@ -187,7 +191,7 @@ class GmailSource:
         history_id, token = start, None
         while True:
             try:
-                page = self._client.history_page(start, token)
+                page = self._api.history_page(start, token)
             except HistoryExpired:
                 raise _Expired() from None
             for record in page.get("history", []):
@@ -218,7 +222,7 @@ class GmailSource:
         """Metadata for ``ids`` (404s skipped), calendar parts for invitations; and ids now out of scope."""
         if not ids:
             return [], []
-        client = self._client
+        client = self._api
         metas = client.get_many(ids, "metadata")
         if invites is None and metas:
             oldest = min(int(m.get("internalDate") or 0) for m in metas.values()) // 1000
@@ -263,7 +267,7 @@ class GmailSource:
         found: set[str] = set()
         token = None
         while True:
-            page = self._client.list_page(page_token=token, query=query)
+            page = self._api.list_page(page_token=token, query=query)
             found.update(m["id"] for m in page.get("messages", []))
             token = page.get("nextPageToken")
             if not token:
@@ -276,7 +280,7 @@ class GmailSource:
         body = part.get("body") or {}
         data = body.get("data")
         if not data and body.get("attachmentId"):
-            fetched = self._client.attachment(full["id"], body["attachmentId"])
+            fetched = self._api.attachment(full["id"], body["attachmentId"])
             data = (fetched or {}).get("data")
         if not data:
             return None
@@ -288,6 +292,11 @@ class GmailSource:
             return raw.decode("utf-8", errors="replace")
 
     # --- set-up --------------------------------------------------------------
+
+    @property
+    def _api(self) -> GmailClient:
+        assert self._client is not None, "the source is used only between _open() and close()"
+        return self._client
 
     def _open(self):
         from syncagent.sources.gmail import auth as gmail_auth
@@ -314,7 +323,7 @@ class GmailSource:
                 result.append(label.upper())
                 continue
             if remote is None:
-                remote = self._client.labels()
+                remote = self._api.labels()
             match = next((r["id"] for r in remote if label in (r.get("id"), r.get("name"))), None)
             match = match or next((r["id"] for r in remote if (r.get("name") or "").lower() == label.lower()), None)
             if match is None:
@@ -328,7 +337,7 @@ class GmailSource:
 
     def _scope_labels(self) -> set[str] | None:
         ids = self._label_ids()
-        return None if ids == [None] else set(ids)
+        return None if ids == [None] else {i for i in ids if i is not None}
 
 
 class _Expired(Exception):
@@ -416,16 +425,16 @@ def first_text(payload: dict, limit: int) -> str | None:
         if mime in ("text/plain", "text/html") and data and not part.get("filename"):
             found.setdefault(mime[5:], part)
         stack[0:0] = part.get("parts") or []
-    part = found.get("plain") or found.get("html")
-    if part is None:
+    chosen = found.get("plain") or found.get("html")
+    if chosen is None:
         return None
-    data = part["body"]["data"]
+    data = chosen["body"]["data"]
     raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))[:limit]
     try:
-        text = raw.decode(_charset(part) or "utf-8", errors="replace")
+        text = raw.decode(_charset(chosen) or "utf-8", errors="replace")
     except LookupError:
         text = raw.decode("utf-8", errors="replace")
-    return html_text(text) if part is found.get("html") and "plain" not in found else text
+    return html_text(text) if chosen is found.get("html") and "plain" not in found else text
 
 
 def _charset(part: dict) -> str | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from syncagent.config import Account
 from syncagent.errors import SourceError, SyncagentError
@@ -34,6 +35,9 @@ from syncagent.parse.returndate import TEXT_BYTES, with_return_date
 from syncagent.sources.imap import connect as imap_connect
 from syncagent.sources.imap import fetch as imap_fetch
 from syncagent.sources.imap import parts as imap_parts
+
+if TYPE_CHECKING:
+    from imapclient import IMAPClient
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +59,21 @@ class ImapSource:
 
     def __init__(self, account: Account):
         self.account = account
-        self.client = None
+        self.client: IMAPClient | None = None
         # Sentences for the pass's summary and sync_runs.notes (a configured folder that is missing).
         self.notes: list[str] = []
         self._listing: list[str] | None = None
+
+    @property
+    def _imap(self) -> IMAPClient:
+        assert self.client is not None, "the source is used only inside batches()"
+        return self.client
 
     # --- protocol -------------------------------------------------------------
     def batches(self, state, *, full: bool = False) -> Iterator[Batch]:
         self.client = imap_connect.connect(self.account)
         try:
-            caps = set(self.client.capabilities())
+            caps = set(self._imap.capabilities())
             self.gmail = b"X-GM-EXT-1" in caps
             self.condstore = b"CONDSTORE" in caps
             folders = self._folders()
@@ -89,7 +98,7 @@ class ImapSource:
     def _folders(self) -> list[str]:
         if self.account.folders:
             return list(self.account.folders)  # checked by STATUS; a missing one is skipped and reported
-        listing = self.client.list_folders()
+        listing = self._imap.list_folders()
         by_flag: dict[bytes, str] = {}
         for flags, _delim, name in listing:
             for flag in flags:
@@ -117,7 +126,7 @@ class ImapSource:
 
         what = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"] + (["HIGHESTMODSEQ"] if self.condstore else [])
         try:
-            raw = self.client.folder_status(folder, what)
+            raw = self._imap.folder_status(folder, what)
         except IMAPClientAbortError:
             raise
         except IMAPClientError as exc:
@@ -133,7 +142,7 @@ class ImapSource:
 
     def _names(self) -> list[str]:
         if self._listing is None:
-            self._listing = [name for _f, _d, name in self.client.list_folders()]
+            self._listing = [name for _f, _d, name in self._imap.list_folders()]
         return self._listing
 
     def _report_missing(self, missing: list[str], *, every: bool) -> None:
@@ -169,18 +178,18 @@ class ImapSource:
             if stored.get("highestmodseq") != status.get("highestmodseq"):
                 yield from self._flags_only(folder, state, stored, status)
             return  # the folder is not even opened unless Gmail labels need a refresh
-        selected = self.client.select_folder(folder, readonly=True)  # EXAMINE
+        selected = self._imap.select_folder(folder, readonly=True)  # EXAMINE
         exists = int(selected.get(b"EXISTS", status["messages"]))
         last_uid = int(stored["last_uid"] or 0) if stored else 0
         # After a UIDVALIDITY change the old locations mean nothing (reset_folder drops them).
         known = {} if reset else state.known_locations(folder)
         # `n:*` always matches the highest UID even when n is above it: filter.
-        new = sorted(u for u in self.client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        new = sorted(u for u in self._imap.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
         # Expunge check by counting: every live known UID plus the new ones should add up.
         live = {int(loc) for loc in known if loc.isdigit()} | set(new)
         gone: list[str] = []
         if len(live) != exists:
-            on_server = set(self.client.search(["ALL"]))
+            on_server = set(self._imap.search(["ALL"]))
             gone = sorted((loc for loc in known if not loc.isdigit() or int(loc) not in on_server),
                           key=lambda x: int(x) if x.isdigit() else 0)
         # Labels of the messages already stored may have changed too (new mail bumps the
@@ -207,7 +216,7 @@ class ImapSource:
         """
         labels: dict[str, tuple[str, ...]] = {}
         if self._labels_wanted(stored):
-            self.client.select_folder(folder, readonly=True)  # EXAMINE
+            self._imap.select_folder(folder, readonly=True)  # EXAMINE
             labels = self._label_changes(state.known_locations(folder), stored)
         yield Batch(folder=folder, cursor=FolderCursor(highestmodseq=status.get("highestmodseq")), labels=labels, total=0)
 
@@ -224,7 +233,7 @@ class ImapSource:
         # CHANGEDSINCE makes the answer hold only changed messages; the UID list is
         # chunked to keep command lines near the 8 KB RFC 7162 advises.
         for i in range(0, len(uids), LABEL_CHUNK):
-            data = self.client.fetch(uids[i:i + LABEL_CHUNK], ["X-GM-LABELS", "FLAGS"],
+            data = self._imap.fetch(uids[i:i + LABEL_CHUNK], ["X-GM-LABELS", "FLAGS"],
                                      modifiers=[f"CHANGEDSINCE {since}"])
             for uid, d in data.items():
                 if b"X-GM-LABELS" in d:
@@ -241,7 +250,7 @@ class ImapSource:
             data = imap_fetch.fetch(self.client, uids, items,
                                     structures="all" if self.account.fetch_snippets else "calendar")
         else:
-            data = self.client.fetch(uids, items)
+            data = self._imap.fetch(uids, items)
         calendars = self._calendars(data)
         snippets = self._snippets(data) if self.account.fetch_snippets else {}
         out = []
@@ -298,7 +307,7 @@ class ImapSource:
         structures = {uid: data[uid] for uid in uids if b"BODYSTRUCTURE" in data.get(uid, {})}
         missing = [uid for uid in uids if uid not in structures]
         if missing:
-            structures.update(self.client.fetch(missing, ["BODYSTRUCTURE"]))
+            structures.update(self._imap.fetch(missing, ["BODYSTRUCTURE"]))
         out = {}
         for uid, (raw, (_p, subtype, enc, charset)) in self._parts(
                 structures, imap_parts.find_text, f"<0.{limit}>").items():
@@ -325,7 +334,7 @@ class ImapSource:
         out: dict[int, tuple[bytes, tuple]] = {}
         for part, entries in wanted.items():
             uids, items = [uid for uid, _f in entries], [f"BODY.PEEK[{part}]{section}"]
-            fetched = imap_fetch.fetch(self.client, uids, items) if imap_fetch.ENABLED else self.client.fetch(uids, items)
+            fetched = imap_fetch.fetch(self.client, uids, items) if imap_fetch.ENABLED else self._imap.fetch(uids, items)
             for uid, found in entries:
                 raw = next((v for k, v in fetched.get(uid, {}).items() if k.startswith(b"BODY[")), None)
                 if raw:
