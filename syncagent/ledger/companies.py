@@ -12,9 +12,9 @@ contact of K other than the one(s) asked at A, or by any message from K after A.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 
 from syncagent.ledger import turns
 from syncagent.ledger.businessdays import add_business_days
@@ -81,7 +81,7 @@ def settled_by(people: Sequence[Member], ask: turns.Event, asked: set[int]) -> t
 
 
 def next_contact(people: Sequence[Member], business_days: int, tz: tzinfo, now: datetime,
-                 holidays=None) -> tuple[Member, Obligation] | None:
+                 holidays: Container[date] | str | None = None) -> tuple[Member, Obligation] | None:
     """The 3B7 suggestion for one company at ``now`` (its contacts' ledgers at ``now``), or None.
 
     Never upcoming: it exists only once it is due.

@@ -31,6 +31,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import Any
 
 from syncagent.ledger.turns import MEETING, OUT, Ledger
 
@@ -45,7 +46,7 @@ def segment_label(value: str | None) -> str:
     return value or NO_SEGMENT
 
 
-def segment_order(name: str) -> tuple:
+def segment_order(name: str) -> tuple[bool, str, str]:
     """Named segments alphabetically (case-insensitively), NO_SEGMENT last."""
     return (name == NO_SEGMENT, name.lower(), name)
 
@@ -123,7 +124,7 @@ def outreach(segment: str | None, fig: ContactFigures) -> Outreach | None:
     return Outreach(segment_label(segment), fig.first_outreach_at, fig.first_response_seconds)
 
 
-def group(contacts: Iterable[Outreach]) -> dict:
+def group(contacts: Iterable[Outreach]) -> dict[str, Any]:
     """``{"reached", "replied", "reply_rate", "median_first_response_hours", "p90_first_response_hours"}``."""
     contacts = list(contacts)
     firsts = [c.first_response_seconds / 3600 for c in contacts if c.first_response_seconds is not None]
@@ -136,7 +137,7 @@ def group(contacts: Iterable[Outreach]) -> dict:
     }
 
 
-def periods(contacts: Iterable[Outreach], now: datetime) -> dict:
+def periods(contacts: Iterable[Outreach], now: datetime) -> dict[str, dict[str, Any]]:
     """``{"all_time": group, "last_90_days": group}`` at ``now``."""
     contacts = list(contacts)
     since = now - timedelta(days=RECENT_DAYS)
@@ -149,8 +150,8 @@ class ReplyFigures:
     """The reply figures at ``now``: overall and per segment (segments in segment_order)."""
 
     now: datetime
-    overall: dict  # periods()
-    segments: tuple[tuple[str, dict], ...]  # (segment, periods())
+    overall: dict[str, dict[str, Any]]  # periods()
+    segments: tuple[tuple[str, dict[str, dict[str, Any]]], ...]  # (segment, periods())
 
 
 def reply_figures(contacts: Iterable[Outreach], now: datetime) -> ReplyFigures:

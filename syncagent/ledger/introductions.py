@@ -59,7 +59,7 @@ def find(mails: Iterable[Mail], own: Iterable[str], contact_of: Mapping[str, int
     now = turns.to_utc(now)
     mine = {a.lower() for a in own}
     prepared = {cid: turns.prepare(evs, now) for cid, evs in events.items()}
-    found: dict[tuple, Introduction] = {}
+    found: dict[tuple[int | str, int], Introduction] = {}
     for mail in sorted(mails, key=lambda m: (turns.to_utc(m.at), m.ref)):
         at = turns.to_utc(mail.at)
         if at > now or mail.outgoing or mail.automatic or not mail.sender or mail.sender in mine:

@@ -43,7 +43,7 @@ class Obligation:
     company: str | None = None  # next_contact: the company key (trimmed, case-folded)
 
 
-def obligation(ledger, settings: Reminders, tz: tzinfo | str, now: datetime,
+def obligation(ledger: ledger_mod.Ledger, settings: Reminders, tz: tzinfo | str, now: datetime,
                cadence_days: float | None = None, *, name: str = "They",
                away: Iterable[AwayNotice] = ()) -> Obligation | None:
     """The reminder owed to one contact at ``now`` (at most one), or None.

@@ -111,7 +111,7 @@ def prepare(events: Iterable[Event], now: datetime) -> tuple[Event, ...]:
 _KIND_ORDER = {IN: 0, OUT: 1, MEETING: 2}
 
 
-def _order(event: Event) -> tuple:
+def _order(event: Event) -> tuple[datetime, int, str, str]:
     return (event.at, _KIND_ORDER[event.kind], event.subject or "", event.ref)
 
 

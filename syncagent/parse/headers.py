@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from email.header import decode_header
 from email.utils import getaddresses, parsedate_tz
@@ -38,7 +39,7 @@ def parse_message(raw: bytes, *, arrived_at: datetime | None = None, size: int |
                               gmail_id=gmail_id, defects=defects)
 
 
-def parse_header_pairs(pairs, *, arrived_at: datetime | None = None, size: int | None = None,
+def parse_header_pairs(pairs: Iterable[tuple[str, str]], *, arrived_at: datetime | None = None, size: int | None = None,
                        thread_hint: str | None = None, gmail_id: str | None = None,
                        defects: int = 0) -> Message:
     """Build a Message from (name, text) header pairs; text may still hold RFC 2047 words."""
@@ -53,16 +54,16 @@ def parse_header_pairs(pairs, *, arrived_at: datetime | None = None, size: int |
     addresses: list[Address] = []
     seen: set[tuple[str, str]] = set()
     for role in ("from", "to", "cc", "bcc"):
-        for name, addr in _addresses(headers.get(role, [])):
+        for display, addr in _addresses(headers.get(role, [])):
             if (role, addr) in seen or len(addresses) >= MAX_ADDRESSES:
                 continue
             seen.add((role, addr))
-            addresses.append(Address(role, addr, name))
+            addresses.append(Address(role, addr, display))
     sender = next((a for a in addresses if a.role == "from"), None)
     if sender is None:
         # Some bounces and drafts carry only Sender or Return-Path.
-        for name, addr in _addresses(headers.get("sender", []) + headers.get("return-path", [])):
-            sender = Address("from", addr, name)
+        for display, addr in _addresses(headers.get("sender", []) + headers.get("return-path", [])):
+            sender = Address("from", addr, display)
             addresses.insert(0, sender)
             break
 
@@ -142,14 +143,14 @@ def split_headers(head: bytes) -> tuple[list[tuple[str, str]], int]:
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
-def _header_text(value) -> str:
+def _header_text(value: object) -> str:
     """A raw header value as text, unfolded: stray 8-bit bytes read as UTF-8, else Windows-1252."""
     if isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value:
         return value  # the common case, and nothing to do
     return _FOLD.sub("", _raw_text(value)).replace("\r", "").replace("\n", " ")
 
 
-def _raw_text(value) -> str:
+def _raw_text(value: object) -> str:
     if isinstance(value, bytes):
         data = value
     else:

@@ -14,6 +14,8 @@ import logging
 import re
 from datetime import date, datetime, timedelta, timezone
 
+from syncagent.model import Message
+
 log = logging.getLogger(__name__)
 
 TEXT_BYTES = 2048  # how much of the first text part is read
@@ -83,7 +85,7 @@ def _dates(window: str, lang: str, base: datetime) -> list[date]:
     return [dt.date() for _text, dt in found if len(_text.strip()) > 2]
 
 
-def with_return_date(msg, text: str | None):
+def with_return_date(msg: Message, text: str | None) -> Message:
     """``msg`` (a model.Message) with ``ooo_until`` set from ``text``, its first text part, if it states one."""
     if not msg.auto_reply or not text:
         return msg

@@ -7,16 +7,19 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
 
 from syncagent.errors import StoreError
 from syncagent.files import private_dir
-from syncagent.model import Batch, FolderCursor, GmailCursor
+from syncagent.model import Batch, FolderCursor, GmailCursor, Message, Seen
 from syncagent.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
 
 
-def open_db(path: str | os.PathLike, *, migrate: bool = True):
+def open_db(path: str | os.PathLike[str], *, migrate: bool = True) -> Database:
     """Open (creating mode 0600 if needed) and migrate the database, for reading and writing."""
     import sqlite_utils
 
@@ -45,7 +48,7 @@ def open_db(path: str | os.PathLike, *, migrate: bool = True):
     return db
 
 
-def open_for_reading(path: str | os.PathLike, *, config_path=None, migrate: bool = True):
+def open_for_reading(path: str | os.PathLike[str], *, config_path: object = None, migrate: bool = True) -> Database:
     """Open an existing database for a command that only shows it.
 
     A missing file is refused (a mistyped path must not become an empty
@@ -117,7 +120,7 @@ def unusable(path: Path, exc: BaseException) -> StoreError:
         "from the mailbox.")
 
 
-def migrate_db(db) -> None:
+def migrate_db(db: Database) -> None:
     from syncagent.store.migrations import migrations
 
     if migrations.pending(db):
@@ -127,7 +130,7 @@ def migrate_db(db) -> None:
     views.ensure(db)
 
 
-def schema_version(db) -> str | None:
+def schema_version(db: Database) -> str | None:
     from syncagent.store.migrations import migrations
 
     applied = migrations.applied(db)
@@ -155,16 +158,16 @@ class transaction:
     """``with transaction(db):`` BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), or a
     savepoint when the caller already holds a transaction, so stages nest in a caller's."""
 
-    def __init__(self, db, name: str = "stage"):
-        self.conn = getattr(db, "conn", db)
+    def __init__(self, db: Database | sqlite3.Connection, name: str = "stage") -> None:
+        self.conn: sqlite3.Connection = db.conn if isinstance(db, Database) else db
         self.name = name
 
-    def __enter__(self):
+    def __enter__(self) -> sqlite3.Connection:
         self.nested = self.conn.in_transaction
         self.conn.execute(f"SAVEPOINT {self.name}" if self.nested else "BEGIN IMMEDIATE")
         return self.conn
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc_type is None:
             self.conn.execute(f"RELEASE {self.name}" if self.nested else "COMMIT")
         elif self.nested:
@@ -172,12 +175,11 @@ class transaction:
             self.conn.execute(f"RELEASE {self.name}")
         elif self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
-        return False
 
 
 # --- cursors -----------------------------------------------------------------
 
-def folder_state(db, account: str, folder: str) -> dict | None:
+def folder_state(db: Database, account: str, folder: str) -> dict[str, Any] | None:
     row = db.execute(
         "SELECT * FROM folder_state WHERE account = ? AND folder = ?", [account, folder]
     ).fetchone()
@@ -187,7 +189,7 @@ def folder_state(db, account: str, folder: str) -> dict | None:
     return dict(zip(cols, row))
 
 
-def known_locations(db, account: str, folder: str) -> dict[str, int | None]:
+def known_locations(db: Database, account: str, folder: str) -> dict[str, int | None]:
     """Live (not gone) locations of a folder mapped to their UID."""
     return dict(
         db.execute(
@@ -197,7 +199,7 @@ def known_locations(db, account: str, folder: str) -> dict[str, int | None]:
     )
 
 
-def gmail_state(db, account: str) -> dict | None:
+def gmail_state(db: Database, account: str) -> dict[str, Any] | None:
     row = db.execute(
         "SELECT history_id, pending_history_id, page_token FROM gmail_state WHERE account = ?",
         [account],
@@ -207,7 +209,7 @@ def gmail_state(db, account: str) -> dict | None:
     return {"history_id": row[0], "pending_history_id": row[1], "page_token": row[2]}
 
 
-def direction_counts(db, account: str | None) -> tuple[int, int]:
+def direction_counts(db: Database, account: str | None) -> tuple[int, int]:
     """(outgoing, all) messages of an account (None: of every account) still on the server."""
     row = db.execute("SELECT COALESCE(SUM(direction = 'outgoing'), 0), COUNT(*) FROM messages "
                      "WHERE (? IS NULL OR account = ?) AND gone = 0", [account, account]).fetchone()
@@ -216,15 +218,15 @@ def direction_counts(db, account: str | None) -> tuple[int, int]:
 
 # --- sync runs ---------------------------------------------------------------
 
-def start_run(db, account: str) -> int:
+def start_run(db: Database, account: str) -> int:
     cur = db.execute(
         "INSERT INTO sync_runs (account, started_at, status) VALUES (?, ?, 'running')",
         [account, iso(utcnow())],
     )
-    return cur.lastrowid
+    return int(cur.lastrowid or 0)
 
 
-def finish_run(db, run_id: int, status: str, new_messages: int, error: str | None = None,
+def finish_run(db: Database, run_id: int, status: str, new_messages: int, error: str | None = None,
                notes: list[str] | tuple[str, ...] = ()) -> None:
     db.execute(
         "UPDATE sync_runs SET finished_at = ?, status = ?, new_messages = ?, error = ?, notes = ? WHERE id = ?",
@@ -255,7 +257,7 @@ _INSERT_MESSAGE = (
 )
 
 
-def save_batch(db, account: str, own_addresses: Iterable[str], batch: Batch) -> int:
+def save_batch(db: Database, account: str, own_addresses: Iterable[str], batch: Batch) -> int:
     """Commit one batch and its cursor in one transaction; return how many messages were new."""
     own = {a.lower() for a in own_addresses}
     now = iso(utcnow())
@@ -303,7 +305,7 @@ def save_batch(db, account: str, own_addresses: Iterable[str], batch: Batch) -> 
     return new
 
 
-def _save_items(conn, account: str, own: set[str], items, now: str) -> int:
+def _save_items(conn: sqlite3.Connection, account: str, own: set[str], items: list[tuple[Message, Seen]], now: str) -> int:
     """Upsert a batch's messages, addresses, calendar parts and folder rows; return how many were new.
 
     A handful of set-wise statements per batch rather than several per message: saving
@@ -360,7 +362,7 @@ def _save_items(conn, account: str, own: set[str], items, now: str) -> int:
     return sum(1 for i in set(pk.values()) if i > before)
 
 
-def _mark_gone_messages(conn, account: str) -> None:
+def _mark_gone_messages(conn: sqlite3.Connection, account: str) -> None:
     """A message is gone once no folder holds it any more; the row stays as history."""
     conn.execute(
         "UPDATE messages SET gone = 1 WHERE account = ? AND gone = 0 AND NOT EXISTS ("
@@ -369,7 +371,7 @@ def _mark_gone_messages(conn, account: str) -> None:
     )
 
 
-def _save_cursor(conn, account: str, folder: str | None, cursor: FolderCursor | GmailCursor, now: str) -> None:
+def _save_cursor(conn: sqlite3.Connection, account: str, folder: str | None, cursor: FolderCursor | GmailCursor, now: str) -> None:
     if isinstance(cursor, GmailCursor):
         conn.execute(
             "INSERT INTO gmail_state (account, history_id, pending_history_id, page_token, synced_at) "

@@ -15,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from syncagent.errors import LockedError, StoreError
 from syncagent.files import private_dir
 
 
-def lock_path(database) -> Path:
+def lock_path(database: Path) -> Path:
     database = Path(getattr(database, "database", database)).expanduser()
     return database.with_name(database.name + ".lock")
 
@@ -40,14 +41,14 @@ class Lock:
                 os.close(self.fd)
                 self.fd = -1
 
-    def __enter__(self):
+    def __enter__(self) -> Lock:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
-def acquire(database) -> Lock:
+def acquire(database: Path) -> Lock:
     """Take the write lock for ``database`` (a path, or a Config) or raise LockedError at once."""
     db_path = Path(getattr(database, "database", database)).expanduser()
     path = lock_path(db_path)
@@ -72,7 +73,7 @@ def acquire(database) -> Lock:
 
 
 @contextlib.contextmanager
-def held(database):
+def held(database: Path) -> Iterator[Lock]:
     """``with held(config.database): ...`` holds the lock for the block."""
     lock = acquire(database)
     try:

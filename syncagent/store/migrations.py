@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from sqlite_utils import Migrations
+import sqlite3
+from typing import Any
+
+from sqlite_utils import Database, Migrations
 
 migrations = Migrations("syncagent")
 
 
 @migrations(name="0001_initial")
-def m0001_initial(db):
+def m0001_initial(db: Database) -> None:
     db.executescript(
         """
         CREATE TABLE messages (
@@ -183,7 +186,7 @@ def m0001_initial(db):
 
 
 @migrations(name="0002_ledger")
-def m0002_ledger(db):
+def m0002_ledger(db: Database) -> None:
     # Derived from messages and meetings by ledger_store.recompute; rebuilt whole each time.
     db.executescript(
         """
@@ -225,15 +228,15 @@ def m0002_ledger(db):
 
 
 @migrations(name="0003_fts")
-def m0003_fts(db):
+def m0003_fts(db: Database) -> None:
     # Full-text search over subjects and snippets (Datasette's search box on messages).
     # The triggers keep the index in step with inserts and the store's ON CONFLICT updates;
     # enable_fts returns early when the index already exists as configured.
-    db["messages"].enable_fts(["subject", "snippet"], create_triggers=True)
+    db.table("messages").enable_fts(["subject", "snippet"], create_triggers=True)
 
 
 @migrations(name="0004_search_index_in_batches")
-def m0004_search_index_in_batches(db):
+def m0004_search_index_in_batches(db: Database) -> None:
     # Per-row FTS triggers cost more than half of saving a big first sync, and the
     # update trigger fired on every thread_id or gone change. New rows are now indexed
     # in one INSERT ... SELECT per saved batch (search.catch_up); only a real change
@@ -260,7 +263,7 @@ def m0004_search_index_in_batches(db):
 
 
 @migrations(name="0005_ids_name_messages")
-def m0005_ids_name_messages(db):
+def m0005_ids_name_messages(db: Database) -> None:
     # An id without "@" names no message (RFC 5322 msg-id), yet rows stored before the
     # parser knew it link through one: git send-email's "In-Reply-To: <yes>" joined
     # unrelated threads. Drop such links, give such a Message-ID the fallback id the
@@ -286,7 +289,7 @@ def m0005_ids_name_messages(db):
 
 
 @migrations(name="0006_one_address_rule")
-def m0006_one_address_rule(db):
+def m0006_one_address_rule(db: Database) -> None:
     # Mail and contacts used two address rules that disagreed (a trailing dot on the
     # domain, punycode domains, ...), so a contact could miss their own mail. Rewrite
     # every stored address under the one rule (parse.addresses). Two contacts that
@@ -324,7 +327,7 @@ def m0006_one_address_rule(db):
     conn.execute("DELETE FROM pipeline_state WHERE name = 'derived'")
 
 
-def _merge_contacts(conn, keep: int, drop: int) -> None:
+def _merge_contacts(conn: sqlite3.Connection, keep: int, drop: int) -> None:
     """Fold contact ``drop`` into ``keep``: empty fields filled, tags and notes joined, rows moved."""
     cols = [r[1] for r in conn.execute("PRAGMA table_info(contacts)") if r[1] not in ("id", "created_at", "updated_at")]
     mine, theirs = (conn.execute(f"SELECT {', '.join(cols)}, created_at, updated_at FROM contacts WHERE id = ?",
@@ -364,7 +367,7 @@ def _merge_contacts(conn, keep: int, drop: int) -> None:
 
 
 @migrations(name="0007_outreach_measures")
-def m0007_outreach_measures(db):
+def m0007_outreach_measures(db: Database) -> None:
     # Numbers measured at sync time from the user's own sent text (parse.outreach), never
     # the text: one row per outgoing message that was measured.
     db.executescript(
@@ -384,7 +387,7 @@ def m0007_outreach_measures(db):
 
 
 @migrations(name="0008_brief_notices")
-def m0008_brief_notices(db):
+def m0008_brief_notices(db: Database) -> None:
     # Which meeting's brief was sent: keyed by the meeting's identity and start, so a
     # meeting moved to another time is announced again and a rebuilt meetings table
     # (its ids are derived) does not lose the record.
@@ -403,7 +406,7 @@ def m0008_brief_notices(db):
 
 
 @migrations(name="0009_stored_figures")
-def m0009_stored_figures(db):
+def m0009_stored_figures(db: Database) -> None:
     # Reply rates and response times were computed three ways (stats, the digest,
     # Datasette's query) and disagreed. The derived stage now stores them once, from
     # syncagent.ledger.figures, and every surface reads these tables.
@@ -460,7 +463,7 @@ def m0009_stored_figures(db):
 
 
 @migrations(name="0010_sync_run_notes")
-def m0010_sync_run_notes(db):
+def m0010_sync_run_notes(db: Database) -> None:
     # A pass that synced what it could but has something to say (a configured folder
     # missing on the server) ends 'ok' with the sentences here, one per line.
     db.execute("ALTER TABLE sync_runs ADD COLUMN notes TEXT")
@@ -481,7 +484,7 @@ ACTIVE_STATUSES = ("open", "snoozed")
 TURN_KINDS = ("follow_up", "thank_you", "check_in")
 
 
-def one_open_index(db, name: str, columns: tuple[str, ...], kinds: tuple[str, ...]) -> None:
+def one_open_index(db: Database, name: str, columns: tuple[str, ...], kinds: tuple[str, ...]) -> None:
     """Settle extra active rows per holder (keeping the newest obligation), then index the rule.
 
     Applied steps call it, so it only ever gains parameters: changing what it does
@@ -513,7 +516,7 @@ def one_open_index(db, name: str, columns: tuple[str, ...], kinds: tuple[str, ..
     ).fetchall()
     now = iso(utcnow())
     width = len(columns)
-    groups: dict[tuple, list] = {}
+    groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
     for row in rows:
         groups.setdefault(tuple(row[1:1 + width]), []).append(row)
     for group in groups.values():
@@ -521,7 +524,7 @@ def one_open_index(db, name: str, columns: tuple[str, ...], kinds: tuple[str, ..
         # A row whose anchor is gone (message deleted) cannot be the obligation owed now.
         undated = [row for row in group if not row[-1]]
         keep = dated[-1] if dated else undated[-1]
-        settle: list[tuple[tuple, str | None, int | None]] = [(row, None, None) for row in undated if row is not keep]
+        settle: list[tuple[tuple[Any, ...], str | None, int | None]] = [(row, None, None) for row in undated if row is not keep]
         # Each superseded dated row is settled by the next one's anchor: the event that moved
         # the ledger past it (the reply after a follow-up, the thank-you after a reply).
         for older, newer in zip(dated, dated[1:]):
@@ -537,14 +540,14 @@ def one_open_index(db, name: str, columns: tuple[str, ...], kinds: tuple[str, ..
 
 
 @migrations(name="0011_one_open_reminder")
-def m0011_one_open_reminder(db):
+def m0011_one_open_reminder(db: Database) -> None:
     # Replays with --now used to insert rows for past obligations that nothing settled,
     # leaving several open reminders for one contact; the turn ledger owes one at a time.
     one_open_index(db, "reminders_one_open_turn", ("contact_id",), TURN_KINDS)
 
 
 @migrations(name="0012_beyond_the_turn_ledger")
-def m0012_beyond_the_turn_ledger(db):
+def m0012_beyond_the_turn_ledger(db: Database) -> None:
     # Introductions, out-of-office return dates, responsiveness, and the two reminder
     # kinds whose holder is not one contact alone: close_loop (one open per introducer
     # and introduced) and next_contact (one open per company).
@@ -617,7 +620,7 @@ def m0012_beyond_the_turn_ledger(db):
 
 
 @migrations(name="0013_outreach_asks")
-def m0013_outreach_asks(db):
+def m0013_outreach_asks(db: Database) -> None:
     # Derived: one row per measured ask (an outgoing message that started a new ask), its
     # outcome and its bucket in each dimension, rebuilt by the ledger stage. stats --by,
     # the digest and Datasette's dashboard read it.

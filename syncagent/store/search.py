@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sqlite_utils import Database
 
-def catch_up(db) -> int:
+
+def catch_up(db: Database) -> int:
     """Index the messages added since the last pass; return how many.
 
     Messages are never deleted and ids only grow, so the rows past the index's
@@ -18,4 +20,4 @@ def catch_up(db) -> int:
         "INSERT INTO messages_fts (rowid, subject, snippet) SELECT id, subject, snippet FROM messages WHERE id > ?",
         [last],
     )
-    return max(cur.rowcount, 0)
+    return max(int(cur.rowcount), 0)

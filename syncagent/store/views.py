@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlite_utils import Database
+
 # name -> SELECT. Views only read tables, so replacing them is always safe.
 VIEWS: dict[str, str] = {}
 
@@ -42,7 +44,7 @@ VIEWS["companies"] = (
 )
 
 
-def ensure(db) -> None:
+def ensure(db: Database) -> None:
     current = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
     for name, select in VIEWS.items():
         wanted = f"CREATE VIEW {name} AS {select}"
