@@ -73,3 +73,16 @@ def _fresh_gmail_pacing():
     yield
     gmail_api._pacers.clear()
     gmail_source._resyncs.clear()
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory) -> Path:
+    """A HOME holding the database and config `syncagent demo` built (shared: tests only read it)."""
+    import subprocess
+
+    home = tmp_path_factory.mktemp("demo-home")
+    env = {**os.environ, "HOME": str(home)}
+    env.pop("SYNCAGENT_CONFIG", None)
+    subprocess.run([sys.executable, "-m", "syncagent", "-q", "demo"], env=env, check=True, capture_output=True,
+                   timeout=120)
+    return home

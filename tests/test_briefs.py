@@ -10,22 +10,10 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-
 from syncagent import config as config_mod
 from syncagent.store.db import open_db
 
 NOW = "2026-11-13T21:00:00Z"
-
-
-@pytest.fixture(scope="module")
-def demo_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("home")
-    env = {**os.environ, "HOME": str(home)}
-    env.pop("SYNCAGENT_CONFIG", None)
-    subprocess.run([sys.executable, "-m", "syncagent", "-q", "demo"], env=env, check=True, capture_output=True,
-                   timeout=120)
-    return home
 
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:

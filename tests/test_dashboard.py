@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -14,14 +11,9 @@ from syncagent.serve import datasette as serve
 pytest.importorskip("datasette_dashboards")
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    env = {**os.environ, "HOME": str(home)}
-    env.pop("SYNCAGENT_CONFIG", None)
-    subprocess.run([sys.executable, "-m", "syncagent", "-q", "demo"], env=env, check=True, capture_output=True,
-                   timeout=120)
-    return home / ".local/share/syncagent/demo/demo.db"
+@pytest.fixture
+def demo_db(demo_home):
+    return demo_home / ".local/share/syncagent/demo/demo.db"
 
 
 def _run(ds, coro):

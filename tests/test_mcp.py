@@ -20,17 +20,6 @@ from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 NOW = "2026-11-13T21:00:00Z"  # the demo sample's last day
 
 
-@pytest.fixture(scope="module")
-def demo_home(tmp_path_factory) -> Path:
-    """A HOME holding the demo's database and config (built by `syncagent demo`)."""
-    home = tmp_path_factory.mktemp("home")
-    env = {**os.environ, "HOME": str(home)}
-    env.pop("SYNCAGENT_CONFIG", None)
-    subprocess.run([sys.executable, "-m", "syncagent", "-q", "demo"], env=env, check=True, capture_output=True,
-                   timeout=120)
-    return home
-
-
 def _session(home: Path, calls):
     """Start `syncagent mcp` on the demo config, run ``calls(session)``, return what it returns."""
     params = StdioServerParameters(
