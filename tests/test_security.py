@@ -181,11 +181,11 @@ PLACEHOLDERS = re.compile(r"^', '\.join\(\('\?' for _ in \w+\)\)$")
 # Interpolations that put identifiers (never values) into SQL, each checked by reading the code:
 # column and table names from constants, SET lists built from them, placeholder strings.
 IDENTIFIERS = {
-    ("syncagent/contacts/book.py", "marks"),  # "?,?,?" for the addresses
-    ("syncagent/contacts/book.py", "', '.join(cols)"),  # FIELDS present in the input
-    ("syncagent/contacts/book.py", "', '.join(FIELDS)"),
-    ("syncagent/contacts/book.py", "sets"),  # "<field> = ?" for changed FIELDS
-    ("syncagent/contacts/book.py", "where"),  # "WHERE id IN (?, ...)"
+    ("syncagent/store/contacts.py", "marks"),  # "?,?,?" for the addresses
+    ("syncagent/store/contacts.py", "', '.join(cols)"),  # FIELDS present in the input (checked by _columns)
+    ("syncagent/store/contacts.py", "', '.join(FIELDS)"),
+    ("syncagent/store/contacts.py", "sets"),  # "<field> = ?, " for changed FIELDS (checked by _columns)
+    ("syncagent/store/contacts.py", "where"),  # "WHERE id IN (?, ...)"
     ("syncagent/pipeline/ledger.py", "', '.join(columns)"),
     ("syncagent/pipeline/ledger.py", "table"),  # derived-table names passed as constants
     ("syncagent/pipeline/ledger.py", "where"),  # "<key column> = ? AND ..."

@@ -244,7 +244,9 @@ def suggest(ctx, as_json, limit, add_numbers, add_all, min_exchanges, numbers):
         click.echo(for_json([s.as_dict() for s in found]))
         return
     if not found:
-        stored = db.execute("SELECT EXISTS (SELECT 1 FROM messages)").fetchone()[0]
+        from syncagent.store.mail import has_messages
+
+        stored = has_messages(db)
         ctx.echo("No one to suggest: every person you exchanged personal mail with is already a contact."
                  if stored else "No one to suggest yet: no mail is stored; run `syncagent sync` first.")
         return

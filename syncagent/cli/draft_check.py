@@ -36,10 +36,11 @@ def draft_check(ctx, source, to, as_json):
     if ctx.config_exists() and ctx.config.database.exists():  # no history yet: the advice alone
         from syncagent.pipeline import outreach as outreach_stage
         from syncagent.store import relationships as rel
+        from syncagent.store.contacts import load_names
 
         db = ctx.db(reading=True)
         asks = outreach_stage.load_asks(db, ctx.config)
-        known = [r[0] for r in db.execute("SELECT name FROM contacts")]
+        known = [name for _, name in load_names(db)]
         if to:
             found = rel.find_contacts(db, to)
             if found:

@@ -2,8 +2,8 @@
 
 A contact is found by ANY of its addresses, so adding or importing the same
 person twice (even under another of their addresses) updates one row and never
-makes a second. File readers live in ``contacts_import``; this module is only
-about the store.
+makes a second. File readers live in ``contacts.importing``; the rows are read and
+written by ``store.contacts``.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 from syncagent.errors import InputError
 from syncagent.parse.addresses import normalize_address
+from syncagent.store import contacts as rows
+from syncagent.store.contacts import FIELDS, ContactRow
+from syncagent.store.db import transaction
 from syncagent.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
-
-# The fields a user can set, in display order. ``url`` comes from LinkedIn exports.
-FIELDS = ("name", "company", "title", "segment", "tags", "notes", "url", "cadence_days")
 
 def split_addresses(cell: str | None) -> list[str]:
     """Split a cell holding several addresses: ';' always, ',' only when every piece has an '@'.
@@ -115,49 +115,25 @@ def upsert(conn, item: ContactInput, now: str | None = None) -> tuple[str, int]:
     now = now or iso(utcnow())
     addresses = clean_addresses(item.addresses)
     values = _values(item)
-    marks = ",".join("?" for _ in addresses)
-    owners = sorted(
-        {r[0] for r in conn.execute(f"SELECT contact_id FROM contact_emails WHERE address IN ({marks})", addresses)}
-    )
+    owners = rows.load_owners(conn, addresses)
     if len(owners) > 1:
         raise Conflict(f"its addresses belong to two contacts ({owners[0]} and {owners[1]})")
     if not owners:
         values.setdefault("name", addresses[0])  # name is required; the address stands in
-        cols = list(values) + ["created_at", "updated_at"]
-        cur = conn.execute(
-            f"INSERT INTO contacts ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-            [*values.values(), now, now],
-        )
-        contact_id = cur.lastrowid
-        conn.executemany(
-            "INSERT INTO contact_emails (address, contact_id, position) VALUES (?, ?, ?)",
-            [(a, contact_id, i) for i, a in enumerate(addresses)],
-        )
-        return "added", contact_id
+        return "added", rows.save_new_contact(conn, values, addresses, now)
     contact_id = owners[0]
-    current = dict(
-        zip(FIELDS, conn.execute(f"SELECT {', '.join(FIELDS)} FROM contacts WHERE id = ?", [contact_id]).fetchone())
-    )
+    current = rows.load_values(conn, contact_id)
     changed = {k: v for k, v in values.items() if current.get(k) != v}
-    known = {r[0]: r[1] for r in conn.execute(
-        "SELECT address, position FROM contact_emails WHERE contact_id = ?", [contact_id])}
+    known = rows.load_positions(conn, contact_id)
     new = [a for a in addresses if a not in known]
     if not changed and not new:
         return "unchanged", contact_id
-    if changed:
-        sets = ", ".join(f"{k} = ?" for k in changed)
-        conn.execute(f"UPDATE contacts SET {sets}, updated_at = ? WHERE id = ?", [*changed.values(), now, contact_id])
-    else:
-        conn.execute("UPDATE contacts SET updated_at = ? WHERE id = ?", [now, contact_id])
-    start = max(known.values(), default=-1) + 1
-    conn.executemany(
-        "INSERT INTO contact_emails (address, contact_id, position) VALUES (?, ?, ?)",
-        [(a, contact_id, start + i) for i, a in enumerate(new)],
-    )
+    rows.save_changes(conn, contact_id, changed, now)
+    rows.save_addresses(conn, contact_id, new, start=max(known.values(), default=-1) + 1)
     return "updated", contact_id
 
 
-def _values(item: ContactInput) -> dict:
+def _values(item: ContactInput) -> rows.Values:
     """The non-empty fields of an input, stripped; empty strings never overwrite."""
     out = {}
     for name in FIELDS:
@@ -174,62 +150,28 @@ def _values(item: ContactInput) -> dict:
 
 def add(db, item: ContactInput) -> tuple[str, int]:
     """Add or update one contact in its own transaction; InputError for a bad address or a conflict."""
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
     try:
-        result = upsert(conn, item)
+        with transaction(db, "contact") as conn:
+            return upsert(conn, item)
     except (BadInput, Conflict) as exc:
-        conn.execute("ROLLBACK")
         shown = ", ".join(item.addresses) or "(none)"
         raise InputError(f"Cannot add {shown}: {exc}; give at least one valid address that no other contact has.") from None
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
 
 
-def find(db, address: str) -> dict | None:
+def find(db, address: str) -> ContactRow | None:
     """The contact holding ``address`` (any of its addresses), or None."""
     addr = normalize_address(address)
     if addr is None:
         return None
-    row = db.execute("SELECT contact_id FROM contact_emails WHERE address = ?", [addr]).fetchone()
-    return get(db, row[0]) if row else None
+    contact_id = rows.load_owner(db, addr)
+    return get(db, contact_id) if contact_id is not None else None
 
 
-def get(db, contact_id: int) -> dict | None:
-    rows = list_contacts(db, ids=[contact_id])
-    return rows[0] if rows else None
+def get(db, contact_id: int) -> ContactRow | None:
+    found = list_contacts(db, ids=[contact_id])
+    return found[0] if found else None
 
 
-def _ledger_states(db) -> dict[int, tuple[str | None, str | None]] | None:
-    """contact id -> (ledger state, responsiveness), from ``contact_ledger`` when the ledger stage made it."""
-    cols = {r[1] for r in db.execute("PRAGMA table_info(contact_ledger)").fetchall()}
-    if not {"contact_id", "state", "responsiveness"} <= cols:
-        return None
-    return {cid: (state, cls) for cid, state, cls in
-            db.execute("SELECT contact_id, state, responsiveness FROM contact_ledger").fetchall()}
-
-
-def list_contacts(db, ids: list[int] | None = None) -> list[dict]:
+def list_contacts(db, ids: list[int] | None = None) -> list[ContactRow]:
     """Every contact (or those in ``ids``) with its addresses in order and its ledger state if known."""
-    where, args = "", []
-    if ids is not None:
-        where = f"WHERE id IN ({', '.join('?' for _ in ids)})"
-        args = list(ids)
-    cur = db.execute(f"SELECT id, {', '.join(FIELDS)}, created_at, updated_at FROM contacts {where} ORDER BY id", args)
-    cols = [d[0] for d in cur.description]
-    rows = [dict(zip(cols, r)) for r in cur.fetchall()]
-    emails: dict[int, list[str]] = {}
-    for contact_id, address in db.execute(
-        "SELECT contact_id, address FROM contact_emails ORDER BY contact_id, position, address"
-    ):
-        emails.setdefault(contact_id, []).append(address)
-    states = _ledger_states(db)
-    for row in rows:
-        row["emails"] = emails.get(row["id"], [])
-        row["email"] = row["emails"][0] if row["emails"] else None
-        if states is not None:
-            row["state"], row["responsiveness"] = states.get(row["id"], (None, None))
-    return rows
+    return rows.load_contacts(db, ids)

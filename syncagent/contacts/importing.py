@@ -19,6 +19,7 @@ from pathlib import Path
 from syncagent.contacts import book as contacts
 from syncagent.contacts.book import BadInput, Conflict, ContactInput
 from syncagent.errors import InputError
+from syncagent.store.db import transaction
 from syncagent.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -410,9 +411,7 @@ def import_file(db, path: str | Path, progress: Callable[[int, int], None] | Non
     if note:
         log.info("%s: %s", path.name, note)
     now = iso(utcnow())
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db, "import") as conn:
         seen: set[int] = set()
         for done, record in enumerate(records):
             if progress is not None and done % PROGRESS_EVERY == 0:
@@ -432,9 +431,5 @@ def import_file(db, path: str | Path, progress: Callable[[int, int], None] | Non
                 report.contact_ids.append(contact_id)
         if progress is not None:
             progress(len(records), len(records))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     log.debug("%s", report.summary())
     return report

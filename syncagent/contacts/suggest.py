@@ -10,12 +10,14 @@ newsletters and big threads do not crowd out the people you actually write to.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from syncagent.contacts import book
 from syncagent.contacts.book import ContactInput
+from syncagent.store import contacts as contact_rows
+from syncagent.store import mail
+from syncagent.store.db import transaction
 from syncagent.timeutil import iso, utcnow
 
 # A message to or from more people than this is an announcement or a mass mailing, not a conversation.
@@ -92,41 +94,10 @@ def company_from_address(address: str) -> str | None:
     return label.title() if label else None
 
 
-def load_correspondence(db, own: Iterable[str]) -> list[tuple[str, str, str | None, str, str | None]]:
-    """(direction, address, display name, date, subject) for each person on each personal message.
-
-    Outgoing: everyone you addressed (To, Cc, Bcc). Incoming: the sender. A message
-    counts when it is not automatic, carries no List-Id and has from 1 to
-    MAX_RECIPIENTS recipients; your own addresses and tracked contacts are left out.
-    """
-    sql = """
-        WITH personal AS (
-            SELECT m.id, m.direction, m.date, m.subject FROM messages m
-            WHERE m.automatic = 0 AND m.list_id IS NULL
-              AND (SELECT count(*) FROM message_addresses r WHERE r.message = m.id AND r.role IN ('to', 'cc'))
-                  BETWEEN 1 AND :max_recipients
-        ),
-        mine AS (
-            SELECT DISTINCT from_address AS address FROM messages
-            WHERE direction = 'outgoing' AND from_address IS NOT NULL
-        )
-        SELECT p.direction, a.address, a.name, p.date, p.subject
-        FROM personal p JOIN message_addresses a ON a.message = p.id
-        WHERE ((p.direction = 'outgoing' AND a.role IN ('to', 'cc', 'bcc'))
-               OR (p.direction = 'incoming' AND a.role = 'from'))
-          AND a.address NOT IN (SELECT address FROM contact_emails)
-          AND a.address NOT IN (SELECT address FROM mine)
-          AND a.address NOT IN (SELECT value FROM json_each(:own))
-        ORDER BY p.date, p.id
-    """
-    own_json = json.dumps(sorted({a.lower() for a in own}))
-    return db.execute(sql, {"max_recipients": MAX_RECIPIENTS, "own": own_json}).fetchall()
-
-
 def suggestions(db, own: Iterable[str]) -> list[Suggestion]:
     """Every untracked personal correspondent, ranked by two-way exchanges, then the latest message."""
     people: dict[str, dict] = {}
-    for direction, address, name, date, subject in load_correspondence(db, own):
+    for direction, address, name, date, subject in mail.load_correspondence(db, own, MAX_RECIPIENTS):
         if book.normalize_address(address) != address:
             continue  # a header that did not hold a usable address
         p = people.setdefault(address, {"sent": 0, "received": 0, "name": None})
@@ -136,7 +107,7 @@ def suggestions(db, own: Iterable[str]) -> list[Suggestion]:
             p["name"] = " ".join(name.split())
     # Stable sorts, last key first: exchanges, then the latest message, then the address.
     names: dict[str, list[int]] = {}
-    for contact_id, contact_name in db.execute("SELECT id, name FROM contacts"):
+    for contact_id, contact_name in contact_rows.load_names(db):
         names.setdefault(_name_key(contact_name), []).append(contact_id)
     ranked = sorted(people.items())
     ranked.sort(key=lambda kv: kv[1]["last_at"], reverse=True)
@@ -187,26 +158,16 @@ def accept(db, chosen: list[Suggestion]) -> Accepted:
     address (an old job, a personal account): the address joins the contact
     rather than making a duplicate person.
     """
-    conn = db.conn
     result = Accepted([], [])
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db, "suggest") as conn:
         for s in chosen:
             if s.same_name_as is not None:
-                start = conn.execute("SELECT coalesce(max(position), -1) + 1 FROM contact_emails WHERE contact_id = ?",
-                                     [s.same_name_as]).fetchone()[0]
-                conn.execute("INSERT OR IGNORE INTO contact_emails (address, contact_id, position) VALUES (?, ?, ?)",
-                             [s.address, s.same_name_as, start])
-                conn.execute("UPDATE contacts SET updated_at = ? WHERE id = ?", [iso(utcnow()), s.same_name_as])
+                contact_rows.save_merged_address(conn, s.same_name_as, s.address, iso(utcnow()))
                 result.merged.append(s)
                 continue
             outcome, _ = book.upsert(conn, ContactInput(name=s.name, addresses=[s.address], company=s.company))
             if outcome == "added":
                 result.added.append(s)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return result
 
 
@@ -222,7 +183,7 @@ SUGGEST_COMMAND = "syncagent contacts suggest"
 
 def untracked_hint(db, own: Iterable[str]) -> str | None:
     """With no contacts tracked, one line saying the ledger counts nothing and who could be tracked; else None."""
-    if db.execute("SELECT EXISTS (SELECT 1 FROM contacts)").fetchone()[0]:
+    if contact_rows.count_contacts(db):
         return None
     n = len(suggestions(db, own))
     if n == 0:
