@@ -199,7 +199,8 @@ IDENTIFIERS = {
     ("syncagent/store/db.py", "self.name"),  # savepoint names, constants of the stages
     ("syncagent/store/db.py", "marks"),  # "?,?,?" for a batch's Message-IDs
     ("syncagent/store/views.py", "name"),  # view names from the VIEWS dict
-    ("syncagent/pipeline/outreach.py", "', '.join(_COLUMNS)"),  # the outreach_asks columns, a constant
+    ("syncagent/store/outreach.py", "', '.join(_ASK_COLUMNS)"),  # the outreach_asks columns, a constant
+    ("syncagent/store/runs.py", "notes"),  # the column name, or NULL on a database without it
     ("syncagent/store/migrations.py", "', '.join(cols)"),  # contacts' columns, from PRAGMA table_info
     ("syncagent/store/migrations.py", "sets"),  # "<column> = ?" for those columns
     ("syncagent/store/migrations.py", "table"),  # table names from sqlite_master

@@ -13,14 +13,13 @@ them; no argument or result changes what a tool does.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from syncagent.config import Config
-from syncagent.errors import InputError, StoreError
+from syncagent.errors import InputError
 from syncagent.timeutil import iso, parse_iso, utcnow
 
 UNTRUSTED = (
@@ -33,14 +32,9 @@ MAX_DAYS = 366
 
 def open_readonly(path: str | Path) -> Any:
     """The database opened read-only (``mode=ro``); StoreError when it is missing."""
-    import sqlite_utils
+    from syncagent.store.db import open_query_only
 
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise StoreError(f"There is no database at {path}; run `syncagent sync` first (or check [database] path).")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-    conn.execute("PRAGMA query_only = ON")
-    return sqlite_utils.Database(conn)
+    return open_query_only(path)
 
 
 class Ledger:

@@ -268,13 +268,10 @@ def digest_trigger(config: Config):
 
 
 def _close_stale_runs(conn) -> None:
+    from syncagent.store.runs import save_stale_runs_interrupted
     from syncagent.timeutil import iso
 
-    conn.execute(
-        "UPDATE sync_runs SET status = 'interrupted', finished_at = ?, "
-        "error = 'stopped before the end; the next sync continues from the last commit' WHERE status = 'running'",
-        [iso(utcnow())],
-    )
+    save_stale_runs_interrupted(conn, iso(utcnow()))
 
 
 def _close_stale_runs_quickly(path) -> None:

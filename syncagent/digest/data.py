@@ -22,6 +22,9 @@ from syncagent.ledger import figures
 from syncagent.ledger import turns as ledger
 from syncagent.ledger.figures import WeekFigures, shift_week, week_bounds, week_label, week_of
 from syncagent.ledger.obligations import KINDS
+from syncagent.store import contacts as contact_rows
+from syncagent.store import digest as digests
+from syncagent.store.summary import load_responsiveness
 from syncagent.timeutil import iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -109,11 +112,6 @@ def parse_week(text: str) -> tuple[int, int]:
 
 # --- loading -----------------------------------------------------------------
 
-def _contacts(db) -> dict[int, dict]:
-    rows = db.execute("SELECT id, name, company, segment, cadence_days FROM contacts").fetchall()
-    return {r[0]: {"id": r[0], "name": r[1], "company": r[2], "segment": r[3], "cadence_days": r[4]} for r in rows}
-
-
 def _reminders(db, config, now: datetime, events: dict) -> list[dict]:
     """Open reminders at ``now`` (the reminders module reads stored choices: done, dismissed, snoozed)."""
     from syncagent.pipeline import reminders
@@ -132,7 +130,7 @@ def gather(db, config, *, week: str | None = None, now: datetime | None = None) 
     now = (now or utcnow()).astimezone(timezone.utc)
     tz = config.tz
     year, wk = parse_week(week) if week else week_of(now, tz)
-    contacts = _contacts(db)
+    contacts = contact_rows.load_basics(db)
     events = contact_events(db, now)
     ledgers = {cid: ledger.compute(evs, now) for cid, evs in events.items() if cid in contacts}
 
@@ -156,7 +154,7 @@ def gather(db, config, *, week: str | None = None, now: datetime | None = None) 
 
         classes = list(networking.derive(db, config, now, ledgers).responsiveness.values())
     else:  # as the last sync stored them (contact_summary)
-        classes = [c for (c,) in db.execute("SELECT responsiveness FROM contact_ledger")]
+        classes = load_responsiveness(db)
     return DigestData(
         week=this.week,
         first_day=date.fromisocalendar(year, wk, 1),
@@ -305,12 +303,7 @@ def build(db, config, *, week: str | None = None, now: datetime | None = None, s
         ) from None
     generated = iso(utcnow())
     if record:
-        db.execute(
-            "INSERT INTO digests (week, generated_at, markdown_path, html_path) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (week) DO UPDATE SET generated_at = excluded.generated_at, "
-            "markdown_path = excluded.markdown_path, html_path = excluded.html_path",
-            [data.week, generated, str(md_path), str(html_path)],
-        )
+        digests.save_digest_written(db, data.week, generated, str(md_path), str(html_path))
     sent_to = None
     if send:
         sent_to = deliver(db, config, data, markdown, html, record=record)
@@ -334,7 +327,7 @@ def deliver(db, config, data: DigestData, markdown: str, html: str, record: bool
         raise SyncagentError("There is nowhere to send the digest; set email_to (with an [smtp] table) or imap_folder under [digest] in the config.")
     sent_to = ", ".join(targets)
     if record:
-        db.execute("UPDATE digests SET sent_at = ?, sent_to = ? WHERE week = ?", [iso(utcnow()), sent_to, data.week])
+        digests.save_digest_sent(db, data.week, iso(utcnow()), sent_to)
     return sent_to
 
 

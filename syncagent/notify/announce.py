@@ -74,9 +74,9 @@ def notify_due(db, config: Config, now: datetime | None = None) -> int:
     if not delivered:
         return 0
     ids = [i["id"] for i in items]
-    db.conn.execute(
-        f"UPDATE reminders SET notified_at = ? WHERE id IN ({', '.join('?' for _ in ids)})", [iso(now), *ids]
-    )
+    from syncagent.store.notices import save_reminders_notified
+
+    save_reminders_notified(db, ids, iso(now))
     log.info("announced %d due reminder(s)", len(ids))
     return len(ids)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from syncagent.config import Config
 from syncagent.safe_text import for_terminal
+from syncagent.store import notices
 from syncagent.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -22,24 +23,15 @@ log = logging.getLogger(__name__)
 MAX_LINES = 14  # a notification is a glance; the full brief is one command away
 
 
-def due(db: Any, config: Config, now: datetime) -> list[dict[str, Any]]:
+def due(db: Any, config: Config, now: datetime) -> list[notices.DueBrief]:
     """(meeting, contact) pairs whose brief is due at ``now`` and was not sent yet."""
     hours = config.notify.brief_hours_before
     if hours <= 0:
         return []
-    rows = db.execute(
-        "SELECT m.uid, m.recurrence_id, m.start_at, m.summary, c.id, c.name FROM meetings m "
-        "JOIN meeting_contacts mc ON mc.meeting = m.id JOIN contacts c ON c.id = mc.contact_id "
-        "WHERE m.status = 'confirmed' AND m.start_at > ? AND m.start_at <= ? "
-        "AND NOT EXISTS (SELECT 1 FROM brief_notices b WHERE b.uid = m.uid AND b.recurrence_id = m.recurrence_id "
-        "AND b.start_at = m.start_at AND b.contact_id = c.id) ORDER BY m.start_at, c.id",
-        [iso(now), iso(now + timedelta(hours=hours))],
-    ).fetchall()
-    keys = ("uid", "recurrence_id", "start_at", "summary", "contact_id", "name")
-    return [dict(zip(keys, row)) for row in rows]
+    return notices.load_unsent_briefs(db, iso(now), iso(now + timedelta(hours=hours)))
 
 
-def compose(db: Any, config: Config, item: dict[str, Any], now: datetime) -> tuple[str, str]:
+def compose(db: Any, config: Config, item: notices.DueBrief, now: datetime) -> tuple[str, str]:
     """(title, body) in plain text: the meeting, then the first lines of the person's brief."""
     from syncagent.reports import brief
 
@@ -69,11 +61,7 @@ def notify_briefs(db: Any, config: Config, now: datetime | None = None) -> int:
             delivered |= announce.email(config, title, body)
         if not delivered:
             continue  # tried again after the next sync
-        db.conn.execute(
-            "INSERT OR IGNORE INTO brief_notices (uid, recurrence_id, start_at, contact_id, sent_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [item["uid"], item["recurrence_id"], item["start_at"], item["contact_id"], iso(now)],
-        )
+        notices.save_brief_sent(db, item, iso(now))
         sent += 1
     if sent:
         log.info("sent %d meeting brief(s)", sent)

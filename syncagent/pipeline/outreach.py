@@ -16,6 +16,7 @@ from syncagent.config import Config
 from syncagent.ledger import story as story_mod
 from syncagent.ledger import what_works
 from syncagent.ledger.what_works import Ask
+from syncagent.store import outreach as rows
 
 MASS_CONTACTS = 3
 MASS_DAYS = 7
@@ -34,9 +35,8 @@ def _asks(db: Any, config: Config, now: datetime | None, ledgers: dict | None) -
     now = now or utcnow()
     if ledgers is None:
         ledgers = ledger_stage.ledgers(db, now)
-    measures = {row[0]: row[1:] for row in db.execute(
-        "SELECT message, words, questions, connection, personalized, fingerprint FROM outreach")}
-    asks: list[tuple[int, datetime, int, tuple, Any]] = []  # contact, at, message, measures, reply
+    measures = rows.load_measures(db)
+    asks: list[tuple[int, datetime, int, rows.Measures, Any]] = []  # contact, at, message, measures, reply
     for contact_id, led in ledgers.items():
         replies = {r.asked_at: r for r in led.replies}
         for step in story_mod.story(led.events):
@@ -45,7 +45,7 @@ def _asks(db: Any, config: Config, now: datetime | None, ledgers: dict | None) -
             pk = int(step.ref.rpartition(":")[2])
             if pk in measures:
                 asks.append((contact_id, step.at, pk, measures[pk], replies.get(step.at)))
-    mass = _mass_fingerprints([(cid, at, m[4]) for cid, at, _, m, _ in asks])
+    mass = _mass_fingerprints([(cid, at, m.fingerprint) for cid, at, _, m, _ in asks])
     tz = config.tz
     out = []
     for contact_id, at, pk, (words, questions, connection, personalized, fp), reply in asks:
@@ -56,45 +56,32 @@ def _asks(db: Any, config: Config, now: datetime | None, ledgers: dict | None) -
     return out
 
 
-_COLUMNS = ("message", "contact_id", "asked_at", "replied", "response_seconds", *what_works.DIMENSIONS)
-
-
 def rebuild(db: Any, config: Config, now: datetime, ledgers: dict) -> int:
     """Make ``outreach_asks`` hold the measured asks at ``now`` (one transaction); returns how many."""
-    from syncagent.store.db import transaction
     from syncagent.timeutil import iso
 
     found = _asks(db, config, now, ledgers)
-    rows = [(pk, cid, iso(at), int(ask.replied), ask.response_seconds,
-             *(what_works.bucket(ask, dim) for dim in what_works.DIMENSIONS))
-            for pk, cid, at, ask in found]
+    stored_asks = [rows.StoredAsk(pk, cid, iso(at), int(ask.replied), ask.response_seconds,
+                                  **{dim: what_works.bucket(ask, dim) for dim in what_works.DIMENSIONS})
+                   for pk, cid, at, ask in found]
     asks = [ask for *_, ask in found]
-    buckets = [(dim, b["bucket"], i, b["asks"], b["replied"], b["reply_rate"], b["median_first_response_hours"])
+    buckets = [rows.StoredBucket(dim, b["bucket"], i, b["asks"], b["replied"], b["reply_rate"],
+                                 b["median_first_response_hours"])
                for dim in what_works.DIMENSIONS for i, b in enumerate(what_works.figures(asks, dim))]
-    with transaction(db, "outreach") as conn:
-        conn.execute("DELETE FROM outreach_asks")
-        conn.executemany(f"INSERT INTO outreach_asks ({', '.join(_COLUMNS)}) "
-                         f"VALUES ({', '.join('?' for _ in _COLUMNS)})", rows)
-        conn.execute("DELETE FROM outreach_buckets")
-        conn.executemany("INSERT INTO outreach_buckets (dimension, bucket, position, asks, replied, reply_rate, "
-                         "median_first_response_hours) VALUES (?, ?, ?, ?, ?, ?, ?)", buckets)
-    return len(rows)
+    rows.save_outreach(db, stored_asks, buckets)
+    return len(stored_asks)
 
 
 def buckets(db: Any, config: Config, dimension: str, now: datetime | None = None) -> list[dict[str, Any]]:
     """Reply rate and median first response per bucket of ``dimension``: stored, or at ``now`` computed afresh."""
     if now is not None:
         return what_works.figures(load_asks(db, config, now), dimension)
-    cur = db.execute("SELECT bucket, asks, replied, reply_rate, median_first_response_hours FROM outreach_buckets "
-                     "WHERE dimension = ? ORDER BY position", [dimension])
-    keys = ("bucket", "asks", "replied", "reply_rate", "median_first_response_hours")
-    return [dict(zip(keys, row)) for row in cur.fetchall()]
+    return [dict(b) for b in rows.load_buckets(db, dimension)]
 
 
 def stored(db: Any) -> list[dict[str, Any]]:
     """The stored asks (as of the last derive), for reading surfaces."""
-    cur = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM outreach_asks ORDER BY asked_at, message")
-    return [dict(zip(_COLUMNS, row)) for row in cur.fetchall()]
+    return [ask._asdict() for ask in rows.load_stored_asks(db)]
 
 
 def _mass_fingerprints(sent: list[tuple[int, datetime, int]]) -> set[tuple[int, datetime]]:

@@ -19,6 +19,7 @@ from syncagent.errors import InputError
 from syncagent.ledger import story as story_mod
 from syncagent.ledger.turns import IN, MEETING, OUT, compute, to_utc
 from syncagent.store import relationships as rel
+from syncagent.store.summary import load_summary_row
 from syncagent.timeutil import iso
 
 RECENT = 3  # subjects shown each way
@@ -53,7 +54,7 @@ def build(db: Database, config: Config, person: str, now: datetime) -> dict[str,
         if step.response_seconds is not None:
             item["response_hours"] = round(step.response_seconds / 3600, 2)
         steps.append(item)
-    summary = _summary_row(db, cid)
+    summary = load_summary_row(db, cid)
     upcoming = [m for m in rel.load_meetings(db, cid) if (m["start_at"] or "") > iso(now)]
     return {
         "now": iso(now),
@@ -84,12 +85,6 @@ def build(db: Database, config: Config, person: str, now: datetime) -> dict[str,
         "recent_from_you": _recent(led.events, OUT, messages),
         "recent_from_them": _recent(led.events, IN, messages),
     }
-
-
-def _summary_row(db: Database, contact_id: int) -> dict[str, Any]:
-    cur = db.execute("SELECT * FROM contact_summary WHERE contact_id = ?", [contact_id])
-    row = cur.fetchone()
-    return dict(zip([d[0] for d in cur.description], row)) if row else {}
 
 
 def _recent(events, kind: str, messages: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:

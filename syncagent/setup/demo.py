@@ -107,6 +107,8 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
     from syncagent.pipeline import reminders, stats
     from syncagent.pipeline.sync import sync_all
     from syncagent.store import db as store
+    from syncagent.store.contacts import count_contacts
+    from syncagent.store.summary import count_responsiveness
 
     now = now or DEMO_NOW
     directory = directory or paths.demo_dir()
@@ -123,14 +125,12 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
 
                 raise SyncagentError(f"The demo could not read the sample mailbox: {failed[0].error}")
             _set_clock(db, now)
-            contacts = db.execute("SELECT count(*) FROM contacts").fetchone()[0]
+            contacts = count_contacts(db)
             figures = stats.load(db)
             assert figures is not None  # the sync just above stored them
             report = stats.report(figures, by="segment")  # what the sync stored, as every surface reads it
             owed = reminders.listing(db, config, now)
-            classes = dict(db.execute(
-                "SELECT responsiveness, count(*) FROM contact_summary WHERE responsiveness IS NOT NULL "
-                "GROUP BY responsiveness").fetchall())
+            classes = count_responsiveness(db)
             from syncagent.pipeline import networking
             from syncagent.setup.doctor import check_holidays
 
@@ -164,11 +164,10 @@ def run(now: datetime | None = None, progress=None, directory: Path | None = Non
 def _set_clock(db, now: datetime) -> None:
     """Record the instant the demo is evaluated at, so Datasette's dated queries use it too."""
     from syncagent.serve.datasette import CLOCK_STATE
+    from syncagent.store.state import save_state
     from syncagent.timeutil import iso
 
-    with db.conn:
-        db.conn.execute("INSERT INTO pipeline_state (name, value) VALUES (?, ?) "
-                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value", [CLOCK_STATE, iso(now)])
+    save_state(db, CLOCK_STATE, iso(now))
 
 
 def _lock(db_path: Path):

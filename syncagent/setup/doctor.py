@@ -243,18 +243,14 @@ def _size(path: Path) -> str:
 
 
 def _last_syncs(db, cfg) -> list[Check]:
-    if not db["sync_runs"].exists():
+    from syncagent.store.db import has_tables
+    from syncagent.store.runs import load_last_run
+
+    if not has_tables(db, "sync_runs"):
         return []
     out = []
-    # Not migrated yet (doctor never migrates): an older database has no notes column.
-    if "notes" in db["sync_runs"].columns_dict:
-        sql = ("SELECT started_at, finished_at, status, new_messages, error, notes FROM sync_runs "
-               "WHERE account = ? ORDER BY id DESC LIMIT 1")
-    else:
-        sql = ("SELECT started_at, finished_at, status, new_messages, error, NULL FROM sync_runs "
-               "WHERE account = ? ORDER BY id DESC LIMIT 1")
     for account in cfg.accounts:
-        row = db.execute(sql, [account.name]).fetchone()
+        row = load_last_run(db, account.name)
         name = f"last sync {account.name}"
         if row is None:
             out.append(Check(name, NOTE, "never synced; run `syncagent sync`."))
@@ -277,9 +273,12 @@ def _last_syncs(db, cfg) -> list[Check]:
 
 def _contacts(db, cfg) -> list[Check]:
     """The ledger counts only tracked contacts: an empty book makes every figure zero, silently."""
-    if not db["contacts"].exists() or not db["message_addresses"].exists():
+    from syncagent.store.contacts import count_contacts
+    from syncagent.store.db import has_tables
+
+    if not has_tables(db, "contacts", "message_addresses"):
         return []
-    n = db.execute("SELECT count(*) FROM contacts").fetchone()[0]
+    n = count_contacts(db)
     if n:
         return [Check("contacts", OK, f"{n} tracked")]
     from syncagent.contacts.suggest import untracked_hint
@@ -289,8 +288,9 @@ def _contacts(db, cfg) -> list[Check]:
 
 def _own_mail(db, cfg) -> list[Check]:
     from syncagent.pipeline.sync import own_mail_warning
+    from syncagent.store.db import has_tables
 
-    if not db["messages"].exists():
+    if not has_tables(db, "messages"):
         return []
     out = []
     for account in cfg.accounts:

@@ -21,8 +21,6 @@ log = logging.getLogger(__name__)
 
 def open_db(path: str | os.PathLike[str], *, migrate: bool = True) -> Database:
     """Open (creating mode 0600 if needed) and migrate the database, for reading and writing."""
-    import sqlite_utils
-
     path = Path(path).expanduser()
     why = read_only_reason(path)
     if why is not None:
@@ -35,17 +33,8 @@ def open_db(path: str | os.PathLike[str], *, migrate: bool = True) -> Database:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"Cannot open the database {path}: {_reason(exc)}; check the path in [database] and its permissions.") from exc
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        db = sqlite_utils.Database(conn)
-        if migrate:
-            migrate_db(db)
-    except sqlite3.DatabaseError as exc:
-        raise unusable(path, exc) from exc
-    return db
+    return _ready(path, conn, migrate, "PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON",
+                  "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000")
 
 
 def open_for_reading(path: str | os.PathLike[str], *, config_path: object = None, migrate: bool = True) -> Database:
@@ -57,8 +46,6 @@ def open_for_reading(path: str | os.PathLike[str], *, config_path: object = None
     in-memory copy, so the command works and whatever it would record (a
     reminder seen for the first time, a schema upgrade) is simply not kept.
     """
-    import sqlite_utils
-
     path = Path(path).expanduser()
     if not path.exists():
         where = f" of {config_path}" if config_path else ""
@@ -83,13 +70,36 @@ def open_for_reading(path: str | os.PathLike[str], *, config_path: object = None
             except sqlite3.OperationalError:
                 if flags.endswith("immutable=1"):
                     raise
-        memory.execute("PRAGMA foreign_keys=ON")
-        db = sqlite_utils.Database(memory)
+    except sqlite3.DatabaseError as exc:
+        raise unusable(path, exc) from exc
+    return _ready(path, memory, migrate, "PRAGMA foreign_keys=ON")
+
+
+def open_query_only(path: str | os.PathLike[str]) -> Database:
+    """The database opened ``mode=ro`` with ``query_only`` set, for a surface that must never write."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise StoreError(f"There is no database at {path}; run `syncagent sync` first (or check [database] path).")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    return _ready(path, conn, False, "PRAGMA query_only = ON")
+
+
+def _ready(path: Path, conn: sqlite3.Connection, migrate: bool, *pragmas: str) -> Database:
+    """The connection set up with ``pragmas`` and (if asked) migrated, as a sqlite-utils Database."""
+    try:
+        for pragma in pragmas:
+            conn.execute(pragma)
+        db = Database(conn)
         if migrate:
             migrate_db(db)
     except sqlite3.DatabaseError as exc:
         raise unusable(path, exc) from exc
     return db
+
+
+def has_tables(db: Database, *names: str) -> bool:
+    """Whether every one of these tables exists (a database doctor reads may be from an older version)."""
+    return all(db.table(name).exists() for name in names)
 
 
 def read_only_reason(path: Path) -> str | None:
