@@ -6,6 +6,7 @@ attribute and the chart is inline SVG. The HTML is also well-formed XML.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from syncagent.digest import charts
@@ -73,6 +74,13 @@ def _local_day(iso_text: str, tz: str) -> str:
     return parse_iso(iso_text).astimezone(ZoneInfo(tz)).strftime("%a %d %b")
 
 
+def _local_time(iso_text: str | None, tz: str) -> str:
+    if not iso_text:
+        return "time unknown"
+    local = parse_iso(iso_text).astimezone(ZoneInfo(tz))
+    return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+
 def _person(item: dict) -> str:
     name = item.get("contact_name") or item.get("name") or "(unnamed)"
     company = item.get("company")
@@ -106,8 +114,6 @@ def _stale_line(data) -> str:
             f"day{'s' if days != 1 else ''}: syncagent reminders --stale")
 
 
-# --- Markdown ------------------------------------------------------------------
-
 def responsiveness_line(counts: dict) -> str:
     """How the people you wrote to first answered that first message."""
     return (f"Of the people you wrote to first: {counts.get('booster', 0)} boosters (answered within 3 business "
@@ -115,92 +121,171 @@ def responsiveness_line(counts: dict) -> str:
             "curmudgeons (no answer yet after the follow-up delay).")
 
 
-def markdown(data: DigestData) -> str:
-    out = [f"# {_title(data)}", "", f"_{_generated(data)}_", ""]
+# --- the digest as data: sections of blocks that both formatters read -------------
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+    muted: bool = False  # grey in HTML; plain in Markdown
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str  # an aside: italic in Markdown, grey in HTML
+
+
+@dataclass(frozen=True)
+class Hint:
+    text: str  # our own words with `commands` in backticks: code in both formats
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str  # a heading inside a section
+    detail: str | None = None  # after a comma, outside the emphasis in Markdown
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    numeric_from: int | None = None  # columns from this one on are numbers, aligned right
+
+
+@dataclass(frozen=True)
+class Listing:
+    """People or items: in Markdown a list of "lead: detail" lines, in HTML the table."""
+
+    items: list[tuple[str, str | None]]
+    table: Table
+    bold: bool = False
+    numbered: bool = False
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A table that HTML draws (inline SVG) and captions, and Markdown shows as the table."""
+
+    table: Table
+    svg: str
+    caption: str
+
+
+Block = Text | Note | Hint | Heading | Table | Listing | Chart
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str | None
+    blocks: list[Block] = field(default_factory=list)
+
+
+def sections(data: DigestData) -> list[Section]:
+    """What the digest says, in order, whatever it is written in."""
     if data.is_new_user:
-        out += ["Nothing owed this week: you are not tracking anyone yet.", "", IMPORT_HINT, ""]
-        return "\n".join(out)
-    out += ["## What you owe now", ""]
-    if not data.owed:
-        out += ["Nothing owed this week. Well done.", ""]
+        return [Section(None, [Text("Nothing owed this week: you are not tracking anyone yet."), Hint(IMPORT_HINT)])]
+    tz = data.timezone
+    owed: list[Block] = [] if data.owed else [Text("Nothing owed this week. Well done.")]
     for kind in KINDS:
         items = [r for r in data.owed if r["kind"] == kind]
         if items:
-            out += [f"**{KIND_TITLES[kind]}**", ""]
-            out += [_md_item(r) for r in items]
-            out.append("")
+            owed += [Heading(KIND_TITLES[kind]), Listing(
+                [(_person(r), _when(r) + (f' · last: "{r["last_subject"]}"' if r.get("last_subject") else ""))
+                 for r in items],
+                Table(["Person", "Overdue", "Last message"],
+                      [[_person(r), duration(r["overdue_seconds"]), r.get("last_subject") or "–"] for r in items]),
+                bold=True)]
     if data.stale:
-        out += [_stale_line(data), ""]
-    out += ["## Coming up in the next 7 days", ""]
-    if data.upcoming:
-        out += [
-            f"- {_md_escape(_person(r))}: {KIND_SINGULAR.get(r['kind'], r['kind'])} {_when(r)} ({_local_day(r['due_at'], data.timezone)})"
-            for r in data.upcoming
-        ]
-    else:
-        out.append("Nothing else falls due this week.")
-    out.append("")
+        owed.append(Text(_stale_line(data), muted=True))
+    out = [Section("What you owe now", owed)]
+    upcoming: list[Block] = [Listing(
+        [(_person(r), f"{KIND_SINGULAR.get(r['kind'], r['kind'])} {_when(r)} ({_local_day(r['due_at'], tz)})")
+         for r in data.upcoming],
+        Table(["Person", "Owed", "Due"], [[_person(r), KIND_SINGULAR.get(r["kind"], r["kind"]),
+                                           f"{_local_day(r['due_at'], tz)} ({_when(r)})"] for r in data.upcoming]),
+    )] if data.upcoming else [Text("Nothing else falls due this week.")]
+    out.append(Section("Coming up in the next 7 days", upcoming))
     if data.meetings:
-        out += ["## Meetings in the next 7 days", ""]
+        meetings: list[Block] = []
         for m in data.meetings:
-            out.append(f"**{_md_escape(m['summary'] or 'Meeting')}**, {_local_time(m['start_at'], data.timezone)}")
-            out += [f"- {_md_escape(brief_summary(p['brief']))}" for p in m["people"]]
-            out.append("")
-    out += ["## The week in numbers", ""]
-    if data.is_quiet_week:
-        out += ["A quiet week: no outreach, no replies, no meetings. A short, specific note to one warm contact is a good start.", ""]
-    out += ["| | This week | Previous 4 weeks (average) |", "|---|---:|---:|"]
-    out += [f"| {label} | {now} | {avg} |" for label, now, avg in _number_rows(data)]
-    out.append("")
-    out += ["## Reply rate by segment", ""]
-    if data.segments:
-        out += ["| Segment | Reached | Replied | Reply rate | Median first response |", "|---|---:|---:|---:|---:|"]
-        out += [
-            f"| {_md_escape(s['segment'])} | {s['reached']} | {s['replied']} | {percent(s['reply_rate'])} | {hours(s['median_first_response_hours'])} |"
-            for s in data.segments
-        ]
-    else:
-        out.append("No outreach yet, so no reply rates.")
-    out.append("")
+            briefs = [brief_summary(p["brief"]) for p in m["people"]]
+            meetings += [Heading(m["summary"] or "Meeting", _local_time(m["start_at"], tz)),
+                         Listing([(b, None) for b in briefs], Table(["Brief"], [[b] for b in briefs]))]
+        out.append(Section("Meetings in the next 7 days", meetings))
+    numbers: list[Block] = [Text("A quiet week: no outreach, no replies, no meetings. A short, specific note to one "
+                                 "warm contact is a good start.")] if data.is_quiet_week else []
+    numbers.append(Table(["", "This week", "Previous 4 weeks (average)"], [list(r) for r in _number_rows(data)], 1))
+    out.append(Section("The week in numbers", numbers))
+    out.append(Section("Reply rate by segment", [Table(
+        ["Segment", "Reached", "Replied", "Reply rate", "Median first response"],
+        [[s["segment"], str(s["reached"]), str(s["replied"]), percent(s["reply_rate"]),
+          hours(s["median_first_response_hours"])] for s in data.segments], 1,
+    )] if data.segments else [Text("No outreach yet, so no reply rates.")]))
     if data.responsiveness:
-        out += ["## Responsiveness", "", responsiveness_line(data.responsiveness), ""]
+        out.append(Section("Responsiveness", [Text(responsiveness_line(data.responsiveness))]))
     if data.what_works:
-        out += ["## What gets replies", "", f"_Your own asks, by what they were like; buckets of at least {MIN_ASKS} asks._", ""]
-        for w in data.what_works:
-            out += [f"| By {w['dimension']} | Asks | Reply rate | Median first response |", "|---|---:|---:|---:|"]
-            out += [f"| {b['bucket']} | {b['asks']} | {percent(b['reply_rate'])} | {hours(b['median_first_response_hours'])} |"
-                    for b in w["buckets"]]
-            out.append("")
-    out += ["## Fastest to answer this week", ""]
-    if data.fastest:
-        out += [f"{i}. {_md_escape(_person(p))}: {hours(p['hours'])}" for i, p in enumerate(data.fastest, 1)]
-    else:
-        out.append("No replies this week yet.")
-    out.append("")
-    out += ["## Going quiet", ""]
-    if data.quiet:
-        out += [f"- {_md_escape(_person(p))}: {_md_escape(p['why'])}" for p in data.quiet]
-    else:
-        out.append("Nobody is drifting away.")
-    out.append("")
-    out += ["## Outreach and replies, last 12 weeks", "", "| Week | Sent | Replies |", "|---|---:|---:|"]
-    out += [f"| {w.week} | {w.messages_sent} | {w.replies} |" for w in data.history]
-    out.append("")
+        out.append(Section("What gets replies", [
+            Note(f"Your own asks, by what they were like; buckets of at least {MIN_ASKS} asks."),
+            *(Table([f"By {w['dimension']}", "Asks", "Reply rate", "Median first response"],
+                    [[b["bucket"], str(b["asks"]), percent(b["reply_rate"]), hours(b["median_first_response_hours"])]
+                     for b in w["buckets"]], 1) for w in data.what_works)]))
+    out.append(Section("Fastest to answer this week", [Listing(
+        [(_person(p), hours(p["hours"])) for p in data.fastest],
+        Table(["Person", "Response time"], [[_person(p), hours(p["hours"])] for p in data.fastest], 1),
+        numbered=True,
+    )] if data.fastest else [Text("No replies this week yet.")]))
+    out.append(Section("Going quiet", [Listing(
+        [(_person(p), p["why"]) for p in data.quiet], Table(["Person", "Why"], [[_person(p), p["why"]] for p in data.quiet]),
+    )] if data.quiet else [Text("Nobody is drifting away.")]))
+    history = [(w.week, w.messages_sent, w.replies) for w in data.history]
+    out.append(Section("Outreach and replies, last 12 weeks", [Chart(
+        Table(["Week", "Sent", "Replies"], [[week, str(sent), str(replies)] for week, sent, replies in history], 1),
+        charts.outreach_vs_replies(history),
+        # Some mail clients (Gmail) drop inline SVG: the caption still carries the gist.
+        _history_caption(data),
+    )]))
+    return out
+
+
+# --- Markdown ------------------------------------------------------------------
+
+def markdown(data: DigestData) -> str:
+    out = [f"# {_title(data)}", "", f"_{_generated(data)}_", ""]
+    for section in sections(data):
+        if section.title:
+            out += [f"## {section.title}", ""]
+        for block in section.blocks:
+            out += [*_md_block(block), ""]
     return "\n".join(out)
 
 
-def _local_time(iso_text: str | None, tz: str) -> str:
-    if not iso_text:
-        return "time unknown"
-    from zoneinfo import ZoneInfo
+def _md_block(block: Block) -> list[str]:
+    """One block as Markdown lines; every text but our own hints is escaped."""
+    md = _md_escape
+    if isinstance(block, Text):
+        return [md(block.text)]
+    if isinstance(block, Note):
+        return [f"_{md(block.text)}_"]
+    if isinstance(block, Hint):
+        return [block.text]
+    if isinstance(block, Heading):
+        return [f"**{md(block.text)}**" + (f", {md(block.detail)}" if block.detail else "")]
+    if isinstance(block, Listing):
+        lines = []
+        for i, (lead, detail) in enumerate(block.items, 1):
+            mark = f"{i}." if block.numbered else "-"
+            shown = f"**{md(lead)}**" if block.bold else md(lead)
+            lines.append(f"{mark} {shown}" + (f": {md(detail)}" if detail is not None else ""))
+        return lines
+    table = block.table if isinstance(block, Chart) else block
+    right = table.numeric_from
 
-    local = parse_iso(iso_text).astimezone(ZoneInfo(tz))
-    return f"{local:%a} {local.day} {local:%b %H:%M}"
+    def row(cells: list[str]) -> str:
+        return "|" + "|".join(f" {md(c)} " if c else " " for c in cells) + "|"
 
-
-def _md_item(r: dict) -> str:
-    last = f' · last: "{_md_escape(r["last_subject"])}"' if r.get("last_subject") else ""
-    return f"- **{_md_escape(_person(r))}**: {_when(r)}{last}"
+    return [row(table.headers),
+            "|" + "|".join("---:" if right is not None and i >= right else "---" for i in range(len(table.headers))) + "|",
+            *(row(r) for r in table.rows)]
 
 
 def _md_escape(text: str) -> str:
@@ -217,67 +302,10 @@ def escape(text: str) -> str:
 
 def html(data: DigestData) -> str:
     body: list[str] = [_h1(_title(data)), _p(_generated(data), muted=True)]
-    if data.is_new_user:
-        body += [_p("Nothing owed this week: you are not tracking anyone yet."), _p(_code_hint(IMPORT_HINT))]
-    else:
-        body.append(_h2("What you owe now"))
-        if not data.owed:
-            body.append(_p("Nothing owed this week. Well done."))
-        for kind in KINDS:
-            items = [r for r in data.owed if r["kind"] == kind]
-            if items:
-                body.append(_h3(KIND_TITLES[kind]))
-                body.append(_table(["Person", "Overdue", "Last message"],
-                                   [[_person(r), duration(r["overdue_seconds"]), r.get("last_subject") or "–"] for r in items]))
-        if data.stale:
-            body.append(_p(_stale_line(data), muted=True))
-        body.append(_h2("Coming up in the next 7 days"))
-        if data.upcoming:
-            body.append(_table(["Person", "Owed", "Due"],
-                               [[_person(r), KIND_SINGULAR.get(r["kind"], r["kind"]),
-                                 f"{_local_day(r['due_at'], data.timezone)} ({_when(r)})"] for r in data.upcoming]))
-        else:
-            body.append(_p("Nothing else falls due this week."))
-        if data.meetings:
-            body.append(_h2("Meetings in the next 7 days"))
-            for m in data.meetings:
-                body.append(_h3(f"{m['summary'] or 'Meeting'}, {_local_time(m['start_at'], data.timezone)}"))
-                body.append(_table(["Brief"], [[brief_summary(p["brief"])] for p in m["people"]]))
-        body.append(_h2("The week in numbers"))
-        if data.is_quiet_week:
-            body.append(_p("A quiet week: no outreach, no replies, no meetings. A short, specific note to one warm contact is a good start."))
-        body.append(_table(["", "This week", "Previous 4 weeks (average)"], [list(r) for r in _number_rows(data)], numeric_from=1))
-        body.append(_h2("Reply rate by segment"))
-        if data.segments:
-            body.append(_table(["Segment", "Reached", "Replied", "Reply rate", "Median first response"],
-                               [[s["segment"], str(s["reached"]), str(s["replied"]), percent(s["reply_rate"]), hours(s["median_first_response_hours"])]
-                                for s in data.segments], numeric_from=1))
-        else:
-            body.append(_p("No outreach yet, so no reply rates."))
-        if data.responsiveness:
-            body.append(_h2("Responsiveness"))
-            body.append(_p(responsiveness_line(data.responsiveness)))
-        if data.what_works:
-            body.append(_h2("What gets replies"))
-            body.append(_p(f"Your own asks, by what they were like; buckets of at least {MIN_ASKS} asks.", muted=True))
-            for w in data.what_works:
-                body.append(_table([f"By {w['dimension']}", "Asks", "Reply rate", "Median first response"],
-                                   [[b["bucket"], str(b["asks"]), percent(b["reply_rate"]),
-                                     hours(b["median_first_response_hours"])] for b in w["buckets"]], numeric_from=1))
-        body.append(_h2("Fastest to answer this week"))
-        if data.fastest:
-            body.append(_table(["Person", "Response time"], [[_person(p), hours(p["hours"])] for p in data.fastest], numeric_from=1))
-        else:
-            body.append(_p("No replies this week yet."))
-        body.append(_h2("Going quiet"))
-        if data.quiet:
-            body.append(_table(["Person", "Why"], [[_person(p), p["why"]] for p in data.quiet]))
-        else:
-            body.append(_p("Nobody is drifting away."))
-        body.append(_h2("Outreach and replies, last 12 weeks"))
-        body.append(f'<div style="margin:8px 0 4px 0;">{charts.outreach_vs_replies([(w.week, w.messages_sent, w.replies) for w in data.history])}</div>')
-        # Some mail clients (Gmail) drop inline SVG: the caption still carries the gist.
-        body.append(_p(_history_caption(data), muted=True))
+    for section in sections(data):
+        if section.title:
+            body.append(_h2(section.title))
+        body += [_html_block(block) for block in section.blocks]
     inner = "".join(body)
     return (
         "<!DOCTYPE html>\n"
@@ -294,6 +322,21 @@ def html(data: DigestData) -> str:
         f'<p style="color:#888888;font-size:11px;{FONT}">Written by syncagent from your own mailbox; nothing was sent to anyone but you.</p>'
         "</td></tr></table></body></html>\n"
     )
+
+
+def _html_block(block: Block) -> str:
+    if isinstance(block, Text):
+        return _p(block.text, muted=block.muted)
+    if isinstance(block, Note):
+        return _p(block.text, muted=True)
+    if isinstance(block, Hint):
+        return _p(_code_hint(block.text))
+    if isinstance(block, Heading):
+        return _h3(block.text + (f", {block.detail}" if block.detail else ""))
+    if isinstance(block, Chart):
+        return f'<div style="margin:8px 0 4px 0;">{block.svg}</div>' + _p(block.caption, muted=True)
+    table = block.table if isinstance(block, Listing) else block
+    return _table(table.headers, table.rows, numeric_from=table.numeric_from)
 
 
 def _history_caption(data: DigestData) -> str:
