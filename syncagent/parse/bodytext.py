@@ -10,9 +10,12 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Iterable
 from email.message import Message
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
+P = TypeVar("P")  # a MIME part, however a source holds it
 
 _TAG = re.compile(r"<[^>]*>")
 _BLOCK = re.compile(r"<(?:br|/p|/div|/li|/tr|/h\d)\b[^>]*>", re.IGNORECASE)
@@ -23,29 +26,41 @@ def html_text(text: str) -> str:
     return html.unescape(_TAG.sub(" ", _BLOCK.sub("\n", text)))
 
 
+def pick_text_part(parts: Iterable[tuple[str, P]]) -> tuple[str, P] | None:
+    """The first ``plain`` part, else the first ``html`` one, from (text subtype, part) pairs in MIME order.
+
+    Stops reading at the first plain part. Every source chooses a message's text by this one rule.
+    """
+    html_part: tuple[str, P] | None = None
+    for subtype, part in parts:
+        if subtype == "plain":
+            return subtype, part
+        if subtype == "html" and html_part is None:
+            html_part = subtype, part
+    return html_part
+
+
+def part_text(raw: bytes, charset: str | None, subtype: str) -> str:
+    """A text part's bytes as text: by its charset (UTF-8 when unknown or unheard of), HTML as plain text."""
+    try:
+        text = raw.decode(charset or "utf-8", "replace")
+    except LookupError:
+        text = raw.decode("utf-8", "replace")
+    return html_text(text) if subtype == "html" else text
+
+
 def first_text(message: Message, limit: int) -> str | None:
     """The first ``limit`` bytes of the first inline text part, decoded; None when there is none."""
     try:
-        found: dict[str, Message] = {}
-        for part in message.walk():
-            if part.get_content_maintype() != "text" or part.get_content_disposition() == "attachment":
-                continue
-            sub = part.get_content_subtype()
-            if sub in ("plain", "html") and sub not in found:
-                found[sub] = part
-            if "plain" in found:
-                break
-        chosen = found.get("plain") or found.get("html")
-        if chosen is None:
+        picked = pick_text_part(
+            (part.get_content_subtype(), part) for part in message.walk()
+            if part.get_content_maintype() == "text" and part.get_content_disposition() != "attachment")
+        if picked is None:
             return None
+        subtype, chosen = picked
         payload = chosen.get_payload(decode=True)
         raw = (payload if isinstance(payload, bytes) else b"")[:limit]
-        charset = chosen.get_content_charset() or "utf-8"
-        try:
-            text = raw.decode(charset, "replace")
-        except LookupError:
-            text = raw.decode("utf-8", "replace")
-        return html_text(text) if chosen.get_content_subtype() == "html" else text
+        return part_text(raw, chosen.get_content_charset(), subtype)
     except Exception:  # broken MIME: no text, the message itself is still stored
         log.debug("no text part read", exc_info=True)
         return None

@@ -40,7 +40,7 @@ from syncagent.config import Account
 from syncagent.errors import ConfigError, CursorInvalid, TransientSourceError
 from syncagent.model import Batch, GmailCursor, Message, Seen
 from syncagent.parse import outreach
-from syncagent.parse.bodytext import html_text
+from syncagent.parse.bodytext import part_text, pick_text_part
 from syncagent.parse.returndate import TEXT_BYTES, with_return_date
 from syncagent.sources.gmail import api as gmail_api
 
@@ -416,25 +416,24 @@ def first_text(payload: dict, limit: int) -> str | None:
 
     A large body comes as an attachment id instead of data: not worth a call for a measure.
     """
-    found: dict[str, dict] = {}
-    stack = [payload]
-    while stack and "plain" not in found:
-        part = stack.pop(0)
-        mime = (part.get("mimeType") or "").lower()
-        data = (part.get("body") or {}).get("data")
-        if mime in ("text/plain", "text/html") and data and not part.get("filename"):
-            found.setdefault(mime[5:], part)
-        stack[0:0] = part.get("parts") or []
-    chosen = found.get("plain") or found.get("html")
-    if chosen is None:
+    picked = pick_text_part(_text_parts(payload))
+    if picked is None:
         return None
+    subtype, chosen = picked
     data = chosen["body"]["data"]
     raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))[:limit]
-    try:
-        text = raw.decode(_charset(chosen) or "utf-8", errors="replace")
-    except LookupError:
-        text = raw.decode("utf-8", errors="replace")
-    return html_text(text) if chosen is found.get("html") and "plain" not in found else text
+    return part_text(raw, _charset(chosen), subtype)
+
+
+def _text_parts(payload: dict) -> Iterator[tuple[str, dict]]:
+    """(subtype, part) of each inline text/plain or text/html part that carries its data, in MIME order."""
+    stack = [payload]
+    while stack:
+        part = stack.pop(0)
+        mime = (part.get("mimeType") or "").lower()
+        if mime in ("text/plain", "text/html") and (part.get("body") or {}).get("data") and not part.get("filename"):
+            yield mime[5:], part
+        stack[0:0] = part.get("parts") or []
 
 
 def _charset(part: dict) -> str | None:
