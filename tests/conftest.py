@@ -86,3 +86,19 @@ def demo_home(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "syncagent", "-q", "demo"], env=env, check=True, capture_output=True,
                    timeout=120)
     return home
+
+
+@pytest.fixture(scope="session")
+def ledger_db(tmp_path_factory) -> Path:
+    """The digest scenario's database, in a file deliberately not named syncagent.db (shared: tests only read it)."""
+    import digest_scenario as scenario
+
+    from syncagent.store.db import open_db
+
+    tmp = tmp_path_factory.mktemp("ledger")
+    path = tmp / "my-ledger.db"
+    db = open_db(path)
+    scenario.build(db, config=scenario.make_config(tmp))
+    db.conn.close()
+    return path
+

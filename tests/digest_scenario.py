@@ -108,3 +108,14 @@ def build(db, *, now: datetime = NOW, config=None) -> None:
     ledger_store.recompute(db, now)
     if config is not None:
         reminders.reconcile(db, config, now)
+
+
+def datasette_get(ds, path: str):
+    """One request to an in-process Datasette, after its startup hooks ran."""
+    import asyncio
+
+    async def go():
+        await ds.invoke_startup()
+        return await ds.client.get(path)
+
+    return asyncio.run(go())

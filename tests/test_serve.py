@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -24,24 +23,7 @@ TODAY = "2026-11-25"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def ledger_db(tmp_path_factory):
-    """The scenario in a file deliberately not named syncagent.db."""
-    tmp = tmp_path_factory.mktemp("serve")
-    config = scenario.make_config(tmp)
-    path = tmp / "my-ledger.db"
-    db = open_db(path)
-    scenario.build(db, config=config)
-    db.conn.close()
-    return path
-
-
-def fetch(ds, path: str):
-    async def go():
-        await ds.invoke_startup()
-        return await ds.client.get(path)
-
-    return asyncio.run(go())
+fetch = scenario.datasette_get
 
 
 def rows(ds, path: str) -> list[dict]:

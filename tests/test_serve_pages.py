@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 import sqlite3
@@ -11,26 +10,10 @@ import digest_scenario as scenario
 import pytest
 
 from syncagent.serve import datasette as serve
-from syncagent.store.db import open_db
-
-
-@pytest.fixture(scope="module")
-def ledger_db(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("pages")
-    config = scenario.make_config(tmp)
-    path = tmp / "ledger.db"
-    db = open_db(path)
-    scenario.build(db, config=config)
-    db.conn.close()
-    return path
 
 
 def get(ds, path: str):
-    async def go():
-        await ds.invoke_startup()
-        return await ds.client.get(path)
-
-    response = asyncio.run(go())
+    response = scenario.datasette_get(ds, path)
     assert response.status_code == 200, (path, response.text[:300])
     return response
 
@@ -47,12 +30,12 @@ def _links(html: str) -> list[str]:
 
 def test_index_and_database_pages_start_with_contact_summary_reminders_and_the_queries(ds):
     """The index and the database page list contact_summary, reminders, then every canned query, before any table."""
-    queries = list(serve.load_metadata("ledger.db")["databases"]["ledger"]["queries"])
-    expected = ["/ledger/contact_summary", "/ledger/reminders", *(f"/ledger/{q}" for q in queries)]
+    queries = list(serve.load_metadata("my-ledger.db")["databases"]["my-ledger"]["queries"])
+    expected = ["/my-ledger/contact_summary", "/my-ledger/reminders", *(f"/my-ledger/{q}" for q in queries)]
     index = get(ds, "/").text
     assert _links(index) == expected
-    assert index.index("/ledger/contact_summary") < index.index("/ledger/message_addresses")
-    database = get(ds, "/ledger").text
+    assert index.index("/my-ledger/contact_summary") < index.index("/my-ledger/message_addresses")
+    database = get(ds, "/my-ledger").text
     assert _links(database) == expected
     assert database.index('class="syncagent-start"') < database.index('id="tables"')
     assert "— One row per contact: when you first wrote" in index
@@ -60,7 +43,7 @@ def test_index_and_database_pages_start_with_contact_summary_reminders_and_the_q
 
 def test_bookkeeping_and_search_tables_are_hidden(ds):
     """Sync cursors, folder locations, raw calendar parts, pipeline state and the FTS tables are hidden."""
-    tables = {t["name"]: t["hidden"] for t in get(ds, "/ledger.json").json()["tables"]}
+    tables = {t["name"]: t["hidden"] for t in get(ds, "/my-ledger.json").json()["tables"]}
     hidden = {name for name, is_hidden in tables.items() if is_hidden}
     assert {"folder_state", "gmail_state", "message_folders", "calendar_parts", "pipeline_state",
             "_sqlite_migrations", "messages_fts"} <= hidden
@@ -69,10 +52,10 @@ def test_bookkeeping_and_search_tables_are_hidden(ds):
 
 def test_contact_tables_facet_briefly(ds):
     """contact_summary facets on state and segment only, at most 8 values each, so rows start on the first screen."""
-    data = get(ds, "/ledger/contact_summary.json").json()
+    data = get(ds, "/my-ledger/contact_summary.json").json()
     assert list(data["facet_results"]) == ["state", "segment"]
     assert all(len(f["results"]) <= 8 for f in data["facet_results"].values())
-    md = serve.load_metadata("ledger.db")["databases"]["ledger"]["tables"]
+    md = serve.load_metadata("my-ledger.db")["databases"]["my-ledger"]["tables"]
     assert md["contacts"]["facets"] == ["segment"] and md["contacts"]["facet_size"] == 8
 
 
@@ -82,11 +65,11 @@ def test_reminder_anchor_links_to_its_message_or_meeting(ds, ledger_db):
     anchors = [r[0] for r in conn.execute("SELECT anchor FROM reminders ORDER BY id")]
     conn.close()
     assert any(a.startswith("message:") for a in anchors) and any(a.startswith("meeting:") for a in anchors)
-    html = get(ds, "/ledger/reminders").text
+    html = get(ds, "/my-ledger/reminders").text
     for anchor in anchors:
         kind, key = anchor.split(":")
         table = {"message": "messages", "meeting": "meetings"}[kind]
-        assert f'<a href="/ledger/{table}/{key}">{kind} {key}</a>' in html
+        assert f'<a href="/my-ledger/{table}/{key}">{kind} {key}</a>' in html
     assert "message:" not in re.sub(r"<[^>]+>", "", html.split('<table class="rows-and-columns">')[1])
 
 
