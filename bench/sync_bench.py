@@ -468,6 +468,8 @@ def table(n: int, rows: list[dict]) -> tuple[str, list[str]]:
             d = r["detail"]
             lines.append(f"| &nbsp;&nbsp;b = IMAP fetch {d['fetch']:.2f} + parse {d['parse']:.2f} + save {d['save']:.2f} "
                          f"+ other {s - d['fetch'] - d['parse'] - d['save']:.2f} | | | | | | |")
+        for error in r["detail"].get("errors") or ([r["detail"]["error"]] if r["detail"].get("error") else []):
+            lines.append(f"| &nbsp;&nbsp;{r['key']} FAILED: {str(error)[:300]} | | | | | | |")
         if r["key"] in ("b", "c", "d", "d1") and "derived" in r["detail"]:
             lines.append(f"| &nbsp;&nbsp;{r['key']}+ derived stages (threads, meetings, ledger, reminders) "
                          f"| {r['detail']['derived']:.3f} | | | | | |")
