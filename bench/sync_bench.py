@@ -253,16 +253,23 @@ def child(name: str, config_path: str, profile: bool, contacts: int) -> None:
 
 # --- the parent: server, data, subprocesses, table -------------------------------
 
-def run_child(args: list[str], env: dict) -> tuple[dict, float, float]:
-    """Run a command; return (its JSON output or {}, wall seconds, peak RSS in MB from wait4)."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=None, env=env)
-    out = proc.stdout.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise RuntimeError(f"{args} exited {proc.returncode}")
+def run_child(args: list[str], env: dict, keep_stderr: bool = False) -> tuple[dict, float, float]:
+    """Run a command; return (its JSON output or {}, wall seconds, peak RSS in MB from wait4).
+
+    ``keep_stderr``: collect the command's stderr instead of passing it through, so a failure
+    names the command's own last line (the CLI's one-sentence error).
+    """
+    with tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err if keep_stderr else None, env=env)
+        out = proc.stdout.read()
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t
+        if proc.returncode != 0:
+            err.seek(0)
+            said = err.read().decode(errors="replace").strip().splitlines()[-1:] if keep_stderr else []
+            raise RuntimeError(f"`{' '.join(args[-3:])}` exited {proc.returncode}" + (f": {said[0]}" if said else ""))
     last = out.decode().strip().splitlines()[-1] if out.strip() else "{}"
     try:
         data = json.loads(last)
@@ -345,7 +352,7 @@ def bench_one(n: int, work: Path, contacts: int, batch_size: int, profile: str |
                 if before:
                     before()
                 try:
-                    _d, wall, r = run_child(argv, env)
+                    _d, wall, r = run_child(argv, env, keep_stderr=True)
                 except RuntimeError as exc:
                     err = str(exc)
                     break
