@@ -33,10 +33,14 @@ def parse_message(raw: bytes, *, arrived_at: datetime | None = None, size: int |
                   thread_hint: str | None = None, gmail_id: str | None = None) -> Message:
     """Parse a header block (or a whole message: only headers are read)."""
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0] if raw else b""
-    raw_pairs, defects = split_headers(head)
-    pairs = [(name, _header_text(value)) for name, value in raw_pairs]
-    return parse_header_pairs(pairs, arrived_at=arrived_at, size=size, thread_hint=thread_hint,
-                              gmail_id=gmail_id, defects=defects)
+    headers = _plain_headers(head)
+    defects = 0
+    if headers is None:
+        raw_pairs, defects = split_headers(head)
+        headers = {}
+        for name, value in raw_pairs:
+            headers.setdefault(name.lower(), []).append(_header_text(value))
+    return _message(headers, arrived_at, size, thread_hint, gmail_id, defects)
 
 
 def parse_header_pairs(pairs: Iterable[tuple[str, str]], *, arrived_at: datetime | None = None, size: int | None = None,
@@ -46,45 +50,55 @@ def parse_header_pairs(pairs: Iterable[tuple[str, str]], *, arrived_at: datetime
     headers: dict[str, list[str]] = {}
     for name, value in pairs:
         headers.setdefault(name.strip().lower(), []).append(value if isinstance(value, str) else _header_text(value))
+    return _message(headers, arrived_at, size, thread_hint, gmail_id, defects)
 
-    def first(name: str) -> str | None:
-        values = headers.get(name)
-        return values[0] if values else None
 
+def _message(headers: dict[str, list[str]], arrived_at: datetime | None, size: int | None,
+             thread_hint: str | None, gmail_id: str | None, defects: int) -> Message:
+    """The Message of a header map (lower-case name -> values in order)."""
+    get = headers.get
     addresses: list[Address] = []
-    seen: set[tuple[str, str]] = set()
     for role in ("from", "to", "cc", "bcc"):
-        for display, addr in _addresses(headers.get(role, [])):
-            if (role, addr) in seen or len(addresses) >= MAX_ADDRESSES:
-                continue
-            seen.add((role, addr))
-            addresses.append(Address(role, addr, display))
-    sender = next((a for a in addresses if a.role == "from"), None)
+        values = get(role)
+        if values:
+            for value in values:
+                addresses.extend(_role_addresses(role, value) if len(value) <= _CACHE_LIMIT
+                                 else _role_addresses_uncached(role, value))
+    if len(addresses) > 1:
+        addresses = _unique_addresses(addresses)
+    sender = addresses[0] if addresses and addresses[0].role == "from" else None
     if sender is None:
         # Some bounces and drafts carry only Sender or Return-Path.
-        for display, addr in _addresses(headers.get("sender", []) + headers.get("return-path", [])):
+        for display, addr in _addresses(get("sender", []) + get("return-path", [])):
             sender = Address("from", addr, display)
             addresses.insert(0, sender)
             break
-
-    subject = _clip(_decode_words(first("subject"))) if first("subject") is not None else None
-    date, date_source = _date(first("date"), arrived_at)
-    refs = _ids(" ".join(headers.get("references", [])))[-MAX_REFERENCES:]
-    in_reply_to_ids = _ids(first("in-reply-to") or "")
+    values = get("subject")
+    subject = _clip(_decode_words(values[0])) if values else None
+    values = get("date")
+    date, date_source = _date(values[0] if values else None, arrived_at)
+    values = get("references")
+    refs = _ids(" ".join(values) if len(values) > 1 else values[0])[-MAX_REFERENCES:] if values else []
+    values = get("in-reply-to")
+    in_reply_to_ids = _ids(values[0]) if values else []
     in_reply_to = in_reply_to_ids[-1] if in_reply_to_ids else (refs[-1] if refs else None)
-    message_id = _message_id(first("message-id"), date, sender, subject, gmail_id)
-    refs = [r for r in refs if r != message_id]
+    values = get("message-id")
+    message_id = _message_id(values[0] if values else None, date, sender, subject, gmail_id)
+    if message_id in refs:
+        refs = [r for r in refs if r != message_id]
     if in_reply_to == message_id:
         in_reply_to = None
-    list_id = first("list-id")
-    auto, reason = classify(headers, sender.address if sender else None, subject)
-    auto_reply = auto and is_auto_reply(headers, sender.address if sender else None, subject)
+    values = get("list-id")
+    list_id = values[0] if values else None
+    from_address = sender.address if sender else None
+    auto, reason = classify(headers, from_address, subject)
+    auto_reply = auto and is_auto_reply(headers, from_address, subject)
     return Message(
         message_id=message_id,
         date=date,
         date_source=date_source,
         arrived_at=iso(arrived_at) if arrived_at else None,
-        from_address=sender.address if sender else None,
+        from_address=from_address,
         from_name=sender.name if sender else None,
         subject=subject,
         in_reply_to=in_reply_to,
@@ -99,6 +113,60 @@ def parse_header_pairs(pairs: Iterable[tuple[str, str]], *, arrived_at: datetime
         defects=defects,
         auto_reply=auto_reply,
     )
+
+
+def _unique_addresses(addresses: list[Address]) -> list[Address]:
+    """The first of each (role, address), at most MAX_ADDRESSES."""
+    seen: set[tuple[str, str]] = set()
+    out: list[Address] = []
+    for a in addresses:
+        key = (a.role, a.address)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(a)
+        if len(out) >= MAX_ADDRESSES:
+            break
+    return out
+
+
+def _role_addresses_uncached(role: str, value: str) -> tuple[Address, ...]:
+    return tuple(Address(role, addr, display) for display, addr in _address_value(value))
+
+
+# Address records are immutable, so the ones of a recurring From or To value are shared.
+_role_addresses = lru_cache(maxsize=16384)(_role_addresses_uncached)
+
+# The shape of nearly every header block: each line a header (a name of printable ASCII but
+# ":", then its value) or the continuation of one. Such a block is read by two regular
+# expressions instead of line by line; anything else (an mbox "From " line, a line that is
+# not a header, a continuation with nothing to continue) goes through ``split_headers``.
+_NAME = r"[!-9;-~]+"
+_VALUE = r"[^\r\n]*+(?:(?:\r\n|\r|\n)[ \t][^\r\n]*+)*+"
+_PLAIN_BLOCK = re.compile(rf"(?:{_NAME}:{_VALUE}(?:\r\n|\r|\n))*+(?:{_NAME}:{_VALUE})?")
+_PLAIN_LINE = re.compile(rf"({_NAME}):[ \t]*+({_VALUE})")
+
+
+def _plain_headers(head: bytes) -> dict[str, list[str]] | None:
+    """The header map of a block of the common shape, as ``split_headers`` + ``_header_text`` give it; else None.
+
+    A value keeps its raw line breaks here where ``split_headers`` joins lines with "\n":
+    ``_header_text`` unfolds both alike.
+    """
+    text = head.decode("ascii", "surrogateescape")
+    if _PLAIN_BLOCK.fullmatch(text) is None:
+        return None
+    headers: dict[str, list[str]] = {}
+    for name, value in _PLAIN_LINE.findall(text):
+        key = name.lower()
+        if not value.isascii() or "\n" in value or "\r" in value:
+            value = _header_text(value)
+        values = headers.get(key)
+        if values is None:
+            headers[key] = [value]
+        else:
+            values.append(value)
+    return headers
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")

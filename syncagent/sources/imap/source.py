@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from syncagent.config import Account
 from syncagent.errors import SourceError, SyncagentError
@@ -50,6 +52,11 @@ HEADER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({HEADER_FIELDS})]"
 BASE_ITEMS = [HEADER_ITEM, "INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE"]
 GMAIL_ITEMS = ["X-GM-MSGID", "X-GM-THRID", "X-GM-LABELS"]
 LABEL_CHUNK = 500  # UIDs per label-refresh FETCH: ~4 KB command lines at 7 digits
+# Chunks fetched ahead of the one being parsed and saved: the answer to the next FETCH is read
+# off the socket while this one is parsed and written, so waiting for the server costs nothing.
+READ_AHEAD = 2
+
+T = TypeVar("T")
 
 _warned_no_sent: set[str] = set()
 
@@ -63,6 +70,9 @@ class ImapSource:
         # Sentences for the pass's summary and sync_runs.notes (a configured folder that is missing).
         self.notes: list[str] = []
         self._listing: list[str] | None = None
+        # The one thread that talks to the server while a folder's chunks are read ahead;
+        # commands stay strictly one after another on the connection (see ``_on_wire``).
+        self._wire: ThreadPoolExecutor | None = None
 
     @property
     def _imap(self) -> IMAPClient:
@@ -72,6 +82,7 @@ class ImapSource:
     # --- protocol -------------------------------------------------------------
     def batches(self, state, *, full: bool = False) -> Iterator[Batch]:
         self.client = imap_connect.connect(self.account)
+        self._wire = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"imap-{self.account.name}")
         try:
             caps = set(self._imap.capabilities())
             self.gmail = b"X-GM-EXT-1" in caps
@@ -90,6 +101,9 @@ class ImapSource:
             raise imap_connect.translate(exc, self.account, "sync") from exc
 
     def close(self) -> None:
+        if self._wire is not None:
+            self._wire.shutdown(wait=True, cancel_futures=True)
+            self._wire = None
         if self.client is not None:
             imap_connect.close(self.client)
             self.client = None
@@ -201,12 +215,35 @@ class ImapSource:
                              highestmodseq=status.get("highestmodseq"), complete=1)
         size = max(1, self.account.batch_size)
         chunks = [new[i:i + size] for i in range(0, len(new), size)] or [[]]
-        for i, chunk in enumerate(chunks):
-            items = self._fetch(folder, chunk, uidvalidity) if chunk else []
-            last = i == len(chunks) - 1
-            cursor = final if last else FolderCursor(uidvalidity=uidvalidity, last_uid=max(chunk), complete=0)
-            yield Batch(items=items, folder=folder, cursor=cursor, gone=gone if last else [],
-                        reset_folder=reset and i == 0, total=len(new), labels=labels if last else {})
+        # Chunks are fetched READ_AHEAD ahead on the wire thread; each is parsed (and saved by
+        # the caller) here, in order. The cursor still moves only with a chunk's own rows.
+        ahead: deque[Future[Any]] = deque()
+        waiting = iter(chunks[1:] if chunks[0] else [])
+        if chunks[0]:
+            ahead.append(self._submit(self._fetch_raw, chunks[0]))
+        try:
+            for i, chunk in enumerate(chunks):
+                fetched = ahead.popleft().result() if chunk else None
+                while len(ahead) < READ_AHEAD:
+                    following = next(waiting, None)
+                    if following is None:
+                        break
+                    ahead.append(self._submit(self._fetch_raw, following))
+                items = self._build(folder, chunk, uidvalidity, fetched) if fetched is not None else []
+                last = i == len(chunks) - 1
+                cursor = final if last else FolderCursor(uidvalidity=uidvalidity, last_uid=max(chunk), complete=0)
+                yield Batch(items=items, folder=folder, cursor=cursor, gone=gone if last else [],
+                            reset_folder=reset and i == 0, total=len(new), labels=labels if last else {})
+        finally:
+            # Stopped early (on request, or by an error): the connection must be quiet again
+            # before anything else is sent on it, so what is in flight is read to its end.
+            for pending in ahead:
+                if not pending.cancel():
+                    try:
+                        pending.result()
+                    except Exception:
+                        log.debug("%s: a read-ahead FETCH failed after the pass stopped", self.account.name,
+                                  exc_info=True)
 
     def _flags_only(self, folder: str, state, stored: dict, status: dict) -> Iterator[Batch]:
         """Only HIGHESTMODSEQ moved: refresh Gmail labels if there are any, then record the new modseq.
@@ -241,9 +278,26 @@ class ImapSource:
         return out
 
     # --- fetching -------------------------------------------------------------
-    def _fetch(self, folder: str, uids: list[int], uidvalidity: int) -> list[tuple[Message, Seen]]:
-        from syncagent.parse import headers as parse
+    def _submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run ``fn`` on the wire thread (or here when there is none), after what is queued there."""
+        if self._wire is None:
+            done: Future[T] = Future()
+            try:
+                done.set_result(fn(*args))
+            except BaseException as exc:
+                done.set_exception(exc)
+            return done
+        return self._wire.submit(fn, *args)
 
+    def _on_wire(self, fn: Callable[..., T], *args: Any) -> T:
+        """A command in the middle of a folder pass waits its turn behind the chunks read ahead."""
+        return self._submit(fn, *args).result()
+
+    def _fetch(self, folder: str, uids: list[int], uidvalidity: int) -> list[tuple[Message, Seen]]:
+        return self._build(folder, uids, uidvalidity, self._fetch_raw(uids))
+
+    def _fetch_raw(self, uids: list[int]) -> tuple[dict, dict[int, str], dict[int, str | None]]:
+        """Everything of a chunk the wire gives before parsing: the FETCH answer, calendar parts, snippets."""
         items = BASE_ITEMS + (GMAIL_ITEMS if self.gmail else [])
         if imap_fetch.ENABLED:
             # BODYSTRUCTURE is parsed only where a part is wanted from it (see imap_fetch).
@@ -253,6 +307,13 @@ class ImapSource:
             data = self._imap.fetch(uids, items)
         calendars = self._calendars(data)
         snippets = self._snippets(data) if self.account.fetch_snippets else {}
+        return data, calendars, snippets
+
+    def _build(self, folder: str, uids: list[int], uidvalidity: int,
+               fetched: tuple[dict, dict[int, str], dict[int, str | None]]) -> list[tuple[Message, Seen]]:
+        from syncagent.parse import headers as parse
+
+        data, calendars, snippets = fetched
         out = []
         away: list[int] = []  # auto-replies: their text may state a return date
         mine: list[int] = []  # the user's own sent mail: measured (numbers only) when analyze_outreach
@@ -289,10 +350,10 @@ class ImapSource:
             out.append((msg, Seen(folder=folder, location=str(uid), uid=uid, uidvalidity=uidvalidity,
                                   labels=labels)))
         if away:
-            texts = self._first_texts(data, away, TEXT_BYTES)
+            texts = self._on_wire(self._first_texts, data, away, TEXT_BYTES)
             out = [(with_return_date(m, texts.get(seen.uid)) if seen.uid in texts else m, seen) for m, seen in out]
         if mine:
-            texts = self._first_texts(data, mine, outreach.TEXT_LIMIT)
+            texts = self._on_wire(self._first_texts, data, mine, outreach.TEXT_LIMIT)
             out = [(outreach.with_measures(m, texts.get(seen.uid)) if seen.uid in texts else m, seen)
                    for m, seen in out]
         return out
