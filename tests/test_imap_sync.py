@@ -324,3 +324,22 @@ def test_expunge_and_new_mail_together(mailbox, tmp_path, monkeypatch):
     assert sync(db, cfg).new_messages == 1
     assert db.execute("SELECT message_id FROM messages WHERE gone = 1").fetchall() == [("msg0@example.org",)]
     assert count(db, "SELECT COUNT(*) FROM messages WHERE gone = 0") == 3
+
+
+def test_folder_larger_than_one_search_answer(mailbox, tmp_path, monkeypatch):
+    """A folder with more UIDs than one SEARCH answer may hold syncs whole, and still sees expunges and new mail."""
+    from syncagent.sources.imap import source as imap_source
+
+    monkeypatch.setattr(imap_source, "SEARCH_WINDOW", 3)  # as if each answer held 3 UIDs at most
+    mailbox.append_many("INBOX", [make_message(i) for i in range(10)])
+    cfg = make_config(mailbox, tmp_path, monkeypatch, batch_size=4)
+    db = open_db(cfg.database)
+    assert sync(db, cfg).new_messages == 10
+    mailbox.expunge("INBOX", [2, 7])
+    mailbox.append_many("INBOX", [make_message(i) for i in range(10, 13)])
+    assert sync(db, cfg).new_messages == 3
+    assert sorted(r[0] for r in db.execute("SELECT message_id FROM messages WHERE gone = 1")) == [
+        "msg1@example.org", "msg6@example.org"]
+    assert count(db, "SELECT COUNT(*) FROM messages WHERE gone = 0") == 11
+    searches = [line for line in mailbox.server.command_lines if line.startswith("UID SEARCH")]
+    assert len(searches) > 4, searches  # windows, not one answer

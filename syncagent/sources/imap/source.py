@@ -55,6 +55,8 @@ LABEL_CHUNK = 500  # UIDs per label-refresh FETCH: ~4 KB command lines at 7 digi
 # Chunks fetched ahead of the one being parsed and saved: the answer to the next FETCH is read
 # off the socket while this one is parsed and written, so waiting for the server costs nothing.
 READ_AHEAD = 2
+# UIDs per UID SEARCH window (see ``_uids_from``): at 10 digits an answer stays near 550 KB.
+SEARCH_WINDOW = 50_000
 
 T = TypeVar("T")
 
@@ -197,13 +199,12 @@ class ImapSource:
         last_uid = int(stored["last_uid"] or 0) if stored else 0
         # After a UIDVALIDITY change the old locations mean nothing (reset_folder drops them).
         known = {} if reset else state.known_locations(folder)
-        # `n:*` always matches the highest UID even when n is above it: filter.
-        new = sorted(u for u in self._imap.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        new = self._uids_from(last_uid + 1, status.get("uidnext"))
         # Expunge check by counting: every live known UID plus the new ones should add up.
         live = {int(loc) for loc in known if loc.isdigit()} | set(new)
         gone: list[str] = []
         if len(live) != exists:
-            on_server = set(self._imap.search(["ALL"]))
+            on_server = set(self._uids_from(1, status.get("uidnext")))
             gone = sorted((loc for loc in known if not loc.isdigit() or int(loc) not in on_server),
                           key=lambda x: int(x) if x.isdigit() else 0)
         # Labels of the messages already stored may have changed too (new mail bumps the
@@ -244,6 +245,25 @@ class ImapSource:
                     except Exception:
                         log.debug("%s: a read-ahead FETCH failed after the pass stopped", self.account.name,
                                   exc_info=True)
+
+    def _uids_from(self, first: int, uidnext: int | None) -> list[int]:
+        """The UIDs from ``first`` on, ascending, searched SEARCH_WINDOW UIDs at a time.
+
+        One ``UID SEARCH`` over a big folder answers with one line longer than imaplib
+        accepts (1 MB: about 150,000 UIDs), so the UID space below UIDNEXT is searched
+        in windows; the last window is open-ended (``n:*``) for mail that arrived since
+        STATUS. ``n:*`` always matches the highest UID even when n is above it: filtered.
+        """
+        out: list[int] = []
+        start = first
+        while True:
+            end = start + SEARCH_WINDOW - 1
+            open_ended = uidnext is None or end >= int(uidnext) - 1
+            found = self._imap.search(["UID", f"{start}:*" if open_ended else f"{start}:{end}"])
+            out.extend(sorted(u for u in found if u >= start))
+            if open_ended:
+                return out
+            start = end + 1
 
     def _flags_only(self, folder: str, state, stored: dict, status: dict) -> Iterator[Batch]:
         """Only HIGHESTMODSEQ moved: refresh Gmail labels if there are any, then record the new modseq.
