@@ -51,6 +51,9 @@ class DbState:
     def known_locations(self, folder):
         return store.known_locations(self.db, self.account, folder)
 
+    def known_count(self, folder):
+        return store.known_count(self.db, self.account, folder)
+
     def gmail_state(self):
         return store.gmail_state(self.db, self.account)
 

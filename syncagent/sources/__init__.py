@@ -7,7 +7,8 @@ A source is created by ``open_source(account)`` and used as::
     source.close()
 
 ``state`` is a read-only ``StateView`` (see ``syncagent.pipeline.sync``) giving the stored
-cursors: ``folder_state(folder)``, ``known_locations(folder)``, ``gmail_state()``.
+cursors: ``folder_state(folder)``, ``known_locations(folder)`` (and its size,
+``known_count(folder)``), ``gmail_state()``.
 """
 
 from __future__ import annotations

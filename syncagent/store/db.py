@@ -209,6 +209,13 @@ def known_locations(db: Database, account: str, folder: str) -> dict[str, int | 
     )
 
 
+def known_count(db: Database, account: str, folder: str) -> int:
+    """How many live locations ``known_locations`` would give, without loading them."""
+    row = db.execute("SELECT COUNT(*) FROM message_folders WHERE account = ? AND folder = ? AND gone = 0",
+                     [account, folder]).fetchone()
+    return int(row[0])
+
+
 def gmail_state(db: Database, account: str) -> dict[str, Any] | None:
     row = db.execute(
         "SELECT history_id, pending_history_id, page_token FROM gmail_state WHERE account = ?",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -197,48 +198,56 @@ class ImapSource:
         selected = self._imap.select_folder(folder, readonly=True)  # EXAMINE
         exists = int(selected.get(b"EXISTS", status["messages"]))
         last_uid = int(stored["last_uid"] or 0) if stored else 0
-        # After a UIDVALIDITY change the old locations mean nothing (reset_folder drops them).
-        known = {} if reset else state.known_locations(folder)
         new = self._uids_from(last_uid + 1, status.get("uidnext"))
         # Expunge check by counting: every live known UID plus the new ones should add up.
-        live = {int(loc) for loc in known if loc.isdigit()} | set(new)
+        # The stored locations are all at or below last_uid and the new UIDs above it, so
+        # their count alone settles it; the locations themselves are read only when it does
+        # not add up (a big folder's would be a large map to hold for nothing).
+        # After a UIDVALIDITY change the old locations mean nothing (reset_folder drops them).
+        known_count = 0 if reset else state.known_count(folder)
+        known: dict | None = {} if reset else None
         gone: list[str] = []
-        if len(live) != exists:
-            on_server = set(self._uids_from(1, status.get("uidnext")))
-            gone = sorted((loc for loc in known if not loc.isdigit() or int(loc) not in on_server),
-                          key=lambda x: int(x) if x.isdigit() else 0)
+        if known_count + len(new) != exists:
+            known = state.known_locations(folder) if known is None else known
+            live = {int(loc) for loc in known if loc.isdigit()} | set(new)
+            if len(live) != exists:
+                on_server = set(self._uids_from(1, status.get("uidnext")))
+                gone = sorted((loc for loc in known if not loc.isdigit() or int(loc) not in on_server),
+                              key=lambda x: int(x) if x.isdigit() else 0)
         # Labels of the messages already stored may have changed too (new mail bumps the
         # modseq as well, so this is the only chance to see those changes).
         moved = bool(stored) and stored.get("highestmodseq") != status.get("highestmodseq")
-        labels = self._label_changes(known, stored) if moved else {}
-        final = FolderCursor(uidvalidity=uidvalidity, last_uid=max([last_uid, *new]),
+        labels: dict[str, tuple[str, ...]] = {}
+        if moved and self._labels_wanted(stored):
+            labels = self._label_changes(state.known_locations(folder) if known is None else known, stored)
+        final = FolderCursor(uidvalidity=uidvalidity, last_uid=max(last_uid, max(new, default=0)),
                              uidnext=status.get("uidnext"), messages=status.get("messages"),
                              highestmodseq=status.get("highestmodseq"), complete=1)
         size = max(1, self.account.batch_size)
-        chunks = [new[i:i + size] for i in range(0, len(new), size)] or [[]]
+        count = max(1, -(-len(new) // size))  # a pass with nothing new still moves the cursor once
         # Chunks are fetched READ_AHEAD ahead on the wire thread; each is parsed (and saved by
         # the caller) here, in order. The cursor still moves only with a chunk's own rows.
-        ahead: deque[Future[Any]] = deque()
-        waiting = iter(chunks[1:] if chunks[0] else [])
-        if chunks[0]:
-            ahead.append(self._submit(self._fetch_raw, chunks[0]))
+        ahead: deque[tuple[list[int], Future[Any]]] = deque()
+        queued = 0
         try:
-            for i, chunk in enumerate(chunks):
-                fetched = ahead.popleft().result() if chunk else None
-                while len(ahead) < READ_AHEAD:
-                    following = next(waiting, None)
-                    if following is None:
-                        break
-                    ahead.append(self._submit(self._fetch_raw, following))
-                items = self._build(folder, chunk, uidvalidity, fetched) if fetched is not None else []
-                last = i == len(chunks) - 1
+            for i in range(count):
+                while new and queued < min(count, i + 1 + READ_AHEAD):
+                    part = new[queued * size:(queued + 1) * size].tolist()
+                    ahead.append((part, self._submit(self._fetch_raw, part)))
+                    queued += 1
+                items: list[tuple[Message, Seen]] = []
+                chunk: list[int] = []
+                if ahead:
+                    chunk, future = ahead.popleft()
+                    items = self._build(folder, chunk, uidvalidity, future.result())
+                last = i == count - 1
                 cursor = final if last else FolderCursor(uidvalidity=uidvalidity, last_uid=max(chunk), complete=0)
                 yield Batch(items=items, folder=folder, cursor=cursor, gone=gone if last else [],
                             reset_folder=reset and i == 0, total=len(new), labels=labels if last else {})
         finally:
             # Stopped early (on request, or by an error): the connection must be quiet again
             # before anything else is sent on it, so what is in flight is read to its end.
-            for pending in ahead:
+            for _chunk, pending in ahead:
                 if not pending.cancel():
                     try:
                         pending.result()
@@ -246,7 +255,7 @@ class ImapSource:
                         log.debug("%s: a read-ahead FETCH failed after the pass stopped", self.account.name,
                                   exc_info=True)
 
-    def _uids_from(self, first: int, uidnext: int | None) -> list[int]:
+    def _uids_from(self, first: int, uidnext: int | None) -> array[int]:
         """The UIDs from ``first`` on, ascending, searched SEARCH_WINDOW UIDs at a time.
 
         One ``UID SEARCH`` over a big folder answers with one line longer than imaplib
@@ -254,7 +263,7 @@ class ImapSource:
         in windows; the last window is open-ended (``n:*``) for mail that arrived since
         STATUS. ``n:*`` always matches the highest UID even when n is above it: filtered.
         """
-        out: list[int] = []
+        out = array("q")  # 8 bytes a UID: a list of ints costs 36 (a million-message mailbox)
         start = first
         while True:
             end = start + SEARCH_WINDOW - 1
