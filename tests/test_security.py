@@ -186,12 +186,16 @@ IDENTIFIERS = {
     ("syncagent/store/contacts.py", "', '.join(FIELDS)"),
     ("syncagent/store/contacts.py", "sets"),  # "<field> = ?, " for changed FIELDS (checked by _columns)
     ("syncagent/store/contacts.py", "where"),  # "WHERE id IN (?, ...)"
-    ("syncagent/pipeline/ledger.py", "', '.join(columns)"),
-    ("syncagent/pipeline/ledger.py", "table"),  # derived-table names passed as constants
-    ("syncagent/pipeline/ledger.py", "where"),  # "<key column> = ? AND ..."
-    ("syncagent/pipeline/ledger.py", "', '.join(cols)"),
-    ("syncagent/pipeline/ledger.py", ".format('lower(trim(ce.address))' if messy else 'ce.address')"),
-    ("syncagent/pipeline/networking.py", "', '.join(_INTRO_COLUMNS)"),  # introductions' columns, a constant
+    ("syncagent/store/derived.py", "', '.join(columns)"),  # derived tables' columns, constants
+    ("syncagent/store/derived.py", "table"),  # derived-table names passed as constants
+    ("syncagent/store/derived.py", "where"),  # "<key column> = ? AND ..." or " WHERE <column> IN (json_each(?))"
+    ("syncagent/store/derived.py", "select"),  # "SELECT <those columns> FROM <that table>"
+    ("syncagent/store/derived.py", "', '.join(cols)"),
+    ("syncagent/store/derived.py", "', '.join(INTRO_COLUMNS)"),  # introductions' columns, a constant
+    ("syncagent/store/derived.py", ".format('lower(trim(ce.address))' if messy else 'ce.address', scope)"),
+    ("syncagent/store/derived.py", ".format(meeting_scope)"),  # a constant json_each filter or nothing
+    ("syncagent/store/reminders.py", "sql"),  # a constant SELECT
+    ("syncagent/store/reminders.py", "where"),  # three constant holder filters
     ("syncagent/pipeline/networking.py", "', '.join(_COMPANY_FIELDS)"),  # the companies view's columns
     ("syncagent/pipeline/stages.py", "_WANTED"),  # a constant CASE expression; the addresses are a parameter
     ("syncagent/store/db.py", "', '.join(_MESSAGE_COLUMNS)"),

@@ -48,8 +48,9 @@ def reminders(click_ctx, as_json, due, stale, now):
     ctx = click_ctx.obj  # the shared syncagent.cli.Context
     db = ctx.db(reading=True)
     if now is None:
-        now = utcnow()
-        items = rem.current(db, ctx.config, due_only=due, now=now)
+        # The rows the last sync derived at the clock: a read, unless nothing was ever derived.
+        _derive_once(ctx, db)
+        items = rem.stored(db, ctx.config, utcnow(), due_only=due)
     else:
         # A replay: evaluated in memory, nothing written (an obligation no sync stored has id null).
         items = rem.listing(db, ctx.config, now, due_only=due)
@@ -68,6 +69,14 @@ def reminders(click_ctx, as_json, due, stale, now):
         hint = untracked_hint(db, [a for acc in ctx.config.accounts for a in acc.addresses])
         if hint:
             ctx.echo(hint)
+
+
+def _derive_once(ctx, db) -> None:
+    """No pass has derived the reminders yet (contacts added, no sync since): run the derived stages."""
+    from syncagent.pipeline import stages
+
+    if not stages.derived(db):
+        stages.after_sync(db, ctx.config)
 
 
 def _days(days: float) -> str:
@@ -158,8 +167,9 @@ def _apply(ctx, action: str, ids, kind, stale, before_text, until=None) -> tuple
         before = rem.parse_until(before_text, ctx.config.tz, "--before") if before_text else None
         from syncagent.timeutil import parse_iso
 
-        # What `syncagent reminders` lists right now: the table reconciled at the clock.
-        ids = [i["id"] for i in rem.current(db, ctx.config)
+        # What `syncagent reminders` lists right now.
+        _derive_once(ctx, db)
+        ids = [i["id"] for i in rem.stored(db, ctx.config)
                if (kind is None or i["kind"] == kind) and (not stale or i["stale"])
                and (before is None or parse_iso(i["due_at"]) < before)]
         if not ids:

@@ -126,12 +126,16 @@ def outreach(segment: str | None, fig: ContactFigures) -> Outreach | None:
 
 def group(contacts: Iterable[Outreach]) -> dict[str, Any]:
     """``{"reached", "replied", "reply_rate", "median_first_response_hours", "p90_first_response_hours"}``."""
-    contacts = list(contacts)
-    firsts = [c.first_response_seconds / 3600 for c in contacts if c.first_response_seconds is not None]
+    return _group([c.first_response_seconds for c in contacts])
+
+
+def _group(seconds: list[int | None]) -> dict[str, Any]:
+    """``group`` of contacts given by their first response seconds (None: no reply)."""
+    firsts = [s / 3600 for s in seconds if s is not None]
     return {
-        "reached": len(contacts),
+        "reached": len(seconds),
         "replied": len(firsts),
-        "reply_rate": round(len(firsts) / len(contacts), 4) if contacts else None,
+        "reply_rate": round(len(firsts) / len(seconds), 4) if seconds else None,
         "median_first_response_hours": _round(percentile(firsts, 0.5)),
         "p90_first_response_hours": _round(percentile(firsts, 0.9)),
     }
@@ -155,13 +159,23 @@ class ReplyFigures:
 
 
 def reply_figures(contacts: Iterable[Outreach], now: datetime) -> ReplyFigures:
-    contacts = list(contacts)
-    names = sorted({c.segment for c in contacts}, key=segment_order)
-    return ReplyFigures(
-        now=now,
-        overall=periods(contacts, now),
-        segments=tuple((name, periods([c for c in contacts if c.segment == name], now)) for name in names),
-    )
+    since = now - timedelta(days=RECENT_DAYS)
+    return tally(((c.segment, since <= c.first_outreach_at <= now, c.first_response_seconds) for c in contacts), now)
+
+
+def tally(contacts: Iterable[tuple[str, bool, int | None]], now: datetime) -> ReplyFigures:
+    """``reply_figures`` of reached contacts given as (segment, first reached in the last 90 days at
+    ``now``, first response seconds or None): what the stored rows hold, so no date is parsed."""
+    rows = list(contacts)
+    by_segment: dict[str, list[tuple[str, bool, int | None]]] = {}
+    for row in rows:
+        by_segment.setdefault(row[0], []).append(row)
+
+    def both(group_rows: list[tuple[str, bool, int | None]]) -> dict[str, dict[str, Any]]:
+        return {"all_time": _group([r[2] for r in group_rows]), "last_90_days": _group([r[2] for r in group_rows if r[1]])}
+
+    names = sorted(by_segment, key=segment_order)
+    return ReplyFigures(now=now, overall=both(rows), segments=tuple((name, both(by_segment[name])) for name in names))
 
 
 # --- per week ----------------------------------------------------------------

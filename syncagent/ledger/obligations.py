@@ -126,3 +126,33 @@ def day_text(day: date, tz: tzinfo, now: datetime) -> str:
 def ago(then: datetime, now: datetime) -> str:
     """'3 days ago', for reason lines."""
     return _ago(then, now)
+
+
+def ago_changes_at(then: datetime, now: datetime) -> datetime:
+    """The first instant after ``now`` at which ``ago(then, ...)`` reads differently."""
+    seconds = int((now - then).total_seconds())
+    if seconds < 60:
+        return then + timedelta(seconds=60)
+    if seconds < 3600:
+        return then + timedelta(seconds=(seconds // 60 + 1) * 60)
+    if seconds < 2 * 86400:
+        return then + timedelta(seconds=(seconds // 3600 + 1) * 3600)
+    return then + timedelta(days=seconds // 86400 + 1)
+
+
+def next_year(now: datetime, tz: tzinfo) -> datetime:
+    """New Year in the user's zone after ``now``, when every day_text drops or gains its year."""
+    year = now.astimezone(tz).year + 1
+    return datetime(year, 1, 1, tzinfo=tz).astimezone(now.tzinfo)
+
+
+def changes_at(ob: Obligation, now: datetime, tz: tzinfo) -> datetime:
+    """When the obligation's reason line, evaluated with nothing else changed, next reads differently.
+
+    Thank-yous, check-ins and close-loops say "N days ago" of their anchor; every reason
+    that names a day names its year when it is not the current one.
+    """
+    year = next_year(now, tz)
+    if ob.kind in (THANK_YOU, CHECK_IN, CLOSE_LOOP):
+        return min(ago_changes_at(ob.anchor_at, now), year)
+    return year

@@ -1,58 +1,74 @@
-"""The ledger's database side: contacts' events out of ``messages``/``meetings``, ledgers into tables.
+"""The ledger's database side: contacts' events into ledgers, ledgers into the derived tables.
 
 ``contact_events`` applies the matching rules of DESIGN.md ("The ledger rules"):
 an outgoing message involves the contacts in To, Cc and Bcc; an incoming one only
 the contact in From (a contact Cc'd on someone else's mail has not replied);
 automatic mail never counts; mail that is gone from the server still does (it is
-history). ``recompute`` runs ``ledger.compute`` for every contact and rewrites the
-derived tables ``contact_ledger``, ``replies`` and ``contact_messages`` in one
-transaction, so readers (Datasette, the digest) never see half a rebuild.
+history). The SQL is ``syncagent.store.derived``.
+
+``derive`` writes what a pass re-derives, for a *scope* of contacts or for all:
+
+* **Per contact** (a function of that contact's events, auto-replies, fields and the
+  settings): its contact_ledger row (responsiveness included), its replies and
+  contact_messages rows, its turn-ledger reminder (``pipeline.reminders``).
+* **Across contacts**, re-derived over the small groups they span: the
+  introductions of a contact (its mail, its events, who the senders are), the
+  close_loop owed to an introducer (the introduction and the introducer's events),
+  the next_contact suggestion of a company (all its contacts' ledgers).
+
+The scope a pass is given (``changed``: contacts whose mail, meetings or fields
+changed, or whose recheck instant passed; see ``pipeline.stages``) is closed over
+those rules: the contacts introduced by someone whose addresses changed join the
+introductions re-derived; the introducers of every introduction re-derived, or
+whose introduction went, join the scope (their close_loop and recheck instant
+move); the companies of the scope, as they are and as they were, are re-derived
+with every member's ledger (read, not written).
+
+**The clock.** Rows derived at ``now`` stay right until an event dated after
+``now`` is reached (``pipeline.stages`` asks for the contacts of the messages and
+meetings the clock crossed) or a rule's threshold passes: an obligation's reason
+line ("3 days ago"), a curmudgeon's follow-up delay, a close_loop's reason, a
+company's 3B7 due time. ``derive`` stores the first such instant per holder
+(``derived_rechecks``: "contact:<id>", "company:<key>"); a pass re-derives the
+holders whose instant has passed. The reply figures (overall_stats,
+segment_stats: a 90-day window) are recomputed every pass from the stored
+contact_ledger rows, and the weekly figures only for the weeks the scope's
+messages fall in, recounted over every contact's stored rows, so no pass reads
+all the mail unless it is a full one.
+
+**Incremental equals full.** ``changed=None`` is the full path (``sync --full``,
+a settings or own-address change, the first pass): every contact is in scope and
+every table is written as a set difference. A property test
+(tests/test_incremental.py) checks that after any sequence of changes a full pass
+over a copy finds nothing to change. ``computed_at`` on a row says when it was
+last derived.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from syncagent.ledger import figures
-from syncagent.ledger.turns import IN, MEETING, OUT, Event, Ledger, compute, to_utc
+from syncagent.ledger import companies, figures, introductions, responsiveness
+from syncagent.ledger.businessdays import add_business_days
+from syncagent.ledger.introductions import Introduction
+from syncagent.ledger.obligations import Obligation, changes_at, next_year
+from syncagent.ledger.outofoffice import AwayNotice
+from syncagent.ledger.turns import MEETING, OUT, Event, Ledger, compute, to_utc
+from syncagent.store import derived as store
 from syncagent.store.db import transaction
-from syncagent.timeutil import iso, utcnow
+from syncagent.timeutil import iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
 
-# Driven from contact_emails so each contact address is one index lookup into
-# message_addresses (parse.py always records the sender there with role 'from').
-# {address} is the plain column when every contact address is normalized (contacts.py
-# does that), else lower(trim()), which still allows the lookup and tolerates a
-# hand-edited row.
-_MESSAGES_SQL = """
-SELECT ce.contact_id, m.id, m.message_id, m.date, m.direction, m.subject
-FROM contact_emails ce
-JOIN message_addresses a ON a.address = {address}
-JOIN messages m ON m.id = a.message
-WHERE m.automatic = 0 AND m.date <= :until
-  AND ((m.direction = 'outgoing' AND a.role IN ('to', 'cc', 'bcc'))
-       OR (m.direction = 'incoming' AND a.role = 'from'))
-ORDER BY m.id
-"""
-
-# A meeting counts once it has ended; cancelled ones and those without an end never count.
-_MEETINGS_SQL = """
-SELECT mc.contact_id, m.id, m.end_at, m.summary
-FROM meeting_contacts mc
-JOIN meetings m ON m.id = mc.meeting
-WHERE m.status = 'confirmed' AND m.end_at IS NOT NULL AND m.end_at <= :until
-"""
+_NO_LIMIT = store.NO_LIMIT
 
 
-# Far enough in the future that every ISO date string sorts before it.
-_NO_LIMIT = "9999-12-31T23:59:59Z"
-
-
-def contact_events(db, now: datetime | None = None) -> dict[int, list[Event]]:
-    """Every contact's events (messages and ended meetings), keyed by contact id.
+def contact_events(db, now: datetime | None = None, ids: Collection[int] | None = None) -> dict[int, list[Event]]:
+    """Every contact's events (messages and ended meetings), keyed by contact id; ``ids``: only those.
 
     Every contact gets an entry, an empty list when nothing involves them. With ``now``,
     events after it are left out here already (``ledger.compute`` would drop them too).
@@ -60,34 +76,7 @@ def contact_events(db, now: datetime | None = None) -> dict[int, list[Event]]:
     with the lowest id stands for it.
     """
     until = iso(to_utc(now)) if now is not None else _NO_LIMIT
-    events: dict[int, list[Event]] = {cid: [] for (cid,) in db.conn.execute("SELECT id FROM contacts")}
-    seen: set[tuple[int, str]] = set()
-    messy = db.conn.execute(
-        "SELECT 1 FROM contact_emails WHERE address != lower(trim(address)) LIMIT 1"
-    ).fetchone()
-    sql = _MESSAGES_SQL.format(address="lower(trim(ce.address))" if messy else "ce.address")
-    # ORDER BY m.id makes "the lowest id wins" hold for cross-account duplicates; the
-    # set also drops a second role of the same message (To and Bcc, two addresses).
-    rows = db.conn.execute(sql, {"until": until})
-    parsed: dict[str, datetime | None] = {}  # a message reaching several contacts is parsed once
-    for contact_id, pk, message_id, date, direction, subject in rows:
-        key = (contact_id, message_id)
-        if key in seen:
-            continue
-        if date in parsed:
-            at = parsed[date]
-        else:
-            at = parsed[date] = _parse(date, pk)
-        if at is None:
-            continue
-        seen.add(key)
-        kind = OUT if direction == "outgoing" else IN
-        events.setdefault(contact_id, []).append(Event(at, kind, f"message:{pk}", subject))
-    for contact_id, pk, end_at, summary in db.conn.execute(_MEETINGS_SQL, {"until": until}):
-        at = _parse(end_at, pk)
-        if at is not None:
-            events.setdefault(contact_id, []).append(Event(at, MEETING, f"meeting:{pk}", summary))
-    return events
+    return store.load_events(db.conn, until, ids)
 
 
 def ledgers(db, now: datetime | None = None) -> dict[int, Ledger]:
@@ -96,81 +85,311 @@ def ledgers(db, now: datetime | None = None) -> dict[int, Ledger]:
     return {cid: compute(evs, now) for cid, evs in contact_events(db, now).items()}
 
 
-_LEDGER_COLUMNS = (
-    "contact_id", "state", "first_outreach_at", "first_reply_at", "first_response_hours",
-    "median_response_hours", "replied", "messages_sent", "messages_received", "last_interaction_at",
-    "unanswered", "reached", "first_response_seconds", "responsiveness",
-)
-_REPLY_COLUMNS = ("contact_id", "message", "asked_at", "replied_at", "response_hours", "response_seconds")
-_CONTACT_MESSAGE_COLUMNS = ("contact_id", "message", "direction")
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+    company: str | None
+    cadence_days: float | None
+
+
+@dataclass
+class Pass:
+    """What one pass derived, for the stages that follow (reminders, outreach)."""
+
+    now: datetime
+    full: bool
+    scope: set[int]  # contacts whose own rows were re-derived
+    ledgers: dict[int, Ledger]  # of the scope and of every contact the cross-contact rules read
+    persons: dict[int, Person]  # every contact
+    away: dict[int, list[AwayNotice]] = field(default_factory=dict)  # of the scope
+    introduced: set[int] = field(default_factory=set)  # contacts whose introductions were re-derived
+    introductions: list[Introduction] = field(default_factory=list)  # every introduction whose close_loop was
+    companies: set[str] = field(default_factory=set)  # company keys re-derived
+    close_loops: list[tuple[int, Obligation]] = field(default_factory=list)
+    next_contacts: list[tuple[int, Obligation]] = field(default_factory=list)
+    networking: bool = True  # False: derived without a config (no rules beyond the turn ledger)
+    gone: set[int] = field(default_factory=set)  # contacts deleted since they were last derived
+    weeks: set[str] = field(default_factory=set)  # weeks whose stored rows changed
 
 
 def recompute(db, now: datetime | None = None, timezone: str = "UTC", *, config=None) -> dict[int, Ledger]:
-    """Rebuild contact_ledger, replies, contact_messages and the figures at ``now`` in one transaction.
+    """The full path: re-derive every contact at ``now`` in one transaction; return every ledger.
 
-    The figures (overall_stats, segment_stats, and weekly_stats with weeks in
-    ``timezone``) are those of ``syncagent.ledger.figures`` over the same ledgers.
-    Idempotent: the tables are derived, so running it twice leaves the same rows
-    (``computed_at`` says when they were last confirmed). Only rows that changed are
-    written, so the rebuild after a sync that brought a few messages stays cheap.
-    With ``config``, the rules beyond the turn ledger are derived too: each contact's
-    responsiveness and the ``introductions`` table (``pipeline.networking``).
-    Returns the ledgers, for stages that run next.
+    With ``config``, the rules beyond the turn ledger are derived too (responsiveness,
+    introductions); without it, only the turn ledger and the figures (weeks in ``timezone``).
     """
     now = to_utc(now or utcnow())
-    computed_at = iso(now)
-    with transaction(db, "ledger") as conn:
-        result = ledgers(db, now)
-        derived = None
-        if config is not None:
-            from syncagent.pipeline import networking
+    with transaction(db, "ledger"):
+        result = derive(db, config, now, None, timezone=timezone)
+    return result.ledgers
 
-            derived = networking.derive(db, config, now, result)
-        classes = derived.responsiveness if derived else {}
-        _replace_rows(conn, "contact_ledger", _LEDGER_COLUMNS, 1,
-                      (_ledger_row(cid, led, classes.get(cid)) for cid, led in result.items()), computed_at)
-        if derived is not None:
-            networking.store(conn, derived, computed_at)
-        _replace_rows(conn, "replies", _REPLY_COLUMNS, 2, (
-            (cid, _message_pk(r.ref), iso(r.asked_at), iso(r.replied_at), _hours(r.seconds), r.seconds)
-            for cid, led in result.items()
-            for r in led.replies
-        ))
-        _replace_rows(conn, "contact_messages", _CONTACT_MESSAGE_COLUMNS, 2, (
-            (cid, _message_pk(e.ref), "outgoing" if e.kind == OUT else "incoming")
-            for cid, led in result.items()
-            for e in led.events
-            if e.kind != MEETING
-        ))
-        conn.execute("UPDATE contact_ledger SET computed_at = ? WHERE computed_at != ?", [computed_at, computed_at])
-        from syncagent.pipeline import stats
 
-        stats.store(conn, stats.evaluate(db, now, result))
-        stats.store_weeks(conn, figures.weeks(result.values(), ZoneInfo(timezone)), timezone, computed_at)
-    log.debug("ledger recomputed for %d contacts", len(result))
+def derive(db, config, now: datetime, changed: Collection[int] | None, *,
+           edited: Mapping[int, tuple[store.ContactInput | None, store.ContactInput | None]] | None = None,
+           timezone: str | None = None) -> Pass:
+    """Re-derive the contacts ``changed`` (None: all) and what the rules link to them, at ``now``.
+
+    Runs inside the caller's transaction. ``edited``: for each contact whose own inputs
+    (fields, addresses, meetings) changed, its inputs as last derived and as they are now
+    (None: it did not exist); they name the companies and addresses it had and has.
+    """
+    conn = db.conn
+    now = to_utc(now)
+    until = iso(now)
+    tz_name = config.timezone if config is not None else (timezone or "UTC")
+    tz = ZoneInfo(tz_name)
+    full = changed is None
+    result = Pass(now, full, set(), {}, {}, networking=config is not None)
+
+    def need(ids: Collection[int] | None) -> set[int]:
+        """Load the contacts ``ids`` not loaded yet; return those of them that exist."""
+        wanted = None if ids is None else [cid for cid in ids if cid not in result.persons]
+        if wanted is None or wanted:
+            for cid, name, company, cadence in store.load_persons(conn, wanted):
+                result.persons[cid] = Person(cid, name, company, cadence)
+        return set(result.persons) if ids is None else {cid for cid in ids if cid in result.persons}
+
+    def ledgers_of(ids: Collection[int]) -> None:
+        missing = [cid for cid in need(ids) if cid not in result.ledgers]
+        if missing:
+            events = store.load_events(conn, until, None if full and len(missing) == len(result.persons) else missing)
+            for cid in missing:
+                result.ledgers[cid] = compute(events.get(cid, ()), now)
+
+    if full:
+        result.scope = need(None)
+        changed_set = set(result.persons)
+        edited = {}
+    else:
+        changed_set = set(changed)  # type: ignore[arg-type]
+        edited = edited or {}
+        result.scope = need(changed_set)
+        result.gone = changed_set - result.scope
+    if config is not None:
+        _close_scope(db, config, result, edited, need, ledgers_of)
+    ledgers_of(result.scope)
+    _write_contacts(db, config, result, tz)
+    if config is not None:
+        _write_networking(db, config, result, tz)
+        if full:
+            store.save_inputs(conn, store.load_contact_inputs(conn), None)
+        else:
+            store.save_inputs(conn, {cid: new for cid, (_old, new) in edited.items() if new is not None}, edited)
+    _write_figures(db, result, tz, tz_name)
+    log.debug("ledger derived for %d contacts%s", len(result.scope), " (all)" if full else "")
     return result
 
 
-def _replace_rows(conn, table: str, columns: tuple[str, ...], key_len: int, rows, computed_at: str | None = None) -> None:
-    """Make ``table`` hold exactly ``rows``: delete the rows that went or changed, insert the new ones.
+def _close_scope(db, config, result: Pass, edited, need, ledgers_of) -> None:
+    """Widen the scope over the rules that span contacts, and derive the introductions of it."""
+    from syncagent.pipeline import networking
 
-    The first ``key_len`` columns are the primary key. ``computed_at``, where given, is
-    written with inserted rows (it is not compared).
-    """
-    wanted = set(rows)
-    existing = set(conn.execute(f"SELECT {', '.join(columns)} FROM {table}"))
-    stale = existing - wanted
-    if stale:
-        where = " AND ".join(f"{c} = ?" for c in columns[:key_len])
-        conn.executemany(f"DELETE FROM {table} WHERE {where}", (row[:key_len] for row in stale))
-    fresh = wanted - existing
-    if fresh:
-        cols = columns + (("computed_at",) if computed_at is not None else ())
-        extra = (computed_at,) if computed_at is not None else ()
-        conn.executemany(
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-            (row + extra for row in sorted(fresh, key=lambda r: r[:key_len])),
-        )
+    conn = db.conn
+    scope, now = result.scope, result.now
+    until = iso(now)
+    addresses = {a for pair in edited.values() for i in pair if i is not None for a in i.addresses}
+    if result.full:
+        introduced = set(scope)
+        old_pairs: list = []
+    else:
+        old_pairs = store.load_intro_rows(conn, introduced=scope, introducer_addresses=addresses)
+        introduced = need({int(r[1]) for r in old_pairs} | scope)  # type: ignore[call-overload]
+    ledgers_of(introduced)
+    mails = networking.mails(db, until, None if result.full else introduced)
+    named = {a for m in mails for a in (m.sender, *m.recipients) if a}
+    found = introductions.find(mails, networking.own_addresses(config), store.load_contact_of(conn, named),
+                               {cid: result.ledgers[cid].events for cid in introduced}, now)
+    found = [i for i in found if i.contact_id in introduced]
+    result.introduced = introduced
+    # Introducers whose introduction went or came: their close_loop and recheck instant move.
+    for row in old_pairs:
+        if row[1] in introduced and row[4] is not None:
+            scope.add(int(row[4]))  # type: ignore[call-overload]
+    scope.update(i.introducer_contact_id for i in found if i.introducer_contact_id is not None)
+    scope &= need(scope)
+    # Every introduction whose introducer is in scope gets its close_loop evaluated.
+    kept = [] if result.full else [
+        _intro(row) for row in store.load_intro_rows(conn, introducers=scope) if row[1] not in introduced]
+    result.introductions = sorted(found + kept, key=lambda i: (i.at, i.message, i.contact_id))
+    need({i.contact_id for i in result.introductions})
+    ledgers_of(scope)
+    # The companies of the scope as they are, and of the contacts edited as they were.
+    keys = {companies.key(result.persons[cid].company) for cid in scope}
+    keys |= {old.company_key for old, _new in edited.values() if old is not None}
+    result.companies = {k for k in keys if k is not None}
+    if result.full:
+        members = set(scope)
+    else:
+        members = {cid for cid in store.load_members(conn, result.companies) if cid not in edited}
+        members |= {cid for cid, (_old, new) in edited.items() if new is not None and new.company_key in result.companies}
+    ledgers_of(members)
+    result.away = networking.away_notices(db, until, None if result.full else scope)
+
+
+def _intro(row) -> Introduction:
+    message, cid, address, name, introducer, at, converted_at, converted_by = row
+    return Introduction(f"message:{message}", parse_iso(at), address, name, introducer, cid,
+                        parse_iso(converted_at) if converted_at else None, converted_by)
+
+
+def _write_contacts(db, config, result: Pass, tz) -> None:
+    conn = db.conn
+    computed_at = iso(result.now)
+    scope = None if result.full else result.scope
+    ledger_rows: list[tuple] = []
+    reply_rows: list[tuple] = []
+    message_rows: list[tuple] = []
+    settings = config.reminders if config is not None else None
+    for cid in sorted(result.scope):
+        led = result.ledgers[cid]
+        cls = None
+        if settings is not None:
+            cls = responsiveness.classify(led, settings.follow_up_after_business_days, tz, result.now,
+                                          settings.holidays)
+        ledger_rows.append(_ledger_row(cid, led, cls))
+        reply_rows.extend((cid, _message_pk(r.ref), iso(r.asked_at), iso(r.replied_at), figures.hours(r.seconds),
+                           r.seconds) for r in led.replies)
+        asks = {a.ref for a in led.asks}
+        answered = {r.asked_at for r in led.replies}
+        for e in led.events:
+            if e.kind == MEETING:
+                continue
+            y, w = figures.week_of(e.at, tz)
+            ask = e.ref in asks
+            message_rows.append((cid, _message_pk(e.ref), "outgoing" if e.kind == OUT else "incoming",
+                                 figures.week_label(y, w), int(ask), int(ask and e.at in answered)))
+    store.replace_rows(conn, "contact_ledger", store.LEDGER_COLUMNS, 1, ledger_rows, scope, computed_at)
+    # The weeks whose figures can have moved: those of every message or reply row that went or came.
+    went, came = store.replace_rows(conn, "replies", store.REPLY_COLUMNS, 2, reply_rows, scope)
+    for row in went | came:
+        y, w = figures.week_of(datetime.fromisoformat(str(row[3])), tz)
+        result.weeks.add(figures.week_label(y, w))
+    went, came = store.replace_rows(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, 2, message_rows, scope)
+    result.weeks |= {str(row[3]) for row in went | came if row[3] is not None}
+    if result.full:
+        store.save_ledger_confirmed(conn, computed_at)
+
+
+def _write_networking(db, config, result: Pass, tz) -> None:
+    """The introductions of the contacts re-derived, the close_loops and 3B7 suggestions owed, the
+    recheck instants."""
+    conn = db.conn
+    now, settings = result.now, config.reminders
+    persons, ledgers = result.persons, result.ledgers
+    rows = [(int(i.message.split(":", 1)[1]), i.contact_id, i.introducer_address, i.introducer_name,
+             i.introducer_contact_id, iso(i.at), iso(i.converted_at) if i.converted_at else None, i.converted_by)
+            for i in result.introductions if i.contact_id in result.introduced]
+    store.replace_intros(conn, rows, None if result.full else result.introduced, iso(now))
+    rechecks: dict[str, datetime | None] = {}
+
+    def soon(holder: str, at: datetime | None) -> None:
+        if at is not None and at > now:
+            seen = rechecks.get(holder)
+            rechecks[holder] = at if seen is None or at < seen else seen
+        else:
+            rechecks.setdefault(holder, None)
+
+    from syncagent.ledger.obligations import obligation
+
+    for cid in result.gone:
+        rechecks[f"contact:{cid}"] = None
+    for cid in result.scope:
+        led, person = ledgers[cid], persons[cid]
+        holder = f"contact:{cid}"
+        ob = obligation(led, settings, tz, now, person.cadence_days, name=person.name, away=result.away.get(cid, ()))
+        soon(holder, changes_at(ob, now, tz) if ob is not None else None)
+        soon(holder, _curmudgeon_at(led, settings, tz, now))
+    for intro in result.introductions:
+        x = intro.introducer_contact_id
+        if x is None or x not in persons:
+            continue
+        ob = introductions.close_loop(
+            intro, ledgers[x].events, settings.close_loop_after_days, now,
+            introducer_name=persons[x].name, introduced_name=persons[intro.contact_id].name
+            if intro.contact_id in persons else "them")
+        if ob is not None:
+            result.close_loops.append((x, ob))
+            soon(f"contact:{x}", changes_at(ob, now, tz))
+    members = [companies.Member(p.id, p.name, p.company, ledgers[p.id]) for p in persons.values()
+               if companies.key(p.company) in result.companies]
+    for key, group in companies.groups(members).items():
+        holder = f"company:{key}"
+        found = companies.next_contact(group, settings.next_contact_after_business_days, tz, now, settings.holidays)
+        if found is not None:
+            member, ob = found
+            result.next_contacts.append((member.contact_id, ob))
+            soon(holder, next_year(now, tz))
+        else:
+            soon(holder, _next_contact_at(group, settings, tz, now))
+    # Companies re-derived that have no contacts any more lose their instant.
+    for key in result.companies:
+        rechecks.setdefault(f"company:{key}", None)
+    store.save_rechecks(conn, {h: iso(at) if at is not None else None for h, at in rechecks.items()}, result.full)
+
+
+def _curmudgeon_at(led: Ledger, settings, tz, now: datetime) -> datetime | None:
+    """When an unanswered first outreach becomes a curmudgeon's (the one clock threshold of
+    responsiveness), if that is still ahead."""
+    if not led.events or led.events[0].kind != OUT or led.first_reply_at is not None:
+        return None
+    if any(e.kind == MEETING for e in led.events):
+        return None
+    return add_business_days(led.events[0].at, settings.follow_up_after_business_days, tz, settings.holidays)
+
+
+def _next_contact_at(group, settings, tz, now: datetime) -> datetime | None:
+    """When a company's 3B7 suggestion becomes due, if it is not yet and nothing settles it first."""
+    days = settings.next_contact_after_business_days
+    if days <= 0 or len(group) < 2:
+        return None
+    found = companies.latest_ask(group)
+    if found is None:
+        return None
+    ask, asked = found
+    if companies.settled_by(group, ask, asked) is not None:
+        return None
+    return add_business_days(ask.at, days, tz, settings.holidays)
+
+
+def _write_figures(db, result: Pass, tz, tz_name: str) -> None:
+    """The reply figures from the stored contact_ledger rows; the weekly figures of the weeks touched."""
+    from syncagent.pipeline import stats
+
+    conn = db.conn
+    now = result.now
+    stats.store(conn, stats.stored_figures(db, now))
+    stored = store.load_stored_weeks(conn)
+    weeks = set(result.weeks)
+    if result.full or result.gone:
+        # A deleted contact's rows went with it, and with them which weeks it had.
+        weeks |= set(stored) | store.load_weeks_of(conn, None)
+    meetings: dict[str, int] = {}
+    for _pk, end in store.load_meeting_ends(conn, iso(now)):
+        y, w = figures.week_of(end, tz)
+        label = figures.week_label(y, w)
+        meetings[label] = meetings.get(label, 0) + 1
+    weeks |= {w for w, n in meetings.items() if stored.get(w, (None,) * 11)[10] != n}
+    weeks |= {w for w, row in stored.items() if row[10] and w not in meetings}
+    counts = store.load_week_counts(conn, weeks)
+    rows: dict[str, tuple | None] = {}
+    for label in weeks:
+        year, week = int(label[:4]), int(label[6:])
+        start, end = figures.week_bounds(year, week, tz)
+        c = counts.get(label, store.WeekCounts(0, 0, 0))
+        seconds = tuple(store.load_reply_seconds(conn, iso(start), iso(end)))
+        fig = figures.WeekFigures(label, start, end, c.messages_sent, c.asks, c.answered, len(seconds), seconds,
+                                  meetings.get(label, 0))
+        if not (fig.messages_sent or fig.asks or fig.replies or fig.meetings):
+            rows[label] = None
+            continue
+        row = (label, iso(start), iso(end), tz_name, fig.messages_sent, fig.asks, fig.answered, fig.reply_rate,
+               fig.replies, fig.median_response_hours, fig.meetings)
+        if stored.get(label) != row:
+            rows[label] = row
+    if result.full:
+        rows.update({w: None for w in stored if w not in weeks})
+    store.save_weeks(conn, {w: r for w, r in rows.items() if r is not None or w in stored}, iso(now))
 
 
 def _ledger_row(contact_id: int, led: Ledger, responsiveness: str | None = None) -> tuple:
@@ -190,6 +409,7 @@ def _ledger_row(contact_id: int, led: Ledger, responsiveness: str | None = None)
         int(fig.reached),
         fig.first_response_seconds,
         responsiveness,
+        led.last_message.subject if led.last_message else None,
     )
 
 
@@ -202,13 +422,3 @@ def _iso_or_none(dt: datetime | None) -> str | None:
 
 def _message_pk(ref: str) -> int:
     return int(ref[8:]) if ref.startswith("message:") else int(ref.rpartition(":")[2])
-
-
-def _parse(text: str, pk: int) -> datetime | None:
-    try:
-        return to_utc(datetime.fromisoformat(text))  # reads the store's "...Z" as UTC
-    except (AttributeError, ValueError):
-        log.warning("skipping row %s with an unreadable timestamp %r", pk, text)
-        return None
-
-

@@ -10,8 +10,9 @@ writing, so ``--now`` reads the same figures the stored tables hold.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -39,6 +40,8 @@ WHERE m.direction = 'incoming' AND m.automatic = 0 AND m.date <= :until
                WHERE x.role IN ('to', 'cc'))
 ORDER BY m.id
 """
+
+_SCOPED_INTRO = "WHERE x.role IN ('to', 'cc') AND ce.contact_id IN (SELECT value FROM json_each(:ids))"
 
 # Auto-replies that stated a return date, from a tracked contact.
 _AWAY_SQL = """
@@ -76,10 +79,15 @@ def people(db) -> list[Person]:
     return [Person(*row) for row in db.execute("SELECT id, name, company FROM contacts ORDER BY id").fetchall()]
 
 
-def mails(db, until: str) -> list[Mail]:
+def mails(db, until: str, introduced: Collection[int] | None = None) -> list[Mail]:
+    """The messages that can introduce someone; with ``introduced``, those addressed to one of these contacts."""
     by_id: dict[int, dict] = {}
     seen_ids: dict[str, int] = {}
-    for pk, message_id, when, sender, name, address in db.conn.execute(_INTRO_SQL, {"until": until}):
+    sql, params = _INTRO_SQL, {"until": until}
+    if introduced is not None:
+        sql = sql.replace("WHERE x.role IN ('to', 'cc')", _SCOPED_INTRO)
+        params["ids"] = json.dumps(sorted(introduced))
+    for pk, message_id, when, sender, name, address in db.conn.execute(sql, params):
         first = seen_ids.setdefault(message_id, pk)
         if first != pk:
             continue  # another account's copy of the same message
@@ -93,9 +101,14 @@ def mails(db, until: str) -> list[Mail]:
     return out
 
 
-def away_notices(db, until: str) -> dict[int, list[AwayNotice]]:
+def away_notices(db, until: str, ids: Collection[int] | None = None) -> dict[int, list[AwayNotice]]:
+    """contact id -> the auto-replies with a return date from that contact (``ids``: only those contacts)."""
     out: dict[int, list[AwayNotice]] = {}
-    for contact_id, pk, when, until_text in db.conn.execute(_AWAY_SQL, {"until": until}):
+    sql, params = _AWAY_SQL, {"until": until}
+    if ids is not None:
+        sql = sql.replace("ORDER BY m.id", "AND ce.contact_id IN (SELECT value FROM json_each(:ids)) ORDER BY m.id")
+        params["ids"] = json.dumps(sorted(ids))
+    for contact_id, pk, when, until_text in db.conn.execute(sql, params):
         at = _parse(when)
         try:
             back = date.fromisoformat(until_text)
@@ -169,27 +182,6 @@ def settled_by(kind: str, anchor: str, contact_id: int, company: str | None, abo
         asked = {m.contact_id for m in group if any(a.ref == anchor for a in m.ledger.asks)}
         return companies.settled_by(group, ask, asked)
     return None
-
-
-_INTRO_COLUMNS = ("message", "contact_id", "introducer_address", "introducer_name", "introducer_contact_id",
-                  "at", "converted_at", "converted_by")
-
-
-def store(conn, derived: Derived, computed_at: str) -> None:
-    """Make the ``introductions`` table hold exactly what was derived (inside the caller's transaction)."""
-    wanted = {
-        (int(i.message.split(":", 1)[1]), i.contact_id, i.introducer_address, i.introducer_name,
-         i.introducer_contact_id, iso(i.at), iso(i.converted_at) if i.converted_at else None, i.converted_by)
-        for i in derived.introductions
-    }
-    existing = set(conn.execute(f"SELECT {', '.join(_INTRO_COLUMNS)} FROM introductions"))
-    for row in existing - wanted:
-        conn.execute("DELETE FROM introductions WHERE message = ? AND contact_id = ?", row[:2])
-    conn.executemany(
-        f"INSERT INTO introductions ({', '.join(_INTRO_COLUMNS)}, computed_at) "
-        f"VALUES ({', '.join('?' for _ in _INTRO_COLUMNS)}, ?)",
-        [(*row, computed_at) for row in sorted(wanted - existing, key=lambda r: (r[5], r[0], r[1]))],
-    )
 
 
 def _parse(text: str | None) -> datetime | None:

@@ -35,24 +35,30 @@ def _asks(db: Any, config: Config, now: datetime | None, ledgers: dict | None) -
     now = now or utcnow()
     if ledgers is None:
         ledgers = ledger_stage.ledgers(db, now)
-    measures = rows.load_measures(db)
-    asks: list[tuple[int, datetime, int, rows.Measures, Any]] = []  # contact, at, message, measures, reply
+    found = _measured(db, config, ledgers)
+    mass = _mass_fingerprints([(cid, at, fp) for _, cid, at, _, fp in found])
+    return [(pk, cid, at, _with_mass(ask, (fp, at) in mass)) for pk, cid, at, ask, fp in found]
+
+
+def _measured(db: Any, config: Config, ledgers: dict) -> list[tuple[int, int, datetime, Ask, int]]:
+    """(message, contact, asked at, Ask with mass unset, fingerprint) for the measured asks of ``ledgers``."""
+    steps: list[tuple[int, datetime, int, Any]] = []  # contact, at, message, reply
     for contact_id, led in ledgers.items():
         replies = {r.asked_at: r for r in led.replies}
         for step in story_mod.story(led.events):
-            if step.what != story_mod.OUTREACH:
-                continue
-            pk = int(step.ref.rpartition(":")[2])
-            if pk in measures:
-                asks.append((contact_id, step.at, pk, measures[pk], replies.get(step.at)))
-    mass = _mass_fingerprints([(cid, at, m.fingerprint) for cid, at, _, m, _ in asks])
+            if step.what == story_mod.OUTREACH:
+                steps.append((contact_id, step.at, int(step.ref.rpartition(":")[2]), replies.get(step.at)))
+    measures = rows.load_measures_of(db.conn, {pk for _, _, pk, _ in steps})
     tz = config.tz
     out = []
-    for contact_id, at, pk, (words, questions, connection, personalized, fp), reply in asks:
+    for contact_id, at, pk, reply in steps:
+        if pk not in measures:
+            continue
+        words, questions, connection, personalized, fp = measures[pk]
         local = at.astimezone(tz)
-        out.append((pk, contact_id, at, Ask(words, questions, bool(personalized), (fp, at) in mass, bool(connection),
+        out.append((pk, contact_id, at, Ask(words, questions, bool(personalized), False, bool(connection),
                                             local.weekday(), local.hour, reply is not None,
-                                            reply.seconds if reply else None)))
+                                            reply.seconds if reply else None), fp))
     return out
 
 
@@ -70,6 +76,73 @@ def rebuild(db: Any, config: Config, now: datetime, ledgers: dict) -> int:
                for dim in what_works.DIMENSIONS for i, b in enumerate(what_works.figures(asks, dim))]
     rows.save_outreach(db, stored_asks, buckets)
     return len(stored_asks)
+
+
+def update(db: Any, config: Config, derived: Any) -> int:
+    """Bring ``outreach_asks`` and ``outreach_buckets`` up to date with one pass (``pipeline.ledger.Pass``).
+
+    Inside the caller's transaction. The asks of the contacts in scope are re-derived
+    from their ledgers; whether an ask is mass mail depends on the asks of other
+    contacts with the same fingerprint, so the rows of every fingerprint the scope
+    had or has are re-judged; the buckets are recounted from the stored rows (each
+    row already carries its bucket in every dimension). Returns the asks re-derived.
+    """
+    from syncagent.store import derived as derived_store
+    from syncagent.store import outreach as store
+    from syncagent.timeutil import iso
+
+    rows_module = store
+    conn = db.conn
+    scope = None if derived.full else derived.scope
+    found = _measured(db, config, {cid: derived.ledgers[cid] for cid in sorted(derived.scope)})
+    fingerprints = {fp for _, _, _, _, fp in found} | (set() if scope is None else store.load_fingerprints(conn, scope))
+    others = [] if scope is None else store.load_asks_by_fingerprint(conn, fingerprints, scope)
+    mass = _mass_fingerprints([(cid, at, fp) for _, cid, at, _, fp in found] + [(cid, at, fp) for _, cid, at, fp, _ in others])
+    found_rows = []
+    for pk, cid, at, ask, fp in found:
+        ask = _with_mass(ask, (fp, at) in mass)
+        found_rows.append((pk, cid, iso(at), int(ask.replied), ask.response_seconds,
+                           *(what_works.bucket(ask, dim) for dim in what_works.DIMENSIONS)))
+    derived_store.replace_rows(conn, "outreach_asks", rows_module.StoredAsk._fields, 2, found_rows, scope)
+    store.save_mass(conn, [(_MASS_LABELS[(fp, at) in mass], pk, cid) for pk, cid, at, fp, label in others
+                           if label != _MASS_LABELS[(fp, at) in mass]])
+    store.save_buckets(conn, _buckets_of(store.load_ask_buckets(conn)))
+    return len(found_rows)
+
+
+_MASS_LABELS = {flag: what_works.bucket(what_works.Ask(0, 0, False, flag, False, 0, 0, False, None), "mass")
+                for flag in (True, False)}
+
+
+def _with_mass(ask: Ask, mass: bool) -> Ask:
+    from dataclasses import replace
+
+    return replace(ask, mass=mass)
+
+
+def _buckets_of(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The outreach_buckets rows from the stored asks: (replied, response_seconds, bucket per dimension).
+
+    The same figures as ``what_works.figures`` over the asks: each stored row names its bucket.
+    """
+    import statistics
+
+    out = []
+    for i, dim in enumerate(what_works.DIMENSIONS):
+        groups: dict[str, list[tuple[int, int | None]]] = {}
+        for row in rows:
+            groups.setdefault(row[2 + i], []).append((row[0], row[1]))
+        position = 0
+        for label in what_works.order(dim):
+            group = groups.get(label, [])
+            if not group:
+                continue
+            replied = [s for r, s in group if r]
+            seconds = [s for s in replied if s is not None]
+            out.append((dim, label, position, len(group), len(replied), round(len(replied) / len(group), 4),
+                        round(statistics.median(seconds) / 3600, 2) if seconds else None))
+            position += 1
+    return out
 
 
 def buckets(db: Any, config: Config, dimension: str, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -195,6 +195,67 @@ def _reconcile(db, config: Config, now: datetime, events: dict | None, ledgers: 
     return counts, evaluated
 
 
+def apply(db, config: Config, derived) -> dict:
+    """Bring the reminders of what one pass re-derived (``pipeline.ledger.Pass``) up to date.
+
+    Runs inside the caller's transaction, the one that wrote the ledger rows it reads.
+    The stored rows considered are those whose obligation the pass re-evaluated: the
+    turn-ledger kinds of the contacts in scope, the close_loops of its introducers and
+    introduced, the next_contact of its companies; every other row stands as it was,
+    which is what a full pass would leave (the property test checks it). Snoozed rows
+    wake whatever the scope. Returns counts: {"created", "settled", "woken"}.
+    """
+    from syncagent.store import reminders as store
+
+    now, tz, settings = derived.now, config.tz, config.reminders
+    now_text = iso(now)
+    counts = {"created": 0, "settled": 0, "woken": 0}
+    evaluated: list[tuple[int, Obligation]] = []
+    for cid in sorted(derived.scope):
+        person = derived.persons[cid]
+        ob = obligation(derived.ledgers[cid], settings, tz, now, person.cadence_days, name=person.name,
+                        away=derived.away.get(cid, ()))
+        if ob is not None:
+            evaluated.append((cid, ob))
+    evaluated += derived.close_loops + derived.next_contacts
+    owed = {(cid, ob.kind, ob.anchor) for cid, ob in evaluated}
+    active = store.load_active(db.conn, None if derived.full else derived.scope,
+                               None if derived.full else derived.introduced,
+                               None if derived.full else derived.companies)
+    persons = [networking.Person(p.id, p.name, p.company) for p in derived.persons.values()
+               if derived.full or key_of(p.company) in derived.companies]
+    found = networking.Derived(introductions=derived.introductions)
+    settled = []
+    for rid, contact_id, kind, anchor, company, about in active:
+        if (contact_id, kind, anchor) in owed or contact_id not in derived.persons:
+            continue
+        if kind in TURN_KINDS:
+            if contact_id not in derived.ledgers:
+                continue
+            event = _settled_by(derived.ledgers[contact_id], kind, anchor, settings, tz,
+                                derived.persons[contact_id].cadence_days)
+        else:
+            event = networking.settled_by(kind, anchor, contact_id, company, about, now, derived.ledgers, found,
+                                          persons)
+        settled.append((iso(event.at) if event else now_text, _message_id(event.ref if event else None), rid))
+    # Settle first: the schema allows one open row per holder, so an old row must be closed
+    # before the new obligation's row goes in.
+    counts["settled"] = store.save_settled(db.conn, settled)
+    counts["created"] = store.save_owed(db.conn, [
+        (cid, ob.kind, ob.anchor, iso(ob.due_at), ob.reason, ob.about_contact_id, ob.company)
+        for cid, ob in evaluated], now_text)
+    counts["woken"] = store.save_woken(db.conn, now_text)
+    if any(counts.values()):
+        log.info("reminders: %(created)d new, %(settled)d settled, %(woken)d back from snooze", counts)
+    return counts
+
+
+def key_of(company: str | None) -> str | None:
+    from syncagent.ledger.companies import key
+
+    return key(company)
+
+
 def wake_snoozed(db, now: datetime) -> int:
     """Reopen snoozed reminders whose time has come (all a quiet pass needs to do)."""
     woken = db.conn.execute(
@@ -228,6 +289,40 @@ def listing(db, config: Config, now: datetime | None = None, due_only: bool = Fa
     """
     now = now or utcnow()
     return _listing(db, config, now, evaluate(db, config, now, events), due_only)
+
+
+def stored(db, config: Config, now: datetime | None = None, due_only: bool = False) -> list[dict]:
+    """The reminders as the last pass stored them, open at ``now`` (the clock): what ``reminders`` lists.
+
+    A read: nothing is computed but how overdue each is, and nothing is written. The
+    rows are those the derived stage keeps at the clock after every sync; a snoozed
+    row whose date has come is listed as open. The same dicts, in the same order, as
+    ``listing``.
+    """
+    from syncagent.store import reminders as store
+
+    now = now or utcnow()
+    stale_after = config.reminders.stale_after_days * 86400
+    out = []
+    for row in store.load_open(db.conn, iso(now)):
+        overdue = int((now - parse_iso(str(row["due_at"]))).total_seconds())
+        if due_only and overdue < 0:
+            continue
+        out.append({"id": row["id"], "contact_id": row["contact_id"], "contact_name": row["contact_name"],
+                    "contact_email": row["contact_email"], "company": row["company"], "kind": row["kind"],
+                    "due_at": row["due_at"], "reason": row["reason"], "status": "open", "overdue_seconds": overdue,
+                    "stale": overdue > stale_after, "last_subject": row["last_subject"], "anchor": row["anchor"],
+                    "created_at": row["created_at"], "snoozed_until": row["snoozed_until"],
+                    "notified_at": row["notified_at"]})
+    _sort(out)
+    return out
+
+
+def _sort(items: list[dict]) -> None:
+    """Overdue first (thank-yous, close-loops, follow-ups, check-ins, suggestions; longest overdue first), then upcoming."""
+    order = {k: i for i, k in enumerate(KINDS)}
+    items.sort(key=lambda r: (0, order[r["kind"]], -r["overdue_seconds"], r["contact_id"])
+               if r["overdue_seconds"] >= 0 else (1, 0, -r["overdue_seconds"], r["contact_id"]))
 
 
 def current(db, config: Config, due_only: bool = False, now: datetime | None = None) -> list[dict]:
@@ -276,9 +371,7 @@ def _listing(db, config: Config, now: datetime, evaluated: list, due_only: bool)
             "snoozed_until": row["snoozed_until"] if row else None,
             "notified_at": row["notified_at"] if row else None,
         })
-    order = {k: i for i, k in enumerate(KINDS)}
-    out.sort(key=lambda r: (0, order[r["kind"]], -r["overdue_seconds"], r["contact_id"]) if r["overdue_seconds"] >= 0
-             else (1, 0, -r["overdue_seconds"], r["contact_id"]))
+    _sort(out)
     return out
 
 

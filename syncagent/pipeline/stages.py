@@ -38,8 +38,7 @@ def after_sync(db, config: Config, *, now: datetime | None = None, force: bool =
 
 
 def _stages(db, config: Config, now: datetime, force: bool) -> None:
-    from syncagent.pipeline import ledger as ledger_store
-    from syncagent.pipeline import meetings, outreach, reminders, stats, threads
+    from syncagent.pipeline import meetings, stats, threads
     from syncagent.store import search
 
     search.catch_up(db)
@@ -50,19 +49,89 @@ def _stages(db, config: Config, now: datetime, force: bool) -> None:
     # Until a pass completes its state is not saved, so a failed one re-derives all of this again.
     own_changed = {name: a for name, a in own.items() if last_own.get(name) != a}
     derive_directions(db, own_changed)
-    ledger_changed = (mail_changed or bool(own_changed) or last.get("people") != people
-                      or _events_crossed(db, last.get("now"), iso(now)) or not stats.stored(db))
     if mail_changed:
         threads.rebuild(db)
+    if mail_changed or last.get("people") != people:
+        # meeting_contacts names the contacts an invitation's attendees are, as the contacts are now.
         meetings.rebuild(db, config.timezone)
-    if ledger_changed:
-        ledgers = ledger_store.recompute(db, now, config.timezone, config=config)
-        reminders.reconcile(db, config, now, ledgers=ledgers)
-        outreach.rebuild(db, config, now, ledgers)
-    else:
-        stats.refresh(db, now)
-        reminders.wake_snoozed(db, now)
-    _save(db, {"mail": mail, "people": people, "own": own, "now": iso(now)})
+    full = force or bool(own_changed) or last.get("settings") != _settings_fingerprint(config) or not stats.stored(db)
+    derive(db, config, now, last, full=full, mail=mail, people=people, own=own)
+
+
+def derive(db, config: Config, now: datetime, last: dict | None = None, *, full: bool = False,
+           mail: list | None = None, people: str | None = None, own: dict | None = None) -> dict:
+    """The ledger, the reminders and the measured asks at ``now``, for what changed since ``last``.
+
+    What changed (``changed_contacts``) is re-derived in one transaction with the
+    watermark that says so, so a pass killed half way leaves the previous pass's rows
+    and watermark and the next one starts from there. ``full`` re-derives everything.
+    Returns the state saved.
+    """
+    from syncagent.pipeline import ledger, outreach, reminders, stats
+    from syncagent.store import derived as store
+
+    last = _load(db) if last is None else last
+    now_text = iso(now)
+    with transaction(db, "ledger") as conn:
+        if mail is not None:
+            marks = store.MailMarks(mail[1], mail[0], mail[3])  # the fingerprint holds them already
+        else:
+            marks = store.load_mail_marks(conn)
+        inputs_mark = store.load_inputs_mark(conn)
+        edited: dict = {}
+        changed = None if full else changed_contacts(db, last, marks, now_text)
+        if changed is not None and inputs_mark != last.get("inputs"):
+            # A contact, an address or a meeting changed: which ones, and what they were.
+            inputs, old = store.load_contact_inputs(conn), store.load_stored_inputs(conn)
+            edited = {cid: (old.get(cid), inputs.get(cid)) for cid in inputs.keys() | old.keys()
+                      if inputs.get(cid) != old.get(cid)}
+            changed |= edited.keys()
+        if changed is None or changed:
+            result = ledger.derive(db, config, now, changed, edited=edited)
+            reminders.apply(db, config, result)
+            outreach.update(db, config, result)
+        else:
+            # Nothing to re-derive: only the 90-day window of the reply figures moved.
+            stats.store(conn, stats.stored_figures(db, now))
+            reminders.wake_snoozed(db, now)
+        state = {"mail": mail if mail is not None else _mail_fingerprint(db),
+                 "people": people if people is not None else _people_fingerprint(db, config),
+                 "own": own if own is not None else _own_addresses(config),
+                 "settings": _settings_fingerprint(config), "now": now_text, "inputs": inputs_mark,
+                 "max_id": marks.max_id, "messages": marks.messages, "addresses": marks.addresses}
+        _save(db, state)
+    return state
+
+
+def changed_contacts(db, last: dict, marks, now: str) -> set[int] | None:
+    """The contacts whose derived rows may differ from the stored ones at ``now`` because of new
+    mail, the clock or a recheck instant (contact edits are added by the caller), or None when
+    the whole derivation must run (mail went away, the clock went back, no watermark yet)."""
+    from syncagent.store import derived as store
+
+    conn = db.conn
+    if "max_id" not in last or not last.get("now") or now < last["now"]:
+        return None
+    new_messages, new_addresses = store.load_new_mail_counts(conn, last["max_id"])
+    if (marks.messages - last["messages"] != new_messages
+            or marks.addresses - last["addresses"] != new_addresses):
+        return None  # messages or addresses were removed or rewritten: not a matter of a few contacts
+    changed = store.load_contacts_of_new_mail(conn, last["max_id"]) if new_messages else set()
+    if now > last["now"]:
+        changed |= store.load_contacts_crossed(conn, last["now"], now)
+    for holder in store.load_due_rechecks(conn, now):
+        kind, _, name = holder.partition(":")
+        if kind == "contact":
+            changed.add(int(name))
+        else:
+            changed |= store.load_members(conn, [name])
+    return changed
+
+
+def _settings_fingerprint(config: Config) -> str:
+    """Changes with what every contact's derivation follows: the zone, the reminder settings, own addresses."""
+    settings = (config.timezone, config.reminders, sorted({a for acct in config.accounts for a in acct.addresses}))
+    return hashlib.sha1(repr(settings).encode()).hexdigest()
 
 
 def _own_addresses(config: Config) -> dict[str, list[str]]:
@@ -114,18 +183,9 @@ def _people_fingerprint(db, config: Config) -> str:
     return hashlib.sha1(repr((contacts, emails, settings)).encode()).hexdigest()
 
 
-def _events_crossed(db, before: str | None, after: str) -> bool:
-    """Did a message or a meeting's end fall between the last pass's clock and this one's?"""
-    if before is None:
-        return True
-    low, high = min(before, after), max(before, after)
-    if low == high:
-        return False
-    conn = db.conn
-    return bool(
-        conn.execute("SELECT 1 FROM messages WHERE date > ? AND date <= ? LIMIT 1", [low, high]).fetchone()
-        or conn.execute("SELECT 1 FROM meetings WHERE end_at > ? AND end_at <= ? LIMIT 1", [low, high]).fetchone()
-    )
+def derived(db) -> bool:
+    """Has a pass derived the ledger and the reminders (with its watermark) at least once?"""
+    return "max_id" in _load(db)
 
 
 def _load(db) -> dict:

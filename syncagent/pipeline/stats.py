@@ -12,7 +12,7 @@ memory, nothing written.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from syncagent.ledger import figures
 from syncagent.ledger.figures import NO_SEGMENT, PERIODS, ReplyFigures, WeekFigures
@@ -40,7 +40,21 @@ def from_tables(db) -> list[figures.Outreach]:
         "FROM contacts c JOIN contact_ledger l ON l.contact_id = c.id "
         "WHERE l.reached = 1 AND l.first_outreach_at IS NOT NULL ORDER BY c.id"
     ).fetchall()
-    return [figures.Outreach(figures.segment_label(seg), parse_iso(first), seconds) for seg, first, seconds in rows]
+    # The store's own "...Z" text: fromisoformat reads it directly (parse_iso also takes what people type).
+    return [figures.Outreach(figures.segment_label(seg), to_utc(datetime.fromisoformat(first)), seconds)
+            for seg, first, seconds in rows]
+
+
+def stored_figures(db, now: datetime) -> ReplyFigures:
+    """The reply figures at ``now`` over the stored contact_ledger rows, in SQL but for the medians:
+    what every pass stores (the 90-day window moves with the clock, the rows only with the mail)."""
+    now = to_utc(now)
+    since = iso(now - timedelta(days=figures.RECENT_DAYS))
+    rows = db.execute(
+        "SELECT c.segment, l.first_outreach_at >= :since AND l.first_outreach_at <= :now, l.first_response_seconds "
+        "FROM contacts c JOIN contact_ledger l ON l.contact_id = c.id "
+        "WHERE l.reached = 1 AND l.first_outreach_at IS NOT NULL ORDER BY c.id", {"since": since, "now": iso(now)})
+    return figures.tally(((figures.segment_label(seg), bool(recent), seconds) for seg, recent, seconds in rows), now)
 
 
 def from_ledgers(db, ledgers: dict[int, Ledger]) -> list[figures.Outreach]:

@@ -655,3 +655,35 @@ def m0013_outreach_asks(db: Database) -> None:
     )
     conn = db.conn
     conn.execute("DELETE FROM pipeline_state WHERE name = 'derived'")
+
+
+@migrations(name="0014_incremental_derivation")
+def m0014_incremental_derivation(db: Database) -> None:
+    # The derived stages re-derive only the contacts a pass affects. contact_messages
+    # keeps each message's week (in the user's zone) and whether it started an ask and
+    # was answered, so the weekly figures of the weeks touched are recounted in SQL;
+    # contact_ledger keeps the last message's subject, so the reminder list reads stored
+    # rows. derived_inputs is what each contact looked like when last derived (to tell
+    # which ones an edit touched, deleted ones included); derived_rechecks the next
+    # instant at which a holder's derived rows change with the clock alone.
+    db.executescript(
+        """
+        ALTER TABLE contact_messages ADD COLUMN week TEXT;
+        ALTER TABLE contact_messages ADD COLUMN ask INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE contact_messages ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX contact_messages_week ON contact_messages (week);
+        ALTER TABLE contact_ledger ADD COLUMN last_subject TEXT;
+        CREATE TABLE derived_inputs (
+            contact_id INTEGER PRIMARY KEY,
+            signature TEXT NOT NULL,
+            company_key TEXT,
+            addresses TEXT NOT NULL
+        );
+        CREATE TABLE derived_rechecks (
+            holder TEXT PRIMARY KEY,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX derived_rechecks_at ON derived_rechecks (at);
+        DELETE FROM pipeline_state WHERE name = 'derived';
+        """
+    )

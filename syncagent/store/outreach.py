@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from collections.abc import Collection, Iterable
+from datetime import datetime
 from typing import NamedTuple, TypedDict
 
 from sqlite_utils import Database
 
 from syncagent.store.db import transaction
+from syncagent.timeutil import parse_iso
 
 
 class Measures(NamedTuple):
@@ -89,3 +94,57 @@ def load_stored_asks(db: Database) -> list[StoredAsk]:
     """The stored asks (as of the last derive), oldest first."""
     cur = db.execute(f"SELECT {', '.join(_ASK_COLUMNS)} FROM outreach_asks ORDER BY asked_at, message")
     return [StoredAsk(*row) for row in cur.fetchall()]
+
+
+# --- the incremental pass (pipeline.outreach.update), inside its transaction ---------------
+
+def load_measures_of(conn: sqlite3.Connection, messages: Collection[int]) -> dict[int, Measures]:
+    """The stored measures of the outgoing messages ``messages`` (those measured)."""
+    if not messages:
+        return {}
+    return {int(row[0]): Measures(*row[1:]) for row in conn.execute(
+        "SELECT message, words, questions, connection, personalized, fingerprint FROM outreach "
+        "WHERE message IN (SELECT value FROM json_each(?))", [json.dumps(sorted(messages))])}
+
+
+def load_fingerprints(conn: sqlite3.Connection, contacts: Collection[int]) -> set[int]:
+    """The fingerprints of the asks stored for ``contacts``."""
+    return {fp for (fp,) in conn.execute(
+        "SELECT DISTINCT o.fingerprint FROM outreach_asks a JOIN outreach o ON o.message = a.message "
+        "WHERE a.contact_id IN (SELECT value FROM json_each(?))", [json.dumps(sorted(contacts))])}
+
+
+def load_asks_by_fingerprint(conn: sqlite3.Connection, fingerprints: Collection[int],
+                             besides: Collection[int]) -> list[tuple[int, int, datetime, int, str]]:
+    """(message, contact, asked at, fingerprint, mass bucket) of the stored asks with one of
+    ``fingerprints``, of contacts not in ``besides``."""
+    if not fingerprints:
+        return []
+    return [(pk, cid, parse_iso(at), fp, mass) for pk, cid, at, fp, mass in conn.execute(
+        "SELECT a.message, a.contact_id, a.asked_at, o.fingerprint, a.mass FROM outreach o "
+        "JOIN outreach_asks a ON a.message = o.message WHERE o.fingerprint IN (SELECT value FROM json_each(?)) "
+        "AND a.contact_id NOT IN (SELECT value FROM json_each(?))",
+        [json.dumps(sorted(fingerprints)), json.dumps(sorted(besides))])]
+
+
+def save_mass(conn: sqlite3.Connection, rows: Iterable[tuple[str, int, int]]) -> None:
+    """Set the mass bucket of asks: (bucket, message, contact)."""
+    conn.executemany("UPDATE outreach_asks SET mass = ? WHERE message = ? AND contact_id = ?", list(rows))
+
+
+def load_ask_buckets(conn: sqlite3.Connection) -> list[tuple[int, int | None, str, str, str, str, str, str, str]]:
+    """(replied, response_seconds, then the bucket in each dimension) of every stored ask."""
+    return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+        "SELECT replied, response_seconds, words, questions, personalized, mass, connection, weekday, hour "
+        "FROM outreach_asks ORDER BY message, contact_id")]
+
+
+def save_buckets(conn: sqlite3.Connection, rows: Iterable[tuple[object, ...]]) -> None:
+    """Make outreach_buckets hold ``rows`` (dimension, bucket, position, asks, replied, rate, median hours)."""
+    rows = list(rows)
+    if set(rows) == set(conn.execute("SELECT dimension, bucket, position, asks, replied, reply_rate, "
+                                     "median_first_response_hours FROM outreach_buckets")):
+        return
+    conn.execute("DELETE FROM outreach_buckets")
+    conn.executemany("INSERT INTO outreach_buckets (dimension, bucket, position, asks, replied, reply_rate, "
+                     "median_first_response_hours) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)

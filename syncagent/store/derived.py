@@ -1,0 +1,417 @@
+"""The SQL of the incremental derived stages: which contacts a pass affects, their events, their rows.
+
+A pass of ``pipeline.stages`` re-derives a *scope* of contacts (``pipeline.ledger``
+says which); this module holds every read and write it needs:
+
+* what changed: the mail watermark (``load_mail_marks``), the contacts touched by
+  messages new since it (``load_contacts_of_new_mail``) or whose date crossed the
+  clock (``load_contacts_crossed``), each contact's inputs (``load_contact_inputs``
+  against ``load_stored_inputs``) and the holders whose stored recheck instant has
+  passed (``load_due_rechecks``);
+* the ledger's events for a set of contacts (``load_events``) under the matching
+  rules of DESIGN.md ("The ledger rules");
+* the rows derived for a scope (``save_rows``: contact_ledger, replies,
+  contact_messages restricted to the scope, written as a set difference) and the
+  weekly figures recounted for the weeks a pass touched (``load_week_counts``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from syncagent.ledger.turns import IN, MEETING, OUT, Event, to_utc
+
+log = logging.getLogger(__name__)
+
+# Far enough in the future that every ISO date string sorts before it.
+NO_LIMIT = "9999-12-31T23:59:59Z"
+
+# Driven from contact_emails so each contact address is one index lookup into
+# message_addresses (the store always records the sender there with role 'from').
+# {address} is the plain column when every contact address is normalized (contacts/
+# does that), else lower(trim()), which still allows the lookup and tolerates a
+# hand-edited row. {scope} narrows it to some contacts.
+_MESSAGES_SQL = """
+SELECT ce.contact_id, m.id, m.message_id, m.date, m.direction, m.subject
+FROM contact_emails ce
+JOIN message_addresses a ON a.address = {address}
+JOIN messages m ON m.id = a.message
+WHERE m.automatic = 0 AND m.date <= :until {scope}
+  AND ((m.direction = 'outgoing' AND a.role IN ('to', 'cc', 'bcc'))
+       OR (m.direction = 'incoming' AND a.role = 'from'))
+ORDER BY m.id
+"""
+
+# A meeting counts once it has ended; cancelled ones and those without an end never count.
+_MEETINGS_SQL = """
+SELECT mc.contact_id, m.id, m.end_at, m.summary
+FROM meeting_contacts mc
+JOIN meetings m ON m.id = mc.meeting
+WHERE m.status = 'confirmed' AND m.end_at IS NOT NULL AND m.end_at <= :until {scope}
+"""
+
+_IN_SCOPE = "AND ce.contact_id IN (SELECT value FROM json_each(:ids))"
+_IN_SCOPE_MEETINGS = "AND mc.contact_id IN (SELECT value FROM json_each(:ids))"
+
+
+def _ids(ids: Iterable[int]) -> str:
+    return json.dumps(sorted(ids))
+
+
+def parse_at(text: str | None, pk: int | str) -> datetime | None:
+    """A stored timestamp as aware UTC, or None (logged) when it cannot be read."""
+    try:
+        return to_utc(datetime.fromisoformat(text))  # type: ignore[arg-type]  # reads "...Z" as UTC
+    except (TypeError, AttributeError, ValueError):
+        log.warning("skipping row %s with an unreadable timestamp %r", pk, text)
+        return None
+
+
+def load_contact_ids(conn: sqlite3.Connection) -> list[int]:
+    return [cid for (cid,) in conn.execute("SELECT id FROM contacts ORDER BY id")]
+
+
+def load_events(conn: sqlite3.Connection, until: str, ids: Collection[int] | None = None) -> dict[int, list[Event]]:
+    """The events (messages and ended meetings, at or before ``until``) of the contacts ``ids``
+    (None: every contact), keyed by contact id; each of them gets an entry, empty when nothing
+    involves them. The same Message-ID held by several accounts counts once per contact: the
+    row with the lowest id stands for it."""
+    if ids is None:
+        events: dict[int, list[Event]] = {cid: [] for cid in load_contact_ids(conn)}
+        params: dict[str, str] = {"until": until}
+        scope = meeting_scope = ""
+    else:
+        events = {cid: [] for cid in ids}
+        params = {"until": until, "ids": _ids(ids)}
+        scope, meeting_scope = _IN_SCOPE, _IN_SCOPE_MEETINGS
+        if not ids:
+            return events
+    messy = conn.execute("SELECT 1 FROM contact_emails WHERE address != lower(trim(address)) LIMIT 1").fetchone()
+    sql = _MESSAGES_SQL.format(address="lower(trim(ce.address))" if messy else "ce.address", scope=scope)
+    seen: set[tuple[int, str]] = set()
+    parsed: dict[str, datetime | None] = {}  # a message reaching several contacts is parsed once
+    # ORDER BY m.id makes "the lowest id wins" hold for cross-account duplicates; the set also
+    # drops a second role of the same message (To and Bcc, two addresses).
+    for contact_id, pk, message_id, date, direction, subject in conn.execute(sql, params):
+        key = (contact_id, message_id)
+        if key in seen:
+            continue
+        at = parsed[date] if date in parsed else parsed.setdefault(date, parse_at(date, pk))
+        if at is None:
+            continue
+        seen.add(key)
+        events.setdefault(contact_id, []).append(Event(at, OUT if direction == "outgoing" else IN, f"message:{pk}",
+                                                       subject))
+    for contact_id, pk, end_at, summary in conn.execute(_MEETINGS_SQL.format(scope=meeting_scope), params):
+        at = parse_at(end_at, pk)
+        if at is not None:
+            events.setdefault(contact_id, []).append(Event(at, MEETING, f"meeting:{pk}", summary))
+    return events
+
+
+# --- what changed since the last pass ------------------------------------------------
+
+@dataclass(frozen=True)
+class MailMarks:
+    """Where the mail stood at a pass: the highest message id, and how many messages and addresses."""
+
+    max_id: int
+    messages: int
+    addresses: int
+
+
+def load_mail_marks(conn: sqlite3.Connection) -> MailMarks:
+    max_id, count = conn.execute("SELECT coalesce(max(id), 0), count(*) FROM messages").fetchone()
+    (addresses,) = conn.execute("SELECT count(*) FROM message_addresses").fetchone()
+    return MailMarks(int(max_id), int(count), int(addresses))
+
+
+def load_new_mail_counts(conn: sqlite3.Connection, after_id: int) -> tuple[int, int]:
+    """(messages, address rows) with a message id above ``after_id``."""
+    (messages,) = conn.execute("SELECT count(*) FROM messages WHERE id > ?", [after_id]).fetchone()
+    (addresses,) = conn.execute("SELECT count(*) FROM message_addresses WHERE message > ?", [after_id]).fetchone()
+    return int(messages), int(addresses)
+
+
+def load_contacts_of_new_mail(conn: sqlite3.Connection, after_id: int) -> set[int]:
+    """Contacts named in any role of a message with an id above ``after_id``, automatic mail included
+    (an auto-reply can move a follow-up, a Cc can be an introduction)."""
+    return {cid for (cid,) in conn.execute(
+        "SELECT DISTINCT ce.contact_id FROM message_addresses a JOIN contact_emails ce ON ce.address = a.address "
+        "WHERE a.message > ?", [after_id])}
+
+
+def load_contacts_crossed(conn: sqlite3.Connection, low: str, high: str) -> set[int]:
+    """Contacts of the messages dated, and the meetings ending, in (``low``, ``high``]: events the clock
+    has just reached."""
+    found = {cid for (cid,) in conn.execute(
+        "SELECT DISTINCT ce.contact_id FROM messages m JOIN message_addresses a ON a.message = m.id "
+        "JOIN contact_emails ce ON ce.address = a.address WHERE m.date > ? AND m.date <= ?", [low, high])}
+    found |= {cid for (cid,) in conn.execute(
+        "SELECT DISTINCT mc.contact_id FROM meetings m JOIN meeting_contacts mc ON mc.meeting = m.id "
+        "WHERE m.end_at > ? AND m.end_at <= ?", [low, high])}
+    return found
+
+
+@dataclass(frozen=True)
+class ContactInput:
+    """What a contact's derived rows depend on besides the mail: its fields, addresses and meetings."""
+
+    signature: str
+    company_key: str | None
+    addresses: tuple[str, ...]
+
+
+def load_inputs_mark(conn: sqlite3.Connection) -> list[object]:
+    """A cheap summary of every contact input: when it changes, ``load_contact_inputs`` says which."""
+    contacts = conn.execute(
+        "SELECT count(*), max(updated_at), total(cadence_days), total(id * length(name)), "
+        "total(id * length(coalesce(company, ''))) FROM contacts").fetchone()
+    emails = conn.execute("SELECT count(*), total(contact_id), max(address), total(contact_id * length(address)) "
+                          "FROM contact_emails").fetchone()
+    meetings = conn.execute("SELECT count(*), max(id), max(end_at), total(id * length(coalesce(end_at, ''))), "
+                            "total(status = 'confirmed') FROM meetings").fetchone()
+    links = conn.execute("SELECT count(*), total(contact_id * meeting) FROM meeting_contacts").fetchone()
+    return [*contacts, *emails, *meetings, *links]
+
+
+def _in(ids: Collection[int] | None, column: str) -> tuple[str, list[str]]:
+    if ids is None:
+        return "", []
+    return f" WHERE {column} IN (SELECT value FROM json_each(?))", [_ids(ids)]
+
+
+def load_contact_inputs(conn: sqlite3.Connection, ids: Collection[int] | None = None) -> dict[int, ContactInput]:
+    """The inputs of the contacts ``ids`` (None: every contact) as they are now (``company_key``
+    trimmed and case-folded, as 3B7 compares)."""
+    emails: dict[int, list[str]] = {}
+    where, args = _in(ids, "contact_id")
+    for cid, address in conn.execute(f"SELECT contact_id, address FROM contact_emails{where} "
+                                     "ORDER BY contact_id, address", args):
+        emails.setdefault(cid, []).append(address)
+    meetings: dict[int, list[str]] = {}
+    where, args = _in(ids, "mc.contact_id")
+    for cid, pk, status, end_at, summary in conn.execute(
+            "SELECT mc.contact_id, m.id, m.status, m.end_at, m.summary FROM meeting_contacts mc "
+            f"JOIN meetings m ON m.id = mc.meeting{where} ORDER BY mc.contact_id, m.id", args):
+        meetings.setdefault(cid, []).append(f"{pk}|{status}|{end_at}|{summary}")
+    out: dict[int, ContactInput] = {}
+    where, args = _in(ids, "id")
+    for cid, name, company, cadence in conn.execute(
+            f"SELECT id, name, company, cadence_days FROM contacts{where}", args):
+        addresses = tuple(emails.get(cid, ()))
+        signature = json.dumps([name, company, cadence, addresses, meetings.get(cid, [])])
+        key = (company or "").strip().casefold() or None
+        out[cid] = ContactInput(signature, key, addresses)
+    return out
+
+
+def load_stored_inputs(conn: sqlite3.Connection, ids: Collection[int] | None = None) -> dict[int, ContactInput]:
+    """The inputs of the contacts ``ids`` (None: all) as they were when last derived."""
+    where, args = _in(ids, "contact_id")
+    return {cid: ContactInput(sig, key, tuple(json.loads(addresses)))
+            for cid, sig, key, addresses in conn.execute(
+                f"SELECT contact_id, signature, company_key, addresses FROM derived_inputs{where}", args)}
+
+
+def load_contact_of(conn: sqlite3.Connection, addresses: Collection[str]) -> dict[str, int]:
+    """address -> contact id, for the tracked ones among ``addresses``."""
+    if not addresses:
+        return {}
+    return {a: cid for a, cid in conn.execute(
+        "SELECT address, contact_id FROM contact_emails WHERE address IN (SELECT value FROM json_each(?))",
+        [json.dumps(sorted(addresses))])}
+
+
+def load_members(conn: sqlite3.Connection, keys: Collection[str]) -> set[int]:
+    """The contacts last derived with one of the company ``keys``."""
+    return {cid for (cid,) in conn.execute(
+        "SELECT contact_id FROM derived_inputs WHERE company_key IN (SELECT value FROM json_each(?))",
+        [json.dumps(sorted(keys))])}
+
+
+def load_persons(conn: sqlite3.Connection, ids: Collection[int] | None) -> list[tuple[int, str, str | None, float | None]]:
+    """(id, name, company, cadence_days) of the contacts ``ids`` (None: all), by id."""
+    where, args = _in(ids, "id")
+    return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+        f"SELECT id, name, company, cadence_days FROM contacts{where} ORDER BY id", args)]
+
+
+def save_inputs(conn: sqlite3.Connection, inputs: dict[int, ContactInput], changed: Collection[int] | None) -> None:
+    """Record the inputs of the contacts in ``changed`` (None: every contact) as derived; ``inputs``
+    holds the current ones (a contact missing there was deleted)."""
+    if changed is None:
+        conn.execute("DELETE FROM derived_inputs")
+        changed = inputs.keys()
+    else:
+        conn.executemany("DELETE FROM derived_inputs WHERE contact_id = ?", [(cid,) for cid in changed])
+    conn.executemany(
+        "INSERT INTO derived_inputs (contact_id, signature, company_key, addresses) VALUES (?, ?, ?, ?)",
+        [(cid, inputs[cid].signature, inputs[cid].company_key, json.dumps(inputs[cid].addresses))
+         for cid in sorted(changed) if cid in inputs])
+
+
+def load_due_rechecks(conn: sqlite3.Connection, now: str) -> list[str]:
+    """Holders ("contact:12", "company:acme") whose derived rows change with the clock by ``now``."""
+    return [h for (h,) in conn.execute("SELECT holder FROM derived_rechecks WHERE at <= ?", [now])]
+
+
+def save_rechecks(conn: sqlite3.Connection, rechecks: dict[str, str | None], full: bool) -> None:
+    """Store each holder's next recheck instant (None: none); ``full`` drops every other holder."""
+    if full:
+        conn.execute("DELETE FROM derived_rechecks")
+    else:
+        conn.executemany("DELETE FROM derived_rechecks WHERE holder = ?", [(h,) for h in rechecks])
+    conn.executemany("INSERT INTO derived_rechecks (holder, at) VALUES (?, ?)",
+                     sorted((h, at) for h, at in rechecks.items() if at is not None))
+
+
+# --- the rows derived for a scope ------------------------------------------------------
+
+LEDGER_COLUMNS = (
+    "contact_id", "state", "first_outreach_at", "first_reply_at", "first_response_hours",
+    "median_response_hours", "replied", "messages_sent", "messages_received", "last_interaction_at",
+    "unanswered", "reached", "first_response_seconds", "responsiveness", "last_subject",
+)
+REPLY_COLUMNS = ("contact_id", "message", "asked_at", "replied_at", "response_hours", "response_seconds")
+CONTACT_MESSAGE_COLUMNS = ("contact_id", "message", "direction", "week", "ask", "answered")
+
+Row = tuple[object, ...]
+
+
+def replace_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], key_len: int, rows: Iterable[Row],
+                 scope: Collection[int] | None, computed_at: str | None = None) -> tuple[set[Row], set[Row]]:
+    """Make the rows of ``table`` whose contact_id is in ``scope`` (None: all rows) exactly ``rows``.
+
+    Written as a set difference: only rows that went or changed are deleted, only new ones
+    inserted, so a pass that confirms what is stored writes nothing. The first ``key_len``
+    columns are the primary key; ``computed_at``, where given, goes with inserted rows.
+    """
+    wanted = set(rows)
+    select = f"SELECT {', '.join(columns)} FROM {table}"
+    if scope is None:
+        existing = set(conn.execute(select))
+    else:
+        existing = set(conn.execute(f"{select} WHERE contact_id IN (SELECT value FROM json_each(?))",
+                                    [_ids(scope)]))
+    stale = existing - wanted
+    if stale:
+        where = " AND ".join(f"{c} = ?" for c in columns[:key_len])
+        conn.executemany(f"DELETE FROM {table} WHERE {where}", (row[:key_len] for row in stale))
+    fresh = wanted - existing
+    if fresh:
+        cols = (*columns, *(("computed_at",) if computed_at is not None else ()))
+        extra = (computed_at,) if computed_at is not None else ()
+        conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                         (row + extra for row in sorted(fresh, key=lambda r: r[:key_len])))  # type: ignore[arg-type]
+    return stale, fresh
+
+
+def save_ledger_confirmed(conn: sqlite3.Connection, at: str) -> None:
+    """A full pass confirmed every contact_ledger row at ``at``."""
+    conn.execute("UPDATE contact_ledger SET computed_at = ? WHERE computed_at != ?", [at, at])
+
+
+def load_weeks_of(conn: sqlite3.Connection, ids: Collection[int] | None) -> set[str]:
+    """The weeks in which the stored contact_messages of ``ids`` (None: of everyone) fall."""
+    if ids is None:
+        return {w for (w,) in conn.execute("SELECT DISTINCT week FROM contact_messages WHERE week IS NOT NULL")}
+    return {w for (w,) in conn.execute(
+        "SELECT DISTINCT week FROM contact_messages WHERE contact_id IN (SELECT value FROM json_each(?)) "
+        "AND week IS NOT NULL", [_ids(ids)])}
+
+
+@dataclass(frozen=True)
+class WeekCounts:
+    """One week's counts over every contact, recounted from the stored rows."""
+
+    messages_sent: int
+    asks: int
+    answered: int
+
+
+def load_week_counts(conn: sqlite3.Connection, weeks: Collection[str]) -> dict[str, WeekCounts]:
+    """messages sent (each message once), asks and answered asks per week in ``weeks`` (absent: none)."""
+    out = {}
+    for week in sorted(weeks):  # one index range per week
+        sent, asks, answered = conn.execute(
+            "SELECT count(DISTINCT CASE WHEN direction = 'outgoing' THEN message END), total(ask), total(answered) "
+            "FROM contact_messages WHERE week = ?", [week]).fetchone()
+        out[week] = WeekCounts(int(sent), int(asks), int(answered))
+    return out
+
+
+def load_reply_seconds(conn: sqlite3.Connection, start: str, end: str) -> list[int]:
+    """The response times of the replies received in [``start``, ``end``), shortest first."""
+    return [s for (s,) in conn.execute(
+        "SELECT response_seconds FROM replies WHERE replied_at >= ? AND replied_at < ? ORDER BY response_seconds",
+        [start, end])]
+
+
+def load_meeting_ends(conn: sqlite3.Connection, until: str) -> list[tuple[int, datetime]]:
+    """(meeting id, end) of every meeting the ledger counts at ``until``: confirmed, ended, with a contact."""
+    out = []
+    for pk, end_at in conn.execute(
+            "SELECT m.id, m.end_at FROM meetings m WHERE m.status = 'confirmed' AND m.end_at IS NOT NULL "
+            "AND m.end_at <= ? AND EXISTS (SELECT 1 FROM meeting_contacts mc JOIN contacts c ON c.id = mc.contact_id "
+            "WHERE mc.meeting = m.id)", [until]):
+        at = parse_at(end_at, pk)
+        if at is not None:
+            out.append((int(pk), at))
+    return out
+
+
+def load_stored_weeks(conn: sqlite3.Connection) -> dict[str, tuple[object, ...]]:
+    """week -> its stored weekly_stats row (without computed_at)."""
+    return {row[0]: tuple(row) for row in conn.execute(
+        "SELECT week, start_at, end_at, timezone, messages_sent, asks, answered, reply_rate, replies, "
+        "median_response_hours, meetings FROM weekly_stats")}
+
+
+def save_weeks(conn: sqlite3.Connection, rows: dict[str, tuple[object, ...] | None], computed_at: str) -> None:
+    """Write the weekly_stats rows given (None: the week has no activity any more)."""
+    conn.executemany("DELETE FROM weekly_stats WHERE week = ?", [(w,) for w in rows])
+    conn.executemany(
+        "INSERT INTO weekly_stats (week, start_at, end_at, timezone, messages_sent, asks, answered, reply_rate, "
+        "replies, median_response_hours, meetings, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(*row, computed_at) for _, row in sorted(rows.items()) if row is not None])
+
+
+# --- introductions -----------------------------------------------------------------
+
+INTRO_COLUMNS = ("message", "contact_id", "introducer_address", "introducer_name", "introducer_contact_id",
+                 "at", "converted_at", "converted_by")
+
+
+def load_intro_rows(conn: sqlite3.Connection, *, introduced: Collection[int] = (), introducers: Collection[int] = (),
+                    introducer_addresses: Collection[str] = ()) -> list[Row]:
+    """Stored introductions of the contacts ``introduced``, by the contacts ``introducers`` or from
+    the addresses ``introducer_addresses``."""
+    return [tuple(r) for r in conn.execute(
+        f"SELECT {', '.join(INTRO_COLUMNS)} FROM introductions "
+        "WHERE contact_id IN (SELECT value FROM json_each(?)) OR introducer_contact_id IN (SELECT value FROM json_each(?)) "
+        "OR introducer_address IN (SELECT value FROM json_each(?)) ORDER BY at, message, contact_id",
+        [_ids(introduced), _ids(introducers), json.dumps(sorted(introducer_addresses))])]
+
+
+def replace_intros(conn: sqlite3.Connection, rows: Iterable[Row], introduced: Collection[int] | None,
+                   computed_at: str) -> None:
+    """Make the introductions of the contacts ``introduced`` (None: all) exactly ``rows``."""
+    wanted = set(rows)
+    select = f"SELECT {', '.join(INTRO_COLUMNS)} FROM introductions"
+    if introduced is None:
+        existing = set(conn.execute(select))
+    else:
+        existing = set(conn.execute(f"{select} WHERE contact_id IN (SELECT value FROM json_each(?))",
+                                    [_ids(introduced)]))
+    conn.executemany("DELETE FROM introductions WHERE message = ? AND contact_id = ?",
+                     [row[:2] for row in existing - wanted])
+    conn.executemany(
+        f"INSERT INTO introductions ({', '.join(INTRO_COLUMNS)}, computed_at) "
+        f"VALUES ({', '.join('?' for _ in INTRO_COLUMNS)}, ?)",
+        [(*row, computed_at) for row in sorted(wanted - existing, key=lambda r: (str(r[5]), str(r[0]), str(r[1])))])
