@@ -182,7 +182,7 @@ steps = st.one_of(
 )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.just("add"), people, st.sampled_from(["Ann", "Bo"]),
                           st.integers(0, len(COMPANIES) - 1)), min_size=2, max_size=4),
