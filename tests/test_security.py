@@ -203,6 +203,10 @@ IDENTIFIERS = {
     ("syncagent/store/db.py", "self.name"),  # savepoint names, constants of the stages
     ("syncagent/store/db.py", "marks"),  # "?,?,?" for a batch's Message-IDs
     ("syncagent/store/views.py", "name"),  # view names from the VIEWS dict
+    ("syncagent/store/meetings.py", "marks"),  # "?,?,?" for a chunk of UIDs or meeting ids
+    ("syncagent/store/meetings.py", "', '.join(_FIELDS)"),  # the invitations' columns, a constant
+    ("syncagent/store/threads.py", "_MESSAGE"),  # a constant SELECT of the columns threading reads
+    ("syncagent/store/threads.py", "marks"),  # "?,?,?" for a chunk of Message-IDs or component ids
     ("syncagent/store/outreach.py", "', '.join(_ASK_COLUMNS)"),  # the outreach_asks columns, a constant
     ("syncagent/store/runs.py", "notes"),  # the column name, or NULL on a database without it
     ("syncagent/store/migrations.py", "', '.join(cols)"),  # contacts' columns, from PRAGMA table_info

@@ -1,68 +1,108 @@
 """Meetings from calendar invitations (the text/calendar parts stored in ``calendar_parts``).
 
-``rebuild(db)`` reads every stored invitation and rewrites ``meetings`` and
-``meeting_contacts``, so it can run after every sync and gives the same result
-each time. What an invitation says and which one wins are the pure rules of
-``parse.calendar``. The ledger counts a meeting at its ``end_at`` and ignores
-cancelled ones.
+What an invitation says and which one wins are the pure rules of
+``parse.calendar``: per event (UID, RECURRENCE-ID) the highest SEQUENCE wins
+(a tie to the later message), a CANCEL covering it marks it ``cancelled``.
+The ledger counts a meeting at its ``end_at`` and ignores cancelled ones.
+
+This stage keeps ``meetings``, ``meeting_people`` and ``meeting_contacts``
+up to date at the cost of what changed: ``update`` parses only the parts of
+messages stored since the last pass (an id watermark in ``pipeline_state``,
+committed with the result), stores their events in ``invitations`` and
+re-resolves only the UIDs they name. ``rebuild`` parses every stored part
+again; ``update`` falls back to it on a new database, a forced pass, a change of
+the configured time zone (floating times and all-day dates are read in it), or
+when a calendar part arrived for a message stored before (a second copy
+brought it). When the contacts' addresses changed, every meeting is relinked
+to its contacts (one statement, no parsing). Either way the tables end up as
+parsing every invitation would leave them, and meeting ids stay put.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
-from syncagent.parse.calendar import Invitation, parse_invitation, resolve, zone
+from syncagent.parse.calendar import Invitation, meeting_order, parse_invitation, resolve, zone
+from syncagent.store import meetings as store
+from syncagent.store.db import transaction
+from syncagent.store.state import load_max_message, load_stage_state, save_stage_state
 
 log = logging.getLogger(__name__)
 
+_STATE = "meetings"
 
-def rebuild(db, default_tz: str = "UTC") -> int:
-    """Recompute meetings from every stored invitation in one transaction; return how many there are.
+
+@dataclass
+class MeetingChanges:
+    """What one pass changed. ``full``: every meeting was re-derived (the sets are then empty: treat all as changed).
+
+    ``meetings``: ids of the meetings added, re-resolved or removed in this pass
+    (a superset of those whose row differs); ``contacts``: the contacts linked to
+    any of them, before or after. ``relinked``: the contacts changed, so any
+    meeting's contacts may have.
+    """
+
+    full: bool = False
+    meetings: set[int] = field(default_factory=set)
+    contacts: set[int] = field(default_factory=set)
+    relinked: bool = False
+
+
+def update(db, default_tz: str = "UTC", *, full: bool = False) -> MeetingChanges:
+    """Bring the meetings up to date with the invitations stored since the last pass, in one transaction.
 
     ``default_tz`` (the config's timezone) places floating times and all-day dates.
     """
+    with transaction(db, "meetings") as conn:
+        state = load_stage_state(conn, _STATE)
+        top, parts = load_max_message(conn), store.load_calendar_part_count(conn)
+        contacts = store.load_contacts_fingerprint(conn)
+        new = [] if state is None else store.load_calendar_parts(conn, int(state["message"]))
+        if (full or state is None or state.get("tz") != default_tz
+                or int(state.get("parts", -1)) + len(new) != parts):
+            _rebuild(conn, default_tz)
+            save_stage_state(conn, _STATE, {"message": top, "parts": parts, "tz": default_tz, "contacts": contacts})
+            return MeetingChanges(full=True)
+        changes = MeetingChanges()
+        if new:
+            tz = zone(default_tz)
+            events = [e for message, ics, date in new for e in parse_invitation(ics, message, date, tz)]
+            store.save_invitations(conn, events)
+            uids = {e.uid for e in events}
+            before = store.load_meeting_ids(conn, uids)
+            meetings = resolve(store.load_invitations(conn, uids))
+            wanted = {(m.uid, m.recurrence_id) for m in meetings}
+            gone = [i for key, i in before.items() if key not in wanted]
+            changes.contacts |= store.load_meeting_contacts(conn, before.values())
+            ids = store.save_meetings(conn, meetings, gone)
+            changes.meetings = {*ids, *gone}
+            changes.contacts |= store.load_meeting_contacts(conn, ids)
+        if contacts != state.get("contacts"):
+            store.save_meeting_contacts(conn)
+            changes.relinked = True
+        save_stage_state(conn, _STATE, {"message": top, "parts": parts, "tz": default_tz, "contacts": contacts})
+        return changes
+
+
+def rebuild(db, default_tz: str = "UTC") -> int:
+    """Recompute meetings from every stored invitation in one transaction; return how many there are."""
+    with transaction(db, "meetings") as conn:
+        state = {"message": load_max_message(conn), "parts": store.load_calendar_part_count(conn),
+                 "tz": default_tz, "contacts": store.load_contacts_fingerprint(conn)}
+        count = _rebuild(conn, default_tz)
+        save_stage_state(conn, _STATE, state)
+        return count
+
+
+def _rebuild(conn, default_tz: str) -> int:
     tz = zone(default_tz)
-    rows = db.execute(
-        "SELECT c.message, c.ics, m.date FROM calendar_parts c JOIN messages m ON m.id = c.message ORDER BY c.message"
-    ).fetchall()
     events: list[Invitation] = []
-    for message, ics, message_date in rows:
+    for message, ics, message_date in store.load_calendar_parts(conn):
         events.extend(parse_invitation(ics, message, message_date, tz))
+    store.save_invitations(conn, events, replace=True)  # before resolve() sets the winners' status
     meetings = resolve(events)
-    _write(db, meetings)
+    wanted = {(m.uid, m.recurrence_id) for m in meetings}
+    gone = [i for key, i in store.load_meeting_ids(conn).items() if key not in wanted]
+    store.save_meetings(conn, sorted(meetings, key=meeting_order), gone)
     return len(meetings)
-
-
-def _write(db, meetings: list[Invitation]) -> None:
-    """Upsert by (uid, recurrence_id) so meeting ids stay stable across rebuilds; drop the rest."""
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS _meeting_keys (uid TEXT, recurrence_id TEXT)")
-        conn.execute("DELETE FROM _meeting_keys")
-        conn.execute("DELETE FROM meeting_contacts")
-        contacts = dict(conn.execute("SELECT address, contact_id FROM contact_emails").fetchall())
-        for m in meetings:
-            meeting_id = conn.execute(
-                "INSERT INTO meetings (uid, recurrence_id, sequence, status, summary, organizer, start_at, end_at, message) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid, recurrence_id) DO UPDATE SET "
-                "sequence = excluded.sequence, status = excluded.status, summary = excluded.summary, "
-                "organizer = excluded.organizer, start_at = excluded.start_at, end_at = excluded.end_at, "
-                "message = excluded.message RETURNING id",
-                [m.uid, m.recurrence_id, m.sequence, m.status, m.summary, m.organizer, m.start_at, m.end_at, m.message],
-            ).fetchone()[0]
-            conn.execute("INSERT INTO _meeting_keys VALUES (?, ?)", [m.uid, m.recurrence_id])
-            linked = sorted({contacts[a] for a in m.people if a in contacts})
-            conn.executemany(
-                "INSERT OR IGNORE INTO meeting_contacts (meeting, contact_id) VALUES (?, ?)",
-                [(meeting_id, c) for c in linked],
-            )
-        conn.execute(
-            "DELETE FROM meetings WHERE NOT EXISTS (SELECT 1 FROM _meeting_keys k "
-            "WHERE k.uid = meetings.uid AND k.recurrence_id = meetings.recurrence_id)"
-        )
-        conn.execute("DELETE FROM _meeting_keys")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise

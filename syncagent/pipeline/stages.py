@@ -44,16 +44,13 @@ def _stages(db, config: Config, now: datetime, force: bool) -> None:
     search.catch_up(db)
     mail, people, own = _mail_fingerprint(db), _people_fingerprint(db, config), _own_addresses(config)
     last = _load(db)
-    mail_changed = force or last.get("mail") != mail
     last_own = {} if force else last.get("own") or {}
     # Until a pass completes its state is not saved, so a failed one re-derives all of this again.
     own_changed = {name: a for name, a in own.items() if last_own.get(name) != a}
     derive_directions(db, own_changed)
-    if mail_changed:
-        threads.rebuild(db)
-    if mail_changed or last.get("people") != people:
-        # meeting_contacts names the contacts an invitation's attendees are, as the contacts are now.
-        meetings.rebuild(db, config.timezone)
+    # Each decides itself what is new since its last pass, and notices a time zone or contacts change.
+    threads.update(db, full=force)
+    meetings.update(db, config.timezone, full=force)
     full = force or bool(own_changed) or last.get("settings") != _settings_fingerprint(config) or not stats.stored(db)
     derive(db, config, now, last, full=full, mail=mail, people=people, own=own)
 

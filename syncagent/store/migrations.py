@@ -687,3 +687,59 @@ def m0014_incremental_derivation(db: Database) -> None:
         DELETE FROM pipeline_state WHERE name = 'derived';
         """
     )
+
+
+@migrations(name="0015_incremental_threads_and_meetings")
+def m0015_incremental_threads_and_meetings(db: Database) -> None:
+    # The threads and meetings stages keep what they derived from, so a pass costs
+    # what changed: the thread graph (every Message-ID an account's mail names, and
+    # the component it is in), each parsed invitation, and each meeting's people.
+    # Derived: with no 'threads'/'meetings' state the next pass fills them from
+    # every stored message (a later step that rewrites stored ids drops that state).
+    db.executescript(
+        """
+        CREATE TABLE thread_components (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            messages INTEGER NOT NULL,
+            first_date TEXT,
+            first_message_id TEXT,
+            last_date TEXT
+        );
+        CREATE TABLE thread_nodes (
+            account TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            component INTEGER NOT NULL,
+            PRIMARY KEY (account, message_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX thread_nodes_component ON thread_nodes (component);
+        -- The rows a second copy gave a Gmail thread id after they were threaded by headers.
+        CREATE INDEX messages_hint_arrived ON messages (id)
+            WHERE thread_hint IS NOT NULL AND thread_id IS NOT thread_hint;
+
+        CREATE TABLE invitations (
+            message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            uid TEXT NOT NULL,
+            recurrence_id TEXT NOT NULL,
+            method TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            summary TEXT,
+            organizer TEXT,
+            start_at TEXT,
+            end_at TEXT,
+            message_date TEXT NOT NULL,
+            people TEXT NOT NULL,
+            PRIMARY KEY (message, position)
+        );
+        CREATE INDEX invitations_uid ON invitations (uid);
+        CREATE TABLE meeting_people (
+            meeting INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+            address TEXT NOT NULL,
+            PRIMARY KEY (meeting, address)
+        );
+        DELETE FROM pipeline_state WHERE name IN ('threads', 'meetings');
+        """
+    )
