@@ -295,3 +295,21 @@ def test_private_imapclient_api_is_pinned_to_verified_releases():
     users = {fn.name for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef)
              for node in ast.walk(fn) if isinstance(node, ast.Attribute) and node.attr in private}
     assert users == {"raw_uid_fetch"}
+
+
+@pytest.mark.dovecot
+def test_sent_mail_and_auto_replies_read_without_a_second_structure_fetch(mailbox, tmp_path, monkeypatch):
+    """The user's own mail is measured and an auto-reply's return date read from the one bulk FETCH's structures."""
+    own = [make_message(i, sender="me@example.test", to=f"p{i}@corp.example",
+                        subject=f"Question {i}?") for i in range(6)]
+    away = [make_message(10, subject="Out of office", extra="Auto-Submitted: auto-replied\r\n")
+            .replace(b"Body 10", b"I am away until 2026-12-01.")]
+    mailbox.append_many("INBOX", own + away)
+    slow = _read_all(mailbox, tmp_path / "slow", monkeypatch, False)
+    mailbox.server.reset_commands()
+    fast = _read_all(mailbox, tmp_path / "fast", monkeypatch, True)
+    assert_same_records(fast, slow)
+    assert sum(1 for m, _s in fast if m.outreach is not None) == 6
+    assert [m.ooo_until for m, _s in fast if m.auto_reply] == [slow[-1][0].ooo_until] != [None]
+    lines = [line for line in mailbox.server.command_lines if line.startswith("UID FETCH")]
+    assert not any(line.endswith("(BODYSTRUCTURE)") for line in lines), lines

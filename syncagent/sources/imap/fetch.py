@@ -309,7 +309,8 @@ def convert(attrs: dict, want_structure) -> dict:
     """Raw scanned values -> what imapclient's ``fetch`` gives for the same keys.
 
     BODYSTRUCTURE is parsed (into imapclient's ``BodyData``) only when
-    ``want_structure(raw bytes)`` says so; otherwise it is left out.
+    ``want_structure(raw bytes)`` says so; otherwise its raw form is kept under
+    ``UNPARSED_STRUCTURE`` for ``structure``.
     """
     out = {}
     for key, value in attrs.items():
@@ -317,13 +318,34 @@ def convert(attrs: dict, want_structure) -> dict:
         if how is not None:
             out[key] = how(value)
         elif key == b"BODYSTRUCTURE":
-            if isinstance(value, RawList) and want_structure(value.raw):
-                from imapclient.response_types import BodyData
+            if isinstance(value, RawList):
+                if want_structure(value.raw):
+                    from imapclient.response_types import BodyData
 
-                out[key] = BodyData.create(value.parse())
+                    out[key] = BodyData.create(value.parse())
+                else:
+                    out[UNPARSED_STRUCTURE] = value
         elif key[:5] == b"BODY[":
             out[key] = value
     return out
+
+
+# The raw BODYSTRUCTURE of a message whose structure was not wanted up front, for ``structure``
+# to parse later if a rule needs it after all (a key no server sends: it holds a space).
+UNPARSED_STRUCTURE = b"BODYSTRUCTURE (unparsed)"
+
+
+def structure(value: object):
+    """A BODYSTRUCTURE left unparsed by ``convert``, as imapclient gives it; None if it cannot be read."""
+    if not isinstance(value, RawList):
+        return None
+    from imapclient.response_types import BodyData
+
+    try:
+        return BodyData.create(value.parse())
+    except Exception:  # the caller asks the server for it again instead
+        log.debug("an unparsed BODYSTRUCTURE could not be read", exc_info=True)
+        return None
 
 
 def _int(value):

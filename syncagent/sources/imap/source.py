@@ -392,10 +392,20 @@ class ImapSource:
 
         Read only for the rules that need text: an auto-reply's return date, the measures of
         the user's own outreach. The bulk FETCH parses BODYSTRUCTURE only where a calendar
-        part is named, so these messages' structures are asked for again: one small FETCH.
+        part is named and keeps the others raw: those are parsed here; one the scanner did not
+        keep (imapclient's reader was used) is asked for again in one small FETCH.
         """
-        structures = {uid: data[uid] for uid in uids if b"BODYSTRUCTURE" in data.get(uid, {})}
-        missing = [uid for uid in uids if uid not in structures]
+        structures: dict[int, dict] = {}
+        missing: list[int] = []
+        for uid in uids:
+            d = data.get(uid, {})
+            parsed = d.get(b"BODYSTRUCTURE")
+            if parsed is None and imap_fetch.UNPARSED_STRUCTURE in d:
+                parsed = imap_fetch.structure(d[imap_fetch.UNPARSED_STRUCTURE])
+            if parsed is None:
+                missing.append(uid)
+            else:
+                structures[uid] = {b"BODYSTRUCTURE": parsed}
         if missing:
             structures.update(self._imap.fetch(missing, ["BODYSTRUCTURE"]))
         out = {}
