@@ -196,8 +196,8 @@ IDENTIFIERS = {
     ("syncagent/store/derived.py", ".format(meeting_scope)"),  # a constant json_each filter or nothing
     ("syncagent/store/reminders.py", "sql"),  # a constant SELECT
     ("syncagent/store/reminders.py", "where"),  # three constant holder filters
-    ("syncagent/pipeline/networking.py", "', '.join(_COMPANY_FIELDS)"),  # the companies view's columns
-    ("syncagent/pipeline/stages.py", "_WANTED"),  # a constant CASE expression; the addresses are a parameter
+    ("syncagent/store/summary.py", "', '.join(_COMPANY_FIELDS)"),  # the companies view's columns
+    ("syncagent/store/mail.py", "_WANTED"),  # a constant CASE expression; the addresses are a parameter
     ("syncagent/store/db.py", "', '.join(_MESSAGE_COLUMNS)"),
     ("syncagent/store/db.py", "sets"),  # "<cursor column> = ?" for known cursor columns
     ("syncagent/store/db.py", "self.name"),  # savepoint names, constants of the stages

@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The parts whose SQL now lives in store modules. (The pipeline's other stages are on their way.)
 CLEAN = ["syncagent/assistant", "syncagent/cli", "syncagent/contacts", "syncagent/daemon", "syncagent/digest",
          "syncagent/notify", "syncagent/reports", "syncagent/serve", "syncagent/setup",
-         "syncagent/pipeline/outreach.py"]
+         "syncagent/pipeline/ledger.py", "syncagent/pipeline/meetings.py", "syncagent/pipeline/networking.py",
+         "syncagent/pipeline/outreach.py", "syncagent/pipeline/stages.py", "syncagent/pipeline/threads.py"]
 
 # sqlite3's statement runners; a call with the SQL as its argument is SQL. The Gmail client's
 # ``request.execute()`` takes no argument, so it is not one.

@@ -10,7 +10,6 @@ writing, so ``--now`` reads the same figures the stored tables hold.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -22,37 +21,14 @@ from syncagent.ledger import turns as ledger_mod
 from syncagent.ledger.introductions import Introduction, Mail
 from syncagent.ledger.obligations import Obligation
 from syncagent.ledger.outofoffice import AwayNotice
+from syncagent.store import contacts as contacts_store
+from syncagent.store import derived as derived_store
+from syncagent.store import summary as summary_store
 from syncagent.timeutil import iso
 
 log = logging.getLogger(__name__)
 
 _NO_LIMIT = "9999-12-31T23:59:59Z"
-
-# Incoming, not automatic, addressed (To/Cc) to at least one tracked contact: the only
-# messages that can introduce someone. One row per recipient; the lowest id of a
-# Message-ID held by several accounts stands for it, as in the turn ledger.
-_INTRO_SQL = """
-SELECT m.id, m.message_id, m.date, m.from_address, m.from_name, a.address
-FROM messages m
-JOIN message_addresses a ON a.message = m.id AND a.role IN ('to', 'cc')
-WHERE m.direction = 'incoming' AND m.automatic = 0 AND m.date <= :until
-  AND m.id IN (SELECT x.message FROM message_addresses x JOIN contact_emails ce ON ce.address = x.address
-               WHERE x.role IN ('to', 'cc'))
-ORDER BY m.id
-"""
-
-_SCOPED_INTRO = "WHERE x.role IN ('to', 'cc') AND ce.contact_id IN (SELECT value FROM json_each(:ids))"
-
-# Auto-replies that stated a return date, from a tracked contact.
-_AWAY_SQL = """
-SELECT ce.contact_id, m.id, m.date, m.ooo_until
-FROM messages m
-JOIN message_addresses a ON a.message = m.id AND a.role = 'from'
-JOIN contact_emails ce ON ce.address = a.address
-WHERE m.automatic = 1 AND m.ooo_until IS NOT NULL AND m.direction = 'incoming' AND m.date <= :until
-ORDER BY m.id
-"""
-
 
 @dataclass(frozen=True)
 class Person:
@@ -76,18 +52,14 @@ def own_addresses(config: Config) -> set[str]:
 
 
 def people(db) -> list[Person]:
-    return [Person(*row) for row in db.execute("SELECT id, name, company FROM contacts ORDER BY id").fetchall()]
+    return [Person(*row) for row in contacts_store.load_people(db.conn)]
 
 
 def mails(db, until: str, introduced: Collection[int] | None = None) -> list[Mail]:
     """The messages that can introduce someone; with ``introduced``, those addressed to one of these contacts."""
     by_id: dict[int, dict] = {}
     seen_ids: dict[str, int] = {}
-    sql, params = _INTRO_SQL, {"until": until}
-    if introduced is not None:
-        sql = sql.replace("WHERE x.role IN ('to', 'cc')", _SCOPED_INTRO)
-        params["ids"] = json.dumps(sorted(introduced))
-    for pk, message_id, when, sender, name, address in db.conn.execute(sql, params):
+    for pk, message_id, when, sender, name, address in derived_store.load_intro_recipients(db.conn, until, introduced):
         first = seen_ids.setdefault(message_id, pk)
         if first != pk:
             continue  # another account's copy of the same message
@@ -104,11 +76,7 @@ def mails(db, until: str, introduced: Collection[int] | None = None) -> list[Mai
 def away_notices(db, until: str, ids: Collection[int] | None = None) -> dict[int, list[AwayNotice]]:
     """contact id -> the auto-replies with a return date from that contact (``ids``: only those contacts)."""
     out: dict[int, list[AwayNotice]] = {}
-    sql, params = _AWAY_SQL, {"until": until}
-    if ids is not None:
-        sql = sql.replace("ORDER BY m.id", "AND ce.contact_id IN (SELECT value FROM json_each(:ids)) ORDER BY m.id")
-        params["ids"] = json.dumps(sorted(ids))
-    for contact_id, pk, when, until_text in db.conn.execute(sql, params):
+    for contact_id, pk, when, until_text in derived_store.load_away_replies(db.conn, until, ids):
         at = _parse(when)
         try:
             back = date.fromisoformat(until_text)
@@ -120,7 +88,7 @@ def away_notices(db, until: str, ids: Collection[int] | None = None) -> dict[int
 
 
 def contact_of(db) -> dict[str, int]:
-    return dict(db.execute("SELECT address, contact_id FROM contact_emails").fetchall())
+    return contacts_store.load_address_owners(db.conn)
 
 
 def derive(db, config: Config, now: datetime, ledgers: Mapping[int, ledger_mod.Ledger],
@@ -202,9 +170,6 @@ def states_at(db, config: Config, now: datetime) -> dict[int, tuple[str | None, 
     return {cid: (led.state, derived.responsiveness.get(cid)) for cid, led in ledgers.items()}
 
 
-_COMPANY_FIELDS = ("company", "company_key", "tracked", "reached", "replied", "reply_rate", "owed", "owed_kinds")
-
-
 def company_rows(db, config: Config, now: datetime | None = None) -> list[dict]:
     """One dict per target company: the stored ``companies`` view, or at ``now`` computed in memory.
 
@@ -212,8 +177,7 @@ def company_rows(db, config: Config, now: datetime | None = None) -> list[dict]:
     those who replied, replied / reached, and the open reminders due now for people there.
     """
     if now is None:
-        cur = db.execute(f"SELECT {', '.join(_COMPANY_FIELDS)} FROM companies")
-        return [dict(zip(_COMPANY_FIELDS, row)) for row in cur.fetchall()]
+        return summary_store.load_companies(db)
     from syncagent.pipeline import reminders
     from syncagent.pipeline.ledger import ledgers as compute_ledgers
 

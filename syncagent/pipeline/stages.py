@@ -11,16 +11,20 @@ clock) and wakes snoozed reminders instead of rebuilding.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import sqlite3
 from datetime import datetime
 
 from syncagent.config import Config
+from syncagent.store import derived as derived_store
+from syncagent.store import mail as mail_store
 from syncagent.store.db import transaction
+from syncagent.store.state import load_stage_state, save_stage_state
 from syncagent.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
+
+_STATE = "derived"  # the pipeline_state row holding the last pass's fingerprints and watermark
 
 
 def after_sync(db, config: Config, *, now: datetime | None = None, force: bool = False) -> None:
@@ -136,10 +140,6 @@ def _own_addresses(config: Config) -> dict[str, list[str]]:
     return {a.name: sorted(a.addresses) for a in config.accounts}
 
 
-_WANTED = "CASE WHEN from_address IN (SELECT value FROM json_each(:own)) THEN 'outgoing' ELSE 'incoming' END"
-_DIRECTION_SQL = f"UPDATE messages SET direction = {_WANTED} WHERE account = :account AND direction != {_WANTED}"
-
-
 def derive_directions(db, own: dict[str, list[str]]) -> int:
     """Set ``messages.direction`` of each account in ``own`` from its From address; return rows changed.
 
@@ -150,12 +150,10 @@ def derive_directions(db, own: dict[str, list[str]]) -> int:
     """
     if not own:
         return 0
-    conn = db.conn
     changed = 0
-    with transaction(db, "directions"):
+    with transaction(db, "directions") as conn:
         for account, addresses in own.items():
-            cur = conn.execute(_DIRECTION_SQL, {"account": account, "own": json.dumps(addresses)})
-            changed += cur.rowcount
+            changed += mail_store.save_directions(conn, account, addresses)
     if changed:
         log.info("re-derived the direction of %d messages from the configured addresses", changed)
     return changed
@@ -163,18 +161,12 @@ def derive_directions(db, own: dict[str, list[str]]) -> int:
 
 def _mail_fingerprint(db) -> list:
     """Changes whenever a message, an address of one, or a calendar part is added or goes."""
-    conn = db.conn
-    messages = conn.execute("SELECT count(*), coalesce(max(id), 0), total(gone) FROM messages").fetchone()
-    addresses = conn.execute("SELECT count(*) FROM message_addresses").fetchone()
-    calendars = conn.execute("SELECT count(*) FROM calendar_parts").fetchone()
-    return [*messages, *addresses, *calendars]
+    return derived_store.load_mail_fingerprint(db.conn)
 
 
 def _people_fingerprint(db, config: Config) -> str:
     """Changes with the contacts, their addresses, or the settings the reminders follow."""
-    conn = db.conn
-    contacts = conn.execute("SELECT count(*), max(updated_at), total(cadence_days) FROM contacts").fetchone()
-    emails = conn.execute("SELECT count(*), total(contact_id), max(address) FROM contact_emails").fetchone()
+    contacts, emails = derived_store.load_people_marks(db.conn)
     # The user's own addresses decide which mail is an introduction.
     settings = (config.timezone, config.reminders, sorted({a for acct in config.accounts for a in acct.addresses}))
     return hashlib.sha1(repr((contacts, emails, settings)).encode()).hexdigest()
@@ -186,13 +178,8 @@ def derived(db) -> bool:
 
 
 def _load(db) -> dict:
-    row = db.conn.execute("SELECT value FROM pipeline_state WHERE name = 'derived'").fetchone()
-    return json.loads(row[0]) if row else {}
+    return load_stage_state(db.conn, _STATE) or {}
 
 
 def _save(db, state: dict) -> None:
-    db.conn.execute(
-        "INSERT INTO pipeline_state (name, value) VALUES ('derived', ?) "
-        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        [json.dumps(state)],
-    )
+    save_stage_state(db.conn, _STATE, state)

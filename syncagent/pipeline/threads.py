@@ -85,7 +85,7 @@ def rebuild(db) -> int:
         top = load_max_message(conn)
         _rebuild(conn)
         save_stage_state(conn, _STATE, {"message": top})
-        return int(conn.execute("SELECT count(*) FROM threads").fetchone()[0])
+        return store.count_threads(conn)
 
 
 class _UnionFind:

@@ -168,3 +168,13 @@ def save_merged_address(conn: sqlite3.Connection, contact_id: int, address: str,
     conn.execute("INSERT OR IGNORE INTO contact_emails (address, contact_id, position) VALUES (?, ?, ?)",
                  [address, contact_id, start])
     save_changes(conn, contact_id, {}, now)
+
+
+def load_people(conn: sqlite3.Connection) -> list[tuple[int, str, str | None]]:
+    """(id, name, company) of every contact, by id."""
+    return conn.execute("SELECT id, name, company FROM contacts ORDER BY id").fetchall()
+
+
+def load_address_owners(conn: sqlite3.Connection) -> dict[str, int]:
+    """Every tracked address -> its contact's id."""
+    return dict(conn.execute("SELECT address, contact_id FROM contact_emails").fetchall())

@@ -131,6 +131,21 @@ def load_mail_marks(conn: sqlite3.Connection) -> MailMarks:
     return MailMarks(int(max_id), int(count), int(addresses))
 
 
+def load_mail_fingerprint(conn: sqlite3.Connection) -> list[int | float]:
+    """[messages, highest id, messages gone, addresses, calendar parts]: changes whenever one is added or goes."""
+    messages = conn.execute("SELECT count(*), coalesce(max(id), 0), total(gone) FROM messages").fetchone()
+    addresses = conn.execute("SELECT count(*) FROM message_addresses").fetchone()
+    calendars = conn.execute("SELECT count(*) FROM calendar_parts").fetchone()
+    return [*messages, *addresses, *calendars]
+
+
+def load_people_marks(conn: sqlite3.Connection) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """Aggregates of ``contacts`` and ``contact_emails`` that change with any edit of either."""
+    contacts = conn.execute("SELECT count(*), max(updated_at), total(cadence_days) FROM contacts").fetchone()
+    emails = conn.execute("SELECT count(*), total(contact_id), max(address) FROM contact_emails").fetchone()
+    return tuple(contacts), tuple(emails)
+
+
 def load_new_mail_counts(conn: sqlite3.Connection, after_id: int) -> tuple[int, int]:
     """(messages, address rows) with a message id above ``after_id``."""
     (messages,) = conn.execute("SELECT count(*) FROM messages WHERE id > ?", [after_id]).fetchone()
@@ -415,3 +430,54 @@ def replace_intros(conn: sqlite3.Connection, rows: Iterable[Row], introduced: Co
         f"INSERT INTO introductions ({', '.join(INTRO_COLUMNS)}, computed_at) "
         f"VALUES ({', '.join('?' for _ in INTRO_COLUMNS)}, ?)",
         [(*row, computed_at) for row in sorted(wanted - existing, key=lambda r: (str(r[5]), str(r[0]), str(r[1])))])
+
+
+# Incoming, not automatic, addressed (To/Cc) to at least one tracked contact: the only
+# messages that can introduce someone. One row per recipient; the lowest id of a
+# Message-ID held by several accounts stands for it, as in the turn ledger.
+_INTRO_SQL = """
+SELECT m.id, m.message_id, m.date, m.from_address, m.from_name, a.address
+FROM messages m
+JOIN message_addresses a ON a.message = m.id AND a.role IN ('to', 'cc')
+WHERE m.direction = 'incoming' AND m.automatic = 0 AND m.date <= :until
+  AND m.id IN (SELECT x.message FROM message_addresses x JOIN contact_emails ce ON ce.address = x.address
+               WHERE x.role IN ('to', 'cc'))
+ORDER BY m.id
+"""
+
+_SCOPED_INTRO = "WHERE x.role IN ('to', 'cc') AND ce.contact_id IN (SELECT value FROM json_each(:ids))"
+
+# Auto-replies that stated a return date, from a tracked contact.
+_AWAY_SQL = """
+SELECT ce.contact_id, m.id, m.date, m.ooo_until
+FROM messages m
+JOIN message_addresses a ON a.message = m.id AND a.role = 'from'
+JOIN contact_emails ce ON ce.address = a.address
+WHERE m.automatic = 1 AND m.ooo_until IS NOT NULL AND m.direction = 'incoming' AND m.date <= :until
+ORDER BY m.id
+"""
+
+
+IntroRecipient = tuple[int, str, str, str, str | None, str]
+
+
+def load_intro_recipients(conn: sqlite3.Connection, until: str,
+                          introduced: Collection[int] | None = None) -> list[IntroRecipient]:
+    """(id, Message-ID, date, sender, sender name, recipient) of each recipient of each message that can
+    introduce someone, by id; with ``introduced``, only messages addressed to one of these contacts."""
+    sql, params = _INTRO_SQL, {"until": until}
+    if introduced is not None:
+        sql = sql.replace("WHERE x.role IN ('to', 'cc')", _SCOPED_INTRO)
+        params["ids"] = json.dumps(sorted(introduced))
+    return conn.execute(sql, params).fetchall()
+
+
+def load_away_replies(conn: sqlite3.Connection, until: str,
+                      ids: Collection[int] | None = None) -> list[tuple[int, int, str, str]]:
+    """(contact id, message id, date, stated return date) of each auto-reply with a return date
+    from a tracked contact (``ids``: only those contacts), by message id."""
+    sql, params = _AWAY_SQL, {"until": until}
+    if ids is not None:
+        sql = sql.replace("ORDER BY m.id", "AND ce.contact_id IN (SELECT value FROM json_each(:ids)) ORDER BY m.id")
+        params["ids"] = json.dumps(sorted(ids))
+    return conn.execute(sql, params).fetchall()

@@ -1,12 +1,17 @@
-"""Reads over the stored mail headers (``messages``, ``message_addresses``) that are not the ledger's."""
+"""Reads over the stored mail headers (``messages``, ``message_addresses``) that are not the ledger's,
+and the one derived column of ``messages`` (its direction, from the configured own addresses)."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 from typing import NamedTuple
 
 from sqlite_utils import Database
+
+_WANTED = "CASE WHEN from_address IN (SELECT value FROM json_each(:own)) THEN 'outgoing' ELSE 'incoming' END"
+_DIRECTION_SQL = f"UPDATE messages SET direction = {_WANTED} WHERE account = :account AND direction != {_WANTED}"
 
 
 class Correspondence(NamedTuple):
@@ -54,3 +59,11 @@ def load_correspondence(db: Database, own: Iterable[str], max_recipients: int) -
 def has_messages(db: Database) -> bool:
     """Whether any message is stored (gone or not)."""
     return bool(db.execute("SELECT EXISTS (SELECT 1 FROM messages)").fetchone()[0])
+
+
+def save_directions(conn: sqlite3.Connection, account: str, own: list[str]) -> int:
+    """Set the direction of ``account``'s messages from their From address against ``own``; return rows changed.
+
+    One statement, writing only the rows whose direction changes.
+    """
+    return conn.execute(_DIRECTION_SQL, {"account": account, "own": json.dumps(own)}).rowcount

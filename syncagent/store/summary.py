@@ -1,4 +1,4 @@
-"""Reads of the derived per-contact figures (``contact_ledger`` and the ``contact_summary`` view over it)."""
+"""Reads of the derived per-contact figures (``contact_ledger``, the ``contact_summary`` view over it) and the ``companies`` view."""
 
 from __future__ import annotations
 
@@ -24,3 +24,12 @@ def count_responsiveness(db: Database) -> dict[str, int]:
     return {str(cls): int(n) for cls, n in db.execute(
         "SELECT responsiveness, count(*) FROM contact_summary WHERE responsiveness IS NOT NULL "
         "GROUP BY responsiveness").fetchall()}
+
+
+_COMPANY_FIELDS = ("company", "company_key", "tracked", "reached", "replied", "reply_rate", "owed", "owed_kinds")
+
+
+def load_companies(db: Database) -> list[dict[str, Any]]:
+    """The stored ``companies`` view, one dict per target company."""
+    cur = db.execute(f"SELECT {', '.join(_COMPANY_FIELDS)} FROM companies")
+    return [dict(zip(_COMPANY_FIELDS, row)) for row in cur.fetchall()]

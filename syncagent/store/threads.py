@@ -159,3 +159,7 @@ def save_threads(conn: sqlite3.Connection, rows: Iterable[ThreadRow], gone: Iter
         "ON CONFLICT (id) DO UPDATE SET account = excluded.account, subject = excluded.subject, "
         "first_date = excluded.first_date, last_date = excluded.last_date, message_count = excluded.message_count",
         rows)
+
+
+def count_threads(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM threads").fetchone()[0])
