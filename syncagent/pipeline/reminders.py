@@ -40,6 +40,9 @@ from syncagent.ledger.obligations import (  # noqa: F401  (re-exported: the rule
     obligation,
 )
 from syncagent.pipeline import networking
+from syncagent.store import contacts as contacts_store
+from syncagent.store import derived as derived_store
+from syncagent.store import reminders as store
 from syncagent.store.db import transaction
 from syncagent.timeutil import iso, parse_iso, utcnow
 
@@ -56,8 +59,7 @@ class _Contact:
 
 
 def _contacts(db) -> list[_Contact]:
-    return [_Contact(*row) for row in db.execute(
-        "SELECT id, name, company, cadence_days FROM contacts ORDER BY id").fetchall()]
+    return [_Contact(*row) for row in derived_store.load_persons(db.conn, None)]
 
 
 def evaluate(db, config: Config, now: datetime, events: dict | None = None, ledgers: dict | None = None):
@@ -140,8 +142,7 @@ def _reconcile(db, config: Config, now: datetime, events: dict | None, ledgers: 
     now_text = iso(now)
     tz = config.tz
     counts = {"created": 0, "settled": 0, "woken": 0}
-    conn = db.conn
-    with transaction(db, "reminders"):
+    with transaction(db, "reminders") as conn:
         # Read inside the write transaction, so a concurrent writer cannot slip in between.
         evaluated, derived, by_id, persons = _evaluate(db, config, now, events, ledgers)
         owed: dict[int, set] = {}
@@ -152,10 +153,8 @@ def _reconcile(db, config: Config, now: datetime, events: dict | None, ledgers: 
         contacts = {c.id: c for c, _led, _ob in evaluated}
         # Settle first: the schema allows one open row per holder, so an old row must be
         # closed before the new obligation's row goes in.
-        for rid, contact_id, kind, anchor, company, about in conn.execute(
-            "SELECT id, contact_id, kind, anchor, company, about_contact_id FROM reminders "
-            "WHERE status IN ('open', 'snoozed')"
-        ).fetchall():
+        settled = []
+        for rid, contact_id, kind, anchor, company, about in store.load_active(conn, None, None, None):
             if (kind, anchor) in owed.get(contact_id, ()):
                 continue
             contact = contacts.get(contact_id)
@@ -165,31 +164,12 @@ def _reconcile(db, config: Config, now: datetime, events: dict | None, ledgers: 
                 event = _settled_by(by_id[contact_id], kind, anchor, config.reminders, tz, contact.cadence_days)
             else:
                 event = networking.settled_by(kind, anchor, contact_id, company, about, now, by_id, derived, persons)
-            conn.execute(
-                "UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = ?, snoozed_until = NULL "
-                "WHERE id = ?",
-                [iso(event.at) if event else now_text, _message_id(event.ref if event else None), rid],
-            )
-            counts["settled"] += 1
-        for contact, _led, ob in evaluated:
-            if ob is None:
-                continue
-            cur = conn.execute(
-                "INSERT INTO reminders (contact_id, kind, anchor, due_at, status, created_at, reason, "
-                "about_contact_id, company) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [contact.id, ob.kind, ob.anchor, iso(ob.due_at), now_text, ob.reason, ob.about_contact_id,
-                 ob.company],
-            )
-            counts["created"] += cur.rowcount
-            # Settings may have moved the due time; the reason's "N days ago" moves with the clock.
-            conn.execute(
-                "UPDATE reminders SET due_at = ?, reason = ? WHERE contact_id = ? AND kind = ? AND anchor = ? "
-                "AND status IN ('open', 'snoozed') AND (due_at IS NOT ? OR reason IS NOT ?)",
-                [iso(ob.due_at), ob.reason, contact.id, ob.kind, ob.anchor, iso(ob.due_at), ob.reason],
-            )
-        counts["woken"] = conn.execute(
-            "UPDATE reminders SET status = 'open' WHERE status = 'snoozed' AND snoozed_until <= ?", [now_text]
-        ).rowcount
+            settled.append((iso(event.at) if event else now_text, _message_id(event.ref if event else None), rid))
+        counts["settled"] = store.save_settled(conn, settled)
+        counts["created"] = store.save_owed(conn, [
+            (contact.id, ob.kind, ob.anchor, iso(ob.due_at), ob.reason, ob.about_contact_id, ob.company)
+            for contact, _led, ob in evaluated if ob is not None], now_text)
+        counts["woken"] = store.save_woken(conn, now_text)
     if any(counts.values()):
         log.info("reminders: %(created)d new, %(settled)d settled, %(woken)d back from snooze", counts)
     return counts, evaluated
@@ -205,8 +185,6 @@ def apply(db, config: Config, derived) -> dict:
     which is what a full pass would leave (the property test checks it). Snoozed rows
     wake whatever the scope. Returns counts: {"created", "settled", "woken"}.
     """
-    from syncagent.store import reminders as store
-
     now, tz, settings = derived.now, config.tz, config.reminders
     now_text = iso(now)
     counts = {"created": 0, "settled": 0, "woken": 0}
@@ -258,9 +236,7 @@ def key_of(company: str | None) -> str | None:
 
 def wake_snoozed(db, now: datetime) -> int:
     """Reopen snoozed reminders whose time has come (all a quiet pass needs to do)."""
-    woken = db.conn.execute(
-        "UPDATE reminders SET status = 'open' WHERE status = 'snoozed' AND snoozed_until <= ?", [iso(now)]
-    ).rowcount
+    woken = store.save_woken(db.conn, iso(now))
     if woken:
         log.info("reminders: %d back from snooze", woken)
     return woken
@@ -376,17 +352,13 @@ def _listing(db, config: Config, now: datetime, evaluated: list, due_only: bool)
 
 
 def _rows_by_key(db) -> dict[tuple, dict]:
-    cur = db.execute("SELECT * FROM reminders")
-    cols = [d[0] for d in cur.description]
-    rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+    rows = store.load_all(db.conn)
     return {(r["contact_id"], r["kind"], r["anchor"]): r for r in rows}
 
 
 def _first_emails(db) -> dict[int, str]:
     emails: dict[int, str] = {}
-    for contact_id, address in db.execute(
-        "SELECT contact_id, address FROM contact_emails ORDER BY contact_id, position, address"
-    ).fetchall():
+    for contact_id, address in contacts_store.load_ordered_addresses(db.conn):
         emails.setdefault(contact_id, address)
     return emails
 
@@ -394,11 +366,10 @@ def _first_emails(db) -> dict[int, str]:
 # --- the user's choices ------------------------------------------------------------
 
 def get(db, reminder_id: int) -> dict:
-    cur = db.execute("SELECT * FROM reminders WHERE id = ?", [reminder_id])
-    row = cur.fetchone()
+    row = store.load_reminder(db.conn, reminder_id)
     if row is None:
         raise InputError(f"There is no reminder with id {reminder_id}; run `syncagent reminders` to see the ids.")
-    return dict(zip([d[0] for d in cur.description], row))
+    return row
 
 
 ACTIONS = ("done", "dismiss", "snooze")
@@ -427,12 +398,8 @@ def mark_many(db, ids, action: str, now: datetime | None = None, until: datetime
             raise InputError(f"The snooze date {iso(until)} is not in the future; give a later --until date.")
     if not ids:
         return 0
-    with transaction(db, "mark"):
-        found = {}
-        for start in range(0, len(ids), 500):  # SQLite's bound-variable limit
-            chunk = ids[start:start + 500]
-            found.update(db.conn.execute(
-                f"SELECT id, status FROM reminders WHERE id IN ({', '.join('?' for _ in chunk)})", chunk).fetchall())
+    with transaction(db, "mark") as conn:
+        found = store.load_statuses(conn, ids)
         missing = [i for i in ids if i not in found]
         if missing:
             if len(missing) == 1:
@@ -445,17 +412,11 @@ def mark_many(db, ids, action: str, now: datetime | None = None, until: datetime
             what = (f"Reminder {first} is already {found[first]}" if len(settled) == 1
                     else f"Reminders {_join(settled)} are already done or dismissed")
             raise InputError(f"{what}, so nothing was changed; `syncagent reminders` lists the open ones.")
-        if action == "done":
-            sql, args = ("UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = NULL, "
-                         "snoozed_until = NULL WHERE id = ?"), [iso(now)]
-        elif action == "dismiss":
-            sql, args = ("UPDATE reminders SET status = 'dismissed', resolved_at = ?, resolved_by = NULL, "
-                         "snoozed_until = NULL WHERE id = ?"), [iso(now)]
-        else:
+        if action == "snooze":
             assert until is not None
-            sql, args = ("UPDATE reminders SET status = 'snoozed', snoozed_until = ?, resolved_at = NULL, "
-                         "resolved_by = NULL WHERE id = ?"), [iso(until)]
-        db.conn.executemany(sql, [(*args, i) for i in ids])
+            store.save_snoozed(conn, ids, iso(until))
+        else:
+            store.save_resolved(conn, ids, "done" if action == "done" else "dismissed", iso(now))
     return len(ids)
 
 

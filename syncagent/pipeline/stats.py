@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from syncagent.ledger import figures
 from syncagent.ledger.figures import NO_SEGMENT, PERIODS, ReplyFigures, WeekFigures
 from syncagent.ledger.turns import Ledger, to_utc
+from syncagent.store import stats as sql
 from syncagent.store.db import transaction
 from syncagent.timeutil import iso, parse_iso
 
@@ -27,19 +28,14 @@ LABELS = {"all_time": "all time", "last_90_days": f"last {RECENT_DAYS} days"}
 percentile = figures.percentile
 Reached = figures.Outreach
 
-# The column order of overall_stats and segment_stats, written out in their SQL below.
-_FIGURES = ("reached", "replied", "reply_rate", "median_first_response_hours", "p90_first_response_hours")
+_FIGURES = sql.FIGURES  # the column order of overall_stats and segment_stats
 
 
 # --- what the figures are computed from ----------------------------------------
 
 def from_tables(db) -> list[figures.Outreach]:
     """The reached contacts as the stored ledger tables (last recompute) have them."""
-    rows = db.execute(
-        "SELECT c.segment, l.first_outreach_at, l.first_response_seconds "
-        "FROM contacts c JOIN contact_ledger l ON l.contact_id = c.id "
-        "WHERE l.reached = 1 AND l.first_outreach_at IS NOT NULL ORDER BY c.id"
-    ).fetchall()
+    rows = sql.load_reached(db)
     # The store's own "...Z" text: fromisoformat reads it directly (parse_iso also takes what people type).
     return [figures.Outreach(figures.segment_label(seg), to_utc(datetime.fromisoformat(first)), seconds)
             for seg, first, seconds in rows]
@@ -50,16 +46,13 @@ def stored_figures(db, now: datetime) -> ReplyFigures:
     what every pass stores (the 90-day window moves with the clock, the rows only with the mail)."""
     now = to_utc(now)
     since = iso(now - timedelta(days=figures.RECENT_DAYS))
-    rows = db.execute(
-        "SELECT c.segment, l.first_outreach_at >= :since AND l.first_outreach_at <= :now, l.first_response_seconds "
-        "FROM contacts c JOIN contact_ledger l ON l.contact_id = c.id "
-        "WHERE l.reached = 1 AND l.first_outreach_at IS NOT NULL ORDER BY c.id", {"since": since, "now": iso(now)})
+    rows = sql.load_reached_recent(db, since, iso(now))
     return figures.tally(((figures.segment_label(seg), bool(recent), seconds) for seg, recent, seconds in rows), now)
 
 
 def from_ledgers(db, ledgers: dict[int, Ledger]) -> list[figures.Outreach]:
     """The reached contacts from ledgers computed in memory."""
-    segments = dict(db.execute("SELECT id, segment FROM contacts").fetchall())
+    segments = sql.load_segments(db)
     found = (figures.outreach(segments.get(cid), figures.of_contact(led)) for cid, led in sorted(ledgers.items()))
     return [o for o in found if o is not None]
 
@@ -91,26 +84,17 @@ def evaluate_weeks(db, now: datetime, tz, ledgers: dict[int, Ledger] | None = No
 def store(conn, result: ReplyFigures) -> None:
     """Make overall_stats and segment_stats hold ``result`` (inside the caller's transaction)."""
     computed_at = iso(result.now)
-    conn.execute("DELETE FROM overall_stats")
-    conn.executemany(
-        "INSERT INTO overall_stats (period, reached, replied, reply_rate, median_first_response_hours, "
-        "p90_first_response_hours, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    sql.save_figures(
+        conn,
         [(p, *(result.overall[p][k] for k in _FIGURES), computed_at) for p in PERIODS],
-    )
-    conn.execute("DELETE FROM segment_stats")
-    conn.executemany(
-        "INSERT INTO segment_stats (segment, period, reached, replied, reply_rate, median_first_response_hours, "
-        "p90_first_response_hours, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [(name, p, *(group[p][k] for k in _FIGURES), computed_at) for name, group in result.segments for p in PERIODS],
     )
 
 
 def store_weeks(conn, weeks: dict[str, WeekFigures], timezone: str, computed_at: str) -> None:
     """Make weekly_stats hold ``weeks`` (their bounds in ``timezone``)."""
-    conn.execute("DELETE FROM weekly_stats")
-    conn.executemany(
-        "INSERT INTO weekly_stats (week, start_at, end_at, timezone, messages_sent, asks, answered, reply_rate, "
-        "replies, median_response_hours, meetings, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    sql.save_all_weeks(
+        conn,
         [
             (w.week, iso(w.start), iso(w.end), timezone, w.messages_sent, w.asks, w.answered, w.reply_rate,
              w.replies, w.median_response_hours, w.meetings, computed_at)
@@ -139,9 +123,7 @@ def by_responsiveness(db, config, now: datetime | None = None) -> ReplyFigures:
     with it, computed in memory at that instant (nothing written).
     """
     if now is None:
-        rows = db.execute(
-            "SELECT responsiveness, first_outreach_at, first_response_seconds FROM contact_ledger "
-            "WHERE reached = 1 AND first_outreach_at IS NOT NULL ORDER BY contact_id").fetchall()
+        rows = sql.load_reached_by_class(db)
         outs = [figures.Outreach(figures.segment_label(cls), parse_iso(first), seconds) for cls, first, seconds in rows]
         last = load(db)
         return figures.reply_figures(outs, last.now if last else to_utc(datetime.now(timezone.utc)))
@@ -157,20 +139,18 @@ def by_responsiveness(db, config, now: datetime | None = None) -> ReplyFigures:
 
 def stored(db) -> bool:
     """Has the ledger stage stored the figures at least once?"""
-    return db.execute("SELECT EXISTS (SELECT 1 FROM overall_stats)").fetchone()[0] == 1
+    return sql.count_figures(db)
 
 
 def load(db) -> ReplyFigures | None:
     """The reply figures as last stored, at the instant they were computed; None if never."""
-    rows = db.execute("SELECT period, reached, replied, reply_rate, median_first_response_hours, "
-                      "p90_first_response_hours, computed_at FROM overall_stats").fetchall()
+    rows = sql.load_overall(db)
     if not rows:
         return None
     overall = {row[0]: dict(zip(_FIGURES, row[1:-1])) for row in rows}
     now = parse_iso(rows[0][-1])
     groups: dict[str, dict] = {}
-    for name, period, *values in db.execute("SELECT segment, period, reached, replied, reply_rate, "
-                                            "median_first_response_hours, p90_first_response_hours FROM segment_stats"):
+    for name, period, *values in sql.load_segment_figures(db):
         groups.setdefault(name, {})[period] = dict(zip(_FIGURES, values))
     names = sorted(groups, key=figures.segment_order)
     return ReplyFigures(now=now, overall=overall, segments=tuple((n, groups[n]) for n in names))
@@ -179,23 +159,18 @@ def load(db) -> ReplyFigures | None:
 def load_weeks(db, timezone: str, labels: Iterable[str]) -> dict[str, WeekFigures] | None:
     """The stored weekly figures of ``labels`` (weeks with no activity are absent); None when the
     stored weeks were cut in another time zone (the next sync re-derives them)."""
-    zones = {z for (z,) in db.execute("SELECT DISTINCT timezone FROM weekly_stats")}
+    zones = sql.load_week_zones(db)
     if zones - {timezone}:
         return None
     wanted = set(labels)
-    rows = db.execute(
-        "SELECT week, start_at, end_at, messages_sent, asks, answered, replies, meetings FROM weekly_stats"
-    ).fetchall()  # one row per active week: a few hundred at most
+    rows = sql.load_stored_week_rows(db)  # one row per active week: a few hundred at most
     out: dict[str, WeekFigures] = {}
     for week, start, end, sent, asks, answered, replies, meetings in rows:
         if week not in wanted:
             continue
         # The replies table is the per-reply truth the weekly medians were taken from;
         # the times are read back so several weeks can be pooled.
-        seconds = tuple(s for (s,) in db.execute(
-            "SELECT response_seconds FROM replies WHERE replied_at >= ? AND replied_at < ? ORDER BY response_seconds",
-            [start, end],
-        ))
+        seconds = tuple(sql.load_reply_times(db, start, end))
         out[week] = WeekFigures(week, parse_iso(start), parse_iso(end), sent, asks, answered, replies, seconds, meetings)
     return out
 

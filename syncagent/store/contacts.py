@@ -178,3 +178,8 @@ def load_people(conn: sqlite3.Connection) -> list[tuple[int, str, str | None]]:
 def load_address_owners(conn: sqlite3.Connection) -> dict[str, int]:
     """Every tracked address -> its contact's id."""
     return dict(conn.execute("SELECT address, contact_id FROM contact_emails").fetchall())
+
+
+def load_ordered_addresses(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """(contact id, address) of every tracked address, each contact's in their order (first is the main one)."""
+    return conn.execute("SELECT contact_id, address FROM contact_emails ORDER BY contact_id, position, address").fetchall()

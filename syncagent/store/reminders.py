@@ -1,10 +1,12 @@
-"""The ``reminders`` table's reads and writes for the derived stage (``pipeline.reminders.apply``)."""
+"""The ``reminders`` table's reads and writes: the derived stage's (``pipeline.reminders.apply`` and
+``reconcile``), the listings' and the user's done, dismiss and snooze (``mark_many``)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any, Literal
 
 ActiveRow = tuple[int, int, str, str, str | None, int | None]  # id, contact, kind, anchor, company, about
 
@@ -79,3 +81,42 @@ def load_open(conn: sqlite3.Connection, now: str) -> list[dict[str, object]]:
         "LEFT JOIN contact_ledger l ON l.contact_id = r.contact_id "
         "WHERE r.status = 'open' OR (r.status = 'snoozed' AND r.snoozed_until <= ?) ORDER BY r.id", [now])
     return [dict(zip(OPEN_COLUMNS, row)) for row in cur.fetchall()]
+
+
+def load_all(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every stored row, column name -> value."""
+    cur = conn.execute("SELECT * FROM reminders")
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def load_reminder(conn: sqlite3.Connection, reminder_id: int) -> dict[str, Any] | None:
+    """The row ``reminder_id``, column name -> value, or None when there is none."""
+    cur = conn.execute("SELECT * FROM reminders WHERE id = ?", [reminder_id])
+    row = cur.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cur.description], row))
+
+
+def load_statuses(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
+    """id -> status of those of ``ids`` that exist."""
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), 500):  # SQLite's bound-variable limit
+        chunk = list(ids[start:start + 500])
+        found.update(conn.execute(
+            f"SELECT id, status FROM reminders WHERE id IN ({', '.join('?' for _ in chunk)})", chunk).fetchall())
+    return found
+
+
+def save_resolved(conn: sqlite3.Connection, ids: Iterable[int], status: Literal["done", "dismissed"], at: str) -> None:
+    """The user settled the rows ``ids`` at ``at`` (no message did: ``resolved_by`` is cleared)."""
+    sql = {"done": "UPDATE reminders SET status = 'done', resolved_at = ?, resolved_by = NULL, "
+                   "snoozed_until = NULL WHERE id = ?",
+           "dismissed": "UPDATE reminders SET status = 'dismissed', resolved_at = ?, resolved_by = NULL, "
+                        "snoozed_until = NULL WHERE id = ?"}[status]
+    conn.executemany(sql, [(at, i) for i in ids])
+
+
+def save_snoozed(conn: sqlite3.Connection, ids: Iterable[int], until: str) -> None:
+    """Snooze the rows ``ids`` until ``until``."""
+    conn.executemany("UPDATE reminders SET status = 'snoozed', snoozed_until = ?, resolved_at = NULL, "
+                     "resolved_by = NULL WHERE id = ?", [(until, i) for i in ids])
