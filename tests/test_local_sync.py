@@ -83,3 +83,36 @@ def test_maildir_auto_reply_return_date_is_stored_not_its_text(tmp_path):
     sync.sync_all(db, cfg)
     assert db.execute("SELECT message_id, automatic, ooo_until FROM messages ORDER BY message_id").fetchall() == [
         ("a@y", 1, "2026-11-16"), ("b@y", 1, None)]
+
+
+def test_full_sync_rederives_what_the_cheap_pass_trusts(tmp_path):
+    """`sync --full` re-derives every table: a thread and a ledger row lost by hand come back; a plain sync trusts them."""
+    from syncagent import timeutil
+    from syncagent.contacts import book
+
+    timeutil.set_clock(lambda: timeutil.parse_iso("2026-11-10T09:00:00Z"))
+    try:
+        md = mailbox.Maildir(tmp_path / "mail", create=True)
+        md.add(b"From: me@x.com\nTo: a@y.com\nSubject: hello\nMessage-ID: <1@x>\nDate: Mon, 2 Nov 2026 10:00:00 +0000\n\nhi")
+        md.add(b"From: A <a@y.com>\nTo: me@x.com\nSubject: Re: hello\nMessage-ID: <2@y>\nIn-Reply-To: <1@x>\n"
+               b"Date: Mon, 2 Nov 2026 12:00:00 +0000\n\nyo")
+        cfg = make_config(tmp_path, kind="maildir", path=str(tmp_path / "mail"), addresses=["me@x.com"])
+        db = store.open_db(cfg.database)
+        book.add(db, book.ContactInput(name="Ann A", addresses=["a@y.com"]))
+        sync.sync_all(db, cfg)
+
+        def derived():
+            return (db.execute("SELECT id, message_count FROM threads").fetchall(),
+                    db.execute("SELECT contact_id, state, replied FROM contact_ledger").fetchall())
+
+        good = derived()
+        assert good[0] and good[0][0][1] == 2 and good[1] and good[1][0][2] == 1
+        with db.conn:
+            db.conn.execute("DELETE FROM threads")
+            db.conn.execute("DELETE FROM contact_ledger")
+        sync.sync_all(db, cfg)
+        assert derived() == ([], []), "nothing new: the cheap pass does not rescan"
+        sync.sync_all(db, cfg, full=True)
+        assert derived() == good
+    finally:
+        timeutil.set_clock(None)

@@ -11,7 +11,7 @@ from syncagent.cli import pass_ctx
 
 @click.command()
 @click.option("--account", help="Sync only this account (its `name` in the config).")
-@click.option("--full", is_flag=True, help="Ignore saved positions and re-read everything (duplicates nothing).")
+@click.option("--full", is_flag=True, help="Ignore saved positions, re-read everything (duplicates nothing) and re-derive every table.")
 @pass_ctx
 def sync(ctx, account, full):
     """Pull new mail from every account into the ledger, then update reminders.

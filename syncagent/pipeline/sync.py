@@ -274,5 +274,7 @@ def sync_all(db, config: Config, *, account: str | None = None, full: bool = Fal
     # when every account failed nothing changed, and the cause (a locked or full database,
     # an unreachable server) would only fail them too.
     if any(r.ok for r in results):
-        pipeline.after_sync(db, config, now=now)
+        # --full is what a user reaches for when something looks wrong: it re-derives every
+        # table, not only what the cheap pass would think changed.
+        pipeline.after_sync(db, config, now=now, force=full)
     return results
