@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from faults_helpers import ME
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syncagent.safe_text import for_json, for_markdown, for_markup, for_terminal, shorten
 
@@ -147,6 +149,23 @@ def test_json_keeps_exact_values_but_nothing_a_terminal_obeys():
     text = for_json(value)
     assert json.loads(text) == value
     assert not _obeyed(text.encode("utf-8", "surrogatepass"))
+
+
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner) | st.tuples(inner, inner)
+                       | st.dictionaries(st.text(), inner)
+                       | st.dictionaries(st.integers() | st.floats() | st.booleans() | st.none(), inner),
+                       max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_VALUES, st.sampled_from([0, 2, 4]))
+def test_json_is_the_standard_indented_text_with_only_unsafe_characters_escaped(value, indent):
+    """--json prints exactly what json.dumps(indent=...) writes, for any nesting, save the unsafe characters' escapes."""
+    expected = json.dumps(value, indent=indent, ensure_ascii=False)
+    expected = "".join(f"\\u{ord(ch):04x}" if for_terminal(ch) != ch and ch not in "\n\t\r" and ord(ch) >= 0x7F
+                       else ch for ch in expected)
+    assert for_json(value, indent=indent) == expected
 
 
 def test_commands_on_a_terminal_print_no_escape_sequence_from_mail(hostile_setup):
