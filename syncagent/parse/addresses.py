@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from email.utils import parseaddr
 
 MAX_LENGTH = 320
 _BAD = re.compile(r'[\s<>()\[\],;:"\\@]')
@@ -45,6 +44,8 @@ def normalize_address(text: str | None) -> str | None:
         addr = _MAILTO_IN_ANGLE.sub("<", addr)
         addr = _strip_mailto(addr.strip("<>").strip()) if addr.startswith("<") and addr.endswith(">") else addr
         if _NEEDS_PARSE.search(addr):
+            from email.utils import parseaddr  # rare; email.utils was a quarter of loading the config
+
             addr = parseaddr(addr)[1]
     addr = _strip_mailto(addr.strip())
     local, at, domain = addr.rpartition("@")

@@ -39,7 +39,6 @@ from syncagent.ledger.obligations import (  # noqa: F401  (re-exported: the rule
     Obligation,
     obligation,
 )
-from syncagent.pipeline import networking
 from syncagent.store import contacts as contacts_store
 from syncagent.store import derived as derived_store
 from syncagent.store import reminders as store
@@ -75,6 +74,8 @@ def evaluate(db, config: Config, now: datetime, events: dict | None = None, ledg
 
 
 def _evaluate(db, config: Config, now: datetime, events: dict | None = None, ledgers: dict | None = None):
+    from syncagent.pipeline import networking  # here: a read of the stored rows needs none of it
+
     if events is None and ledgers is None:
         from syncagent.pipeline.ledger import contact_events
 
@@ -139,6 +140,8 @@ def reconcile(db, config: Config, now: datetime | None = None, *, events: dict |
 
 
 def _reconcile(db, config: Config, now: datetime, events: dict | None, ledgers: dict | None) -> tuple[dict, list]:
+    from syncagent.pipeline import networking
+
     now_text = iso(now)
     tz = config.tz
     counts = {"created": 0, "settled": 0, "woken": 0}
@@ -185,6 +188,8 @@ def apply(db, config: Config, derived) -> dict:
     which is what a full pass would leave (the property test checks it). Snoozed rows
     wake whatever the scope. Returns counts: {"created", "settled", "woken"}.
     """
+    from syncagent.pipeline import networking
+
     now, tz, settings = derived.now, config.tz, config.reminders
     now_text = iso(now)
     counts = {"created": 0, "settled": 0, "woken": 0}

@@ -89,7 +89,9 @@ def _ready(path: Path, conn: sqlite3.Connection, migrate: bool, *pragmas: str) -
     try:
         for pragma in pragmas:
             conn.execute(pragma)
-        db = Database(conn)
+        # No sqlite-utils plugins: syncagent uses none, and finding them reads the metadata of every
+        # installed package, the slowest part of opening the database.
+        db = Database(conn, execute_plugins=False)
         if migrate:
             migrate_db(db)
     except sqlite3.DatabaseError as exc:
