@@ -58,7 +58,8 @@ def find(mails: Iterable[Mail], own: Iterable[str], contact_of: Mapping[str, int
     """
     now = turns.to_utc(now)
     mine = {a.lower() for a in own}
-    prepared = {cid: turns.prepare(evs, now) for cid, evs in events.items()}
+    # Prepared when first looked up: most contacts are never named in an introducing mail.
+    prepared: dict[int, tuple[turns.Event, ...]] = {}
     found: dict[tuple[int | str, int], Introduction] = {}
     for mail in sorted(mails, key=lambda m: (turns.to_utc(m.at), m.ref)):
         at = turns.to_utc(mail.at)
@@ -71,7 +72,9 @@ def find(mails: Iterable[Mail], own: Iterable[str], contact_of: Mapping[str, int
             cid = contact_of.get(address)
             if cid is None or cid == introducer or address == mail.sender:
                 continue
-            evs = prepared.get(cid, ())
+            evs = prepared.get(cid)
+            if evs is None:
+                evs = prepared[cid] = turns.prepare(events.get(cid, ()), now)
             if any(e.at < at for e in evs):
                 continue  # they already knew each other: not an introduction
             key = (introducer if introducer is not None else mail.sender, cid)
