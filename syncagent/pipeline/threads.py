@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from syncagent.parse.headers import names_message
@@ -70,9 +72,9 @@ def update(db, *, full: bool = False) -> ThreadChanges:
         state = load_stage_state(conn, _STATE)
         top = load_max_message(conn)
         if full or state is None or store.load_hint_arrived(conn, int(state["message"])):
-            changed = _rebuild(conn)
+            _rebuild(conn)
             save_stage_state(conn, _STATE, {"message": top})
-            return ThreadChanges(full=True, threads=changed)
+            return ThreadChanges(full=True)
         new = store.load_messages(conn, int(state["message"]))
         changes = _add(conn, new) if new else ThreadChanges()
         save_stage_state(conn, _STATE, {"message": top})
@@ -88,79 +90,95 @@ def rebuild(db) -> int:
         return store.count_threads(conn)
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[tuple[str, str], tuple[str, str]] = {}
+def _occurrences(conn) -> Iterator[tuple[str, str, str]]:
+    for account, mid, in_reply_to, refs in store.load_plain_links(conn):
+        yield account, mid, mid
+        for other in (refs or "").split() + ([in_reply_to] if in_reply_to else []):
+            if names_message(other):  # rows stored before the parser dropped such ids
+                yield account, mid, other
 
-    def find(self, x: tuple[str, str]) -> tuple[str, str]:
-        parent = self.parent
-        root = parent.setdefault(x, x)
+
+def _rebuild(conn) -> None:
+    """The full pass; only rows whose thread changed are written.
+
+    Memory stays flat in the mailbox's size: Message-IDs are numbered in
+    SQLite, the union-find runs over integer arrays, and messages are read back
+    sorted by component (earliest first) and written in batches.
+    """
+    count = store.save_full_occurrences(conn, _occurrences(conn))
+    parent = array("q", range(count + 1))
+
+    def find(x: int) -> int:
+        root = x
         while parent[root] != root:
             root = parent[root]
         while parent[x] != root:  # path compression
             parent[x], x = root, parent[x]
         return root
 
-    def union(self, a: tuple[str, str], b: tuple[str, str]) -> None:
-        ra, rb = self.find(a), self.find(b)
+    for a, b in store.load_full_edges(conn):
+        ra, rb = find(a), find(b)
         if ra != rb:
-            self.parent[rb] = ra
-
-
-def _rebuild(conn) -> set[str]:
-    """The full pass; only rows whose thread changed are written. Returns the thread ids added, changed or removed."""
-    rows = store.load_messages(conn)
-    uf = _UnionFind()
-    for m in rows:
-        if m.thread_hint:
-            continue
-        node = (m.account, m.message_id)
-        uf.find(node)
-        for other in _links(m):
-            uf.union((m.account, other), node)
-    roots = {node: uf.find(node) for node in uf.parent}
-    components: dict[tuple[str, str], Component] = {}
-    for root in roots.values():
-        c = components.get(root)
-        if c is None:
-            c = components[root] = Component(len(components) + 1, root[0], 0, 0, None, None, None)
-        c.size += 1
-    wanted: dict[str, list] = {}  # thread id -> [id, account, subject, first, last, count]
-    earliest: dict[tuple[str, str], tuple[str, str]] = {}  # (account, hint) of hinted rows -> (date, mid)
-    for m in rows:
-        first = (m.date, m.message_id)
-        if m.thread_hint:
-            key = (m.account, m.thread_hint)
-            if key not in earliest or first < earliest[key]:
-                earliest[key] = first
-            continue
-        c = components[roots[(m.account, m.message_id)]]
-        c.messages += 1
-        if c.first_date is None or first < (c.first_date, c.first_message_id or ""):
-            c.first_date, c.first_message_id = first
-        if c.last_date is None or m.date > c.last_date:
-            c.last_date = m.date
-    names = {root: thread_name(c.account, c.first_message_id or "") for root, c in components.items()}
+            parent[ra] = rb
+    # Components are numbered in order of their first node, as the stored graph numbers them.
+    label = array("q", bytes(8 * (count + 1)))
+    sizes = array("q", [0])
+    for node in range(1, count + 1):
+        root = find(node)
+        if not label[root]:
+            label[root] = len(sizes)
+            sizes.append(0)
+        label[node] = label[root]
+        sizes[label[node]] += 1
+    store.save_full_nodes(conn, ((label[node], node) for node in range(1, count + 1)))
+    del label
+    store.begin_full_threads(conn)
+    comps: list[Component] = []
+    rows: list[ThreadRow] = []
     assignment: list[tuple[str, int]] = []
-    for m in rows:
-        if m.thread_hint:
-            tid, is_first = m.thread_hint, (m.date, m.message_id) == earliest[(m.account, m.thread_hint)]
-        else:
-            root = roots[(m.account, m.message_id)]
-            tid = names[root]
-            is_first = m.message_id == components[root].first_message_id
-        if tid != m.thread_id:
-            assignment.append((tid, m.id))
-        _count(wanted, tid, m, is_first)
-    rows_wanted: dict[str, ThreadRow] = {tid: tuple(t) for tid, t in wanted.items()}
-    stored = store.load_thread_rows(conn)
-    store.save_message_threads(conn, assignment)
-    gone = [tid for tid in stored if tid not in rows_wanted]
-    changed = [t for tid, t in rows_wanted.items() if stored.get(tid) != t]
-    store.save_threads(conn, changed, gone)
-    store.save_whole_graph(conn, [(node[0], node[1], components[root].id) for node, root in roots.items()],
-                           components.values())
-    return {*gone, *(t[0] for t in changed)}
+
+    def flush() -> None:
+        store.save_full_part(conn, components=comps, rows=rows, assignment=assignment)
+        comps.clear()
+        rows.clear()
+        assignment.clear()
+
+    c: Component | None = None
+    name: str = ""
+    subject: str | None = None
+    for m in store.load_plain_by_component(conn):
+        if c is None or m.component != c.id:
+            if c is not None:
+                rows.append((name, c.account, subject, c.first_date, c.last_date, c.messages))
+                if len(comps) >= _BATCH:
+                    flush()
+            c = Component(m.component, m.account, sizes[m.component], 0, m.date, m.message_id, m.date)
+            comps.append(c)
+            name, subject = thread_name(m.account, m.message_id), m.subject
+        c.messages += 1
+        if m.date > (c.last_date or ""):
+            c.last_date = m.date
+        if m.thread_id != name:
+            assignment.append((name, m.id))
+    if c is not None:
+        rows.append((name, c.account, subject, c.first_date, c.last_date, c.messages))
+    group: list[ThreadMessage] = []
+    for h in store.load_hinted_by_thread(conn):
+        if group and h.thread_hint != group[0].thread_hint:
+            rows.append(_hinted_row(group))
+            group = []
+            if len(rows) >= _BATCH:
+                flush()
+        group.append(h)
+        if h.thread_id != h.thread_hint:
+            assignment.append((h.thread_hint or "", h.id))
+    if group:
+        rows.append(_hinted_row(group))
+    flush()
+    store.finish_full_threads(conn)
+
+
+_BATCH = 5000
 
 
 def _count(threads: dict[str, list], tid: str, m: ThreadMessage, is_first: bool) -> None:

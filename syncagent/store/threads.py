@@ -10,7 +10,7 @@ Messages with a Gmail thread id are not in the graph: their thread is that id.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -163,3 +163,119 @@ def save_threads(conn: sqlite3.Connection, rows: Iterable[ThreadRow], gone: Iter
 
 def count_threads(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM threads").fetchone()[0])
+
+
+# The full pass keeps the graph in temporary tables rather than in Python: at a
+# million messages dicts of Message-ID strings cost more than a gigabyte, while
+# SQLite's temporary store spills to disk and Python keeps only integer arrays.
+# Its temporary tables: _thread_occurrences, every (message, id it names) in the
+# pass's order; _thread_full_nodes, each distinct (account, Message-ID) numbered in
+# order of first occurrence; _thread_wanted, the threads rows derived;
+# _thread_assigned, the messages whose thread id changes.
+
+
+def load_plain_links(conn: sqlite3.Connection) -> Iterator[tuple[str, str, str | None, str | None]]:
+    """account, Message-ID, In-Reply-To, References of every message without a Gmail thread id, oldest row first."""
+    for row in conn.execute("SELECT account, message_id, in_reply_to, refs FROM messages "
+                            "WHERE thread_hint IS NULL OR thread_hint = '' ORDER BY id"):
+        yield row[0], row[1], row[2], row[3]
+
+
+def save_full_occurrences(conn: sqlite3.Connection, occurrences: Iterable[tuple[str, str, str]]) -> int:
+    """Number the graph's nodes from (account, message's id, id it names or its own) in order; return the count.
+
+    Node numbers follow first occurrence, so components are numbered as the
+    stored graph always numbered them (by their first node).
+    """
+    conn.execute("DROP TABLE IF EXISTS temp._thread_occurrences")
+    conn.execute("DROP TABLE IF EXISTS temp._thread_full_nodes")
+    conn.execute("CREATE TEMP TABLE _thread_occurrences (seq INTEGER PRIMARY KEY, account TEXT, source TEXT, node TEXT)")
+    conn.execute("CREATE TEMP TABLE _thread_full_nodes (id INTEGER PRIMARY KEY, account TEXT, message_id TEXT, "
+                 "UNIQUE (account, message_id))")
+    conn.executemany("INSERT INTO _thread_occurrences (account, source, node) VALUES (?, ?, ?)", occurrences)
+    conn.execute("INSERT OR IGNORE INTO _thread_full_nodes (account, message_id) "
+                 "SELECT account, node FROM _thread_occurrences ORDER BY seq")
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM _thread_full_nodes").fetchone()[0])
+
+
+def load_full_edges(conn: sqlite3.Connection) -> Iterator[tuple[int, int]]:
+    """(node of a message, node of an id it names) pairs, numbered as save_full_occurrences numbered them."""
+    for row in conn.execute(
+            "SELECT s.id, n.id FROM _thread_occurrences o "
+            "JOIN _thread_full_nodes s ON s.account = o.account AND s.message_id = o.source "
+            "JOIN _thread_full_nodes n ON n.account = o.account AND n.message_id = o.node "
+            "WHERE o.node <> o.source"):
+        yield int(row[0]), int(row[1])
+
+
+def save_full_nodes(conn: sqlite3.Connection, components: Iterable[tuple[int, int]]) -> None:
+    """Replace ``thread_nodes`` with (component, node number) pairs given in node order."""
+    conn.execute("DELETE FROM thread_nodes")
+    conn.execute("DELETE FROM thread_components")
+    conn.executemany("INSERT INTO thread_nodes (account, message_id, component) "
+                     "SELECT account, message_id, ? FROM _thread_full_nodes WHERE id = ?", components)
+    conn.execute("DROP TABLE temp._thread_occurrences")
+    conn.execute("DROP TABLE temp._thread_full_nodes")
+
+
+class FullMessage(NamedTuple):
+    """A message as the full pass reads it back, with the component its Message-ID ended in."""
+
+    id: int
+    component: int
+    account: str
+    message_id: str
+    date: str
+    subject: str | None
+    thread_id: str | None
+
+
+def load_plain_by_component(conn: sqlite3.Connection) -> Iterator[FullMessage]:
+    """Messages without a Gmail thread id by component, each component's earliest (date, Message-ID) first."""
+    for row in conn.execute(
+            "SELECT m.id, n.component, m.account, m.message_id, m.date, m.subject, m.thread_id FROM messages m "
+            "JOIN thread_nodes n ON n.account = m.account AND n.message_id = m.message_id "
+            "WHERE m.thread_hint IS NULL OR m.thread_hint = '' ORDER BY n.component, m.date, m.message_id"):
+        yield FullMessage(*row)
+
+
+def load_hinted_by_thread(conn: sqlite3.Connection) -> Iterator[ThreadMessage]:
+    """Messages with a Gmail thread id, by that id, oldest row first within each."""
+    for row in conn.execute(f"{_MESSAGE} WHERE thread_hint <> '' ORDER BY thread_hint, id"):
+        yield ThreadMessage(*row)
+
+
+def begin_full_threads(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TABLE IF EXISTS temp._thread_wanted")
+    conn.execute("DROP TABLE IF EXISTS temp._thread_assigned")
+    conn.execute("CREATE TEMP TABLE _thread_wanted (id TEXT PRIMARY KEY, account TEXT, subject TEXT, first_date TEXT, "
+                 "last_date TEXT, message_count INTEGER)")
+    conn.execute("CREATE TEMP TABLE _thread_assigned (message INTEGER PRIMARY KEY, thread_id TEXT)")
+
+
+def save_full_part(conn: sqlite3.Connection, *, components: Iterable[Component], rows: Iterable[ThreadRow],
+                   assignment: Iterable[tuple[str, int]]) -> None:
+    """One batch of the full pass's components, threads rows and (thread id, message id) changes."""
+    conn.executemany("INSERT INTO thread_components (id, account, size, messages, first_date, first_message_id, "
+                     "last_date) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     [(c.id, c.account, c.size, c.messages, c.first_date, c.first_message_id, c.last_date)
+                      for c in components])
+    # Derived names start with "t" and Gmail's thread ids are hex: should one ever collide, the first row stays.
+    conn.executemany("INSERT OR IGNORE INTO _thread_wanted VALUES (?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany("INSERT OR REPLACE INTO _thread_assigned (thread_id, message) VALUES (?, ?)", assignment)
+
+
+def finish_full_threads(conn: sqlite3.Connection) -> None:
+    """Write the full pass's result: only threads rows and message rows that changed are written."""
+    conn.execute("UPDATE messages SET thread_id = a.thread_id FROM _thread_assigned a WHERE messages.id = a.message")
+    conn.execute("DELETE FROM threads WHERE id NOT IN (SELECT id FROM _thread_wanted)")
+    conn.execute(
+        "INSERT INTO threads (id, account, subject, first_date, last_date, message_count) "
+        "SELECT id, account, subject, first_date, last_date, message_count FROM _thread_wanted WHERE true "
+        "ON CONFLICT (id) DO UPDATE SET account = excluded.account, subject = excluded.subject, "
+        "first_date = excluded.first_date, last_date = excluded.last_date, message_count = excluded.message_count "
+        "WHERE threads.account IS NOT excluded.account OR threads.subject IS NOT excluded.subject "
+        "OR threads.first_date IS NOT excluded.first_date OR threads.last_date IS NOT excluded.last_date "
+        "OR threads.message_count IS NOT excluded.message_count")
+    conn.execute("DROP TABLE temp._thread_wanted")
+    conn.execute("DROP TABLE temp._thread_assigned")
