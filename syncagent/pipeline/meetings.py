@@ -58,7 +58,7 @@ def update(db, default_tz: str = "UTC", *, full: bool = False) -> MeetingChanges
         state = load_stage_state(conn, _STATE)
         top, parts = load_max_message(conn), store.load_calendar_part_count(conn)
         contacts = store.load_contacts_fingerprint(conn)
-        new = [] if state is None else store.load_calendar_parts(conn, int(state["message"]))
+        new = [] if state is None or full else list(store.load_calendar_parts(conn, int(state["message"])))
         if (full or state is None or state.get("tz") != default_tz
                 or int(state.get("parts", -1)) + len(new) != parts):
             _rebuild(conn, default_tz)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from syncagent.parse.calendar import Invitation
 
@@ -20,11 +20,15 @@ _FIELDS = ("uid", "recurrence_id", "method", "sequence", "status", "summary", "o
            "message", "message_date")
 
 
-def load_calendar_parts(conn: sqlite3.Connection, after: int = 0) -> list[tuple[int, str, str]]:
-    """(message, ics, message date) of the parts of messages with an id above ``after``, in message order."""
-    return [(int(r[0]), str(r[1]), str(r[2])) for r in conn.execute(
-        "SELECT c.message, c.ics, m.date FROM calendar_parts c JOIN messages m ON m.id = c.message "
-        "WHERE c.message > ? ORDER BY c.message", [after])]
+def load_calendar_parts(conn: sqlite3.Connection, after: int = 0) -> Iterator[tuple[int, str, str]]:
+    """(message, ics, message date) of the parts of messages with an id above ``after``, in message order.
+
+    Streamed: the full pass parses every stored invitation and keeps only what it parsed.
+    """
+    for r in conn.execute(
+            "SELECT c.message, c.ics, m.date FROM calendar_parts c JOIN messages m ON m.id = c.message "
+            "WHERE c.message > ? ORDER BY c.message", [after]):
+        yield int(r[0]), str(r[1]), str(r[2])
 
 
 def load_calendar_part_count(conn: sqlite3.Connection) -> int:
