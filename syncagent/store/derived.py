@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from syncagent.ledger.turns import IN, MEETING, OUT, Event, to_utc
 
@@ -300,12 +301,14 @@ Row = tuple[object, ...]
 
 
 def replace_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], key_len: int, rows: Iterable[Row],
-                 scope: Collection[int] | None, computed_at: str | None = None) -> tuple[set[Row], set[Row]]:
+                 scope: Collection[int] | None, computed_at: str | None = None,
+                 order: Callable[[Row], Any] | None = None) -> tuple[set[Row], set[Row]]:
     """Make the rows of ``table`` whose contact_id is in ``scope`` (None: all rows) exactly ``rows``.
 
     Written as a set difference: only rows that went or changed are deleted, only new ones
     inserted, so a pass that confirms what is stored writes nothing. The first ``key_len``
-    columns are the primary key; ``computed_at``, where given, goes with inserted rows.
+    columns are the primary key; ``computed_at``, where given, goes with inserted rows, which
+    are inserted in key order unless ``order`` gives another.
     """
     wanted = set(rows)
     select = f"SELECT {', '.join(columns)} FROM {table}"
@@ -323,7 +326,7 @@ def replace_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], k
         cols = (*columns, *(("computed_at",) if computed_at is not None else ()))
         extra = (computed_at,) if computed_at is not None else ()
         conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                         (row + extra for row in sorted(fresh, key=lambda r: r[:key_len])))  # type: ignore[arg-type]
+                         (row + extra for row in sorted(fresh, key=order or (lambda r: r[:key_len]))))  # type: ignore[arg-type]
     return stale, fresh
 
 
@@ -416,20 +419,9 @@ def load_intro_rows(conn: sqlite3.Connection, *, introduced: Collection[int] = (
 
 def replace_intros(conn: sqlite3.Connection, rows: Iterable[Row], introduced: Collection[int] | None,
                    computed_at: str) -> None:
-    """Make the introductions of the contacts ``introduced`` (None: all) exactly ``rows``."""
-    wanted = set(rows)
-    select = f"SELECT {', '.join(INTRO_COLUMNS)} FROM introductions"
-    if introduced is None:
-        existing = set(conn.execute(select))
-    else:
-        existing = set(conn.execute(f"{select} WHERE contact_id IN (SELECT value FROM json_each(?))",
-                                    [_ids(introduced)]))
-    conn.executemany("DELETE FROM introductions WHERE message = ? AND contact_id = ?",
-                     [row[:2] for row in existing - wanted])
-    conn.executemany(
-        f"INSERT INTO introductions ({', '.join(INTRO_COLUMNS)}, computed_at) "
-        f"VALUES ({', '.join('?' for _ in INTRO_COLUMNS)}, ?)",
-        [(*row, computed_at) for row in sorted(wanted - existing, key=lambda r: (str(r[5]), str(r[0]), str(r[1])))])
+    """Make the introductions of the contacts ``introduced`` (None: all) exactly ``rows``, new ones in time order."""
+    replace_rows(conn, "introductions", INTRO_COLUMNS, 2, rows, introduced, computed_at,
+                 order=lambda r: (str(r[5]), str(r[0]), str(r[1])))
 
 
 # Incoming, not automatic, addressed (To/Cc) to at least one tracked contact: the only
