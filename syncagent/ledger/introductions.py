@@ -15,6 +15,7 @@ it is an incoming event of X's, like any message from X.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -88,16 +89,18 @@ def find(mails: Iterable[Mail], own: Iterable[str], contact_of: Mapping[str, int
 
 
 def close_loop(intro: Introduction, introducer_events: Sequence[turns.Event], days: float,
-               now: datetime, *, introducer_name: str = "them", introduced_name: str = "them") -> Obligation | None:
+               now: datetime, *, introducer_name: str = "them", introduced_name: str = "them",
+               prepared: bool = False) -> Obligation | None:
     """The ``close_loop`` reminder owed to a tracked introducer at ``now``, or None.
 
     Open from the conversion until the user's first outgoing message to the
-    introducer after it; ``days`` = 0 turns the rule off.
+    introducer after it; ``days`` = 0 turns the rule off. ``prepared``: the events
+    are already as ``turns.prepare`` gives them at ``now`` (a Ledger's ``events``).
     """
     now = turns.to_utc(now)
     if days <= 0 or intro.introducer_contact_id is None or intro.converted_at is None or intro.converted_at > now:
         return None
-    if closed_by(intro, introducer_events, now) is not None:
+    if closed_by(intro, introducer_events, now, prepared=prepared) is not None:
         return None
     due = intro.converted_at + timedelta(days=days)
     reason = (f"{introducer_name} introduced you to {introduced_name}, who answered "
@@ -111,10 +114,19 @@ def anchor(intro: Introduction) -> str:
     return f"{intro.message}+contact:{intro.contact_id}"
 
 
-def closed_by(intro: Introduction, introducer_events: Sequence[turns.Event], now: datetime) -> turns.Event | None:
-    """The user's first outgoing message to the introducer after the conversion (at ``now``), or None."""
+def closed_by(intro: Introduction, introducer_events: Sequence[turns.Event], now: datetime, *,
+              prepared: bool = False) -> turns.Event | None:
+    """The user's first outgoing message to the introducer after the conversion (at ``now``), or None.
+
+    ``prepared``: the events are a Ledger's ``events`` at ``now`` (in time order), so the
+    search starts at the conversion instead of re-sorting an introducer's whole history
+    once per introduction they made.
+    """
     if intro.converted_at is None:
         return None
+    if prepared:
+        start = bisect_right(introducer_events, intro.converted_at, key=lambda e: e.at)
+        return next((e for e in introducer_events[start:] if e.kind == turns.OUT), None)
     for event in turns.prepare(introducer_events, now):
         if event.kind == turns.OUT and event.at > intro.converted_at:
             return event

@@ -307,7 +307,7 @@ def _write_networking(db, config, result: Pass, tz) -> None:
         ob = introductions.close_loop(
             intro, ledgers[x].events, settings.close_loop_after_days, now,
             introducer_name=persons[x].name, introduced_name=persons[intro.contact_id].name
-            if intro.contact_id in persons else "them")
+            if intro.contact_id in persons else "them", prepared=True)
         if ob is not None:
             result.close_loops.append((x, ob))
             soon(f"contact:{x}", changes_at(ob, now, tz))

@@ -112,7 +112,8 @@ def derive(db, config: Config, now: datetime, ledgers: Mapping[int, ledger_mod.L
         x = intro.introducer_contact_id
         if x is None:
             continue
-        ob = introductions.close_loop(intro, events.get(x, ()), settings.close_loop_after_days, now,
+        ob = introductions.close_loop(intro, ledgers.get(x, empty).events, settings.close_loop_after_days, now,
+                                      prepared=True,
                                       introducer_name=names.get(x, intro.introducer_name or intro.introducer_address),
                                       introduced_name=names.get(intro.contact_id, "them"))
         if ob is not None:
@@ -137,7 +138,7 @@ def settled_by(kind: str, anchor: str, contact_id: int, company: str | None, abo
         led = ledgers.get(contact_id)
         if intro is None or led is None:
             return None
-        return introductions.closed_by(intro, led.events, now)
+        return introductions.closed_by(intro, led.events, now, prepared=True)
     if kind == "next_contact":
         empty = ledger_mod.compute((), now)
         members = [companies.Member(p.id, p.name, p.company, ledgers.get(p.id, empty)) for p in persons]

@@ -743,3 +743,10 @@ def m0015_incremental_threads_and_meetings(db: Database) -> None:
         DELETE FROM pipeline_state WHERE name IN ('threads', 'meetings');
         """
     )
+
+
+@migrations(name="0016_outreach_asks_by_contact")
+def m0016_outreach_asks_by_contact(db: Database) -> None:
+    # An incremental pass reads and replaces the asks of the contacts it re-derives; keyed
+    # (message, contact_id), those reads scanned every ask (1.5 s at 100,000 messages).
+    db.executescript("CREATE INDEX outreach_asks_contact ON outreach_asks (contact_id);")
