@@ -39,7 +39,7 @@ TRANSITIONS: dict[str | None, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     at: datetime  # aware, UTC
     kind: str  # "out" | "in" | "meeting"   (meeting: at = its end time)
@@ -47,7 +47,7 @@ class Event:
     subject: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reply:
     asked_at: datetime  # the FIRST outgoing message of the unanswered run it answers
     replied_at: datetime
@@ -55,7 +55,7 @@ class Reply:
     ref: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ledger:
     state: str | None  # None | "ASKED" | "REPLIED" | "MET" | "INBOUND" | "ACKED"
     replies: tuple[Reply, ...]

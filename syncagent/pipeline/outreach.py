@@ -103,10 +103,15 @@ def update(db: Any, config: Config, derived: Any) -> int:
         ask = _with_mass(ask, (fp, at) in mass)
         found_rows.append((pk, cid, iso(at), int(ask.replied), ask.response_seconds,
                            *(what_works.bucket(ask, dim) for dim in what_works.DIMENSIONS)))
-    derived_store.replace_rows(conn, "outreach_asks", rows_module.StoredAsk._fields, 2, found_rows, scope)
-    store.save_mass(conn, [(_MASS_LABELS[(fp, at) in mass], pk, cid) for pk, cid, at, fp, label in others
-                           if label != _MASS_LABELS[(fp, at) in mass]])
-    store.save_buckets(conn, _buckets_of(store.load_ask_buckets(conn)))
+    went, came = derived_store.replace_rows(conn, "outreach_asks", rows_module.StoredAsk._fields, 2, found_rows,
+                                            scope)
+    relabelled = [(_MASS_LABELS[(fp, at) in mass], pk, cid) for pk, cid, at, fp, label in others
+                  if label != _MASS_LABELS[(fp, at) in mass]]
+    store.save_mass(conn, relabelled)
+    # The buckets count every stored ask: when none of them changed (and no deleted contact's
+    # asks went with it), the stored buckets are still right and reading every ask is waste.
+    if scope is None or went or came or relabelled or derived.gone:
+        store.save_buckets(conn, _buckets_of(store.load_ask_buckets(conn)))
     return len(found_rows)
 
 
