@@ -214,12 +214,16 @@ def step_ledger(cfg) -> dict:
 
 
 def step_digest(cfg) -> dict:
+    """The weekly digest as the daemon and `syncagent digest` make it: at the clock (pinned to NOW),
+    from what the sync stored."""
+    from syncagent import timeutil
     from syncagent.digest import data as digest
     from syncagent.store import db as store
 
     db = store.open_db(cfg.database)
+    timeutil.set_clock(lambda: NOW)
     t = time.perf_counter()
-    digest.build(db, cfg, now=NOW)
+    digest.build(db, cfg)
     return {"seconds": time.perf_counter() - t}
 
 

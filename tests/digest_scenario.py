@@ -105,7 +105,8 @@ def build(db, *, now: datetime = NOW, config=None) -> None:
     from syncagent.store import search
 
     search.catch_up(db)  # rows inserted by hand are indexed as the store indexes its batches
-    ledger_store.recompute(db, now)
+    # As a sync derives them: weeks cut in the config's zone, responsiveness classed.
+    ledger_store.recompute(db, now, config.timezone if config is not None else "UTC", config=config)
     if config is not None:
         reminders.reconcile(db, config, now)
 

@@ -202,3 +202,26 @@ def test_cli_prints_paths_and_rejects_a_bad_week(db, config, tmp_path, capsys):
         main(["--config", str(cfg), "digest", "--week", "48"])
     assert exit_.value.code == 1
     assert capsys.readouterr().err.startswith("Error: '48' is not an ISO week")
+
+
+def test_the_digest_at_the_clock_reads_what_the_sync_stored(db, config, monkeypatch):
+    """Without --now the digest shows the stored ledger and reminders, the same digest as one
+    evaluated afresh at that instant, and it reads no message: a million messages' events
+    would not fit in the daemon's memory."""
+    from syncagent import timeutil
+    from syncagent.pipeline import ledger as ledger_stage
+
+    replayed = digest.build(db, config, now=scenario.NOW).markdown_path.read_text()
+
+    def no_mail(*_a, **_kw):
+        raise AssertionError("the stored digest read every contact's events")
+
+    monkeypatch.setattr(ledger_stage, "contact_events", no_mail)
+    timeutil.set_clock(lambda: scenario.NOW)
+    try:
+        stored = digest.build(db, config).markdown_path.read_text()
+    finally:
+        timeutil.set_clock(None)
+    assert stored == replayed
+    for name in ("Alice Able", "Bob Brown", "Dan Diaz", "Frank Fox", "Gina Gold"):  # owed and going quiet
+        assert name in stored

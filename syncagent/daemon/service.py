@@ -167,7 +167,7 @@ class Daemon:
             try:
                 db = open_db(self.config.database)
                 try:
-                    run_weekly(db, self.config, utcnow())
+                    run_weekly(db, self.config)
                 finally:
                     db.conn.close()
                 log.info("weekly digest written")

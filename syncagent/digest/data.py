@@ -6,7 +6,8 @@ The figures (the week in numbers, reply rate by segment) are the ones the last
 sync stored (``syncagent.pipeline.stats``), the same ``stats`` and Datasette show;
 with an explicit ``now`` (``--now``) they are computed at that instant by the same
 definitions (``syncagent.ledger.figures``) without writing derived tables.
-Reminders come from ``syncagent.pipeline.reminders.listing``.
+Reminders are the stored ones (``syncagent.pipeline.reminders.stored``, what ``reminders`` lists),
+or with ``--now`` evaluated by ``syncagent.pipeline.reminders.listing``.
 """
 
 from __future__ import annotations
@@ -112,11 +113,38 @@ def parse_week(text: str) -> tuple[int, int]:
 
 # --- loading -----------------------------------------------------------------
 
-def _reminders(db, config, now: datetime, events: dict) -> list[dict]:
-    """Open reminders at ``now`` (the reminders module reads stored choices: done, dismissed, snoozed)."""
+def _reminders(db, config, now: datetime, events: dict | None) -> list[dict]:
+    """Open reminders at ``now`` (the reminders module reads stored choices: done, dismissed, snoozed):
+    evaluated from ``events``, or as the last sync stored them (what ``syncagent reminders`` lists)."""
     from syncagent.pipeline import reminders
 
+    if events is None:
+        return reminders.stored(db, config, now)
     return list(reminders.listing(db, config, now, events=events))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What "going quiet" reads of one contact's ledger."""
+
+    contact_id: int
+    state: str | None
+    last_interaction_at: datetime | None
+    last_message_at: datetime | None
+    replied: bool
+
+
+def _standings_of(ledgers: dict) -> list[Standing]:
+    return [Standing(cid, led.state, led.last_interaction_at, led.last_message.at if led.last_message else None,
+                     bool(led.replies)) for cid, led in ledgers.items()]
+
+
+def _stored_standings(db) -> list[Standing]:
+    def at(text: str | None) -> datetime | None:
+        return parse_iso(text) if text else None
+
+    return [Standing(cid, state, at(last), at(last_message), replied)
+            for cid, state, last, last_message, replied in digests.load_quiet_inputs(db)]
 
 
 # --- gathering ---------------------------------------------------------------
@@ -131,24 +159,32 @@ def gather(db, config, *, week: str | None = None, now: datetime | None = None) 
     tz = config.tz
     year, wk = parse_week(week) if week else week_of(now, tz)
     contacts = contact_rows.load_basics(db)
-    events = contact_events(db, now)
-    ledgers = {cid: ledger.compute(evs, now) for cid, evs in events.items() if cid in contacts}
-
     weeks = [shift_week(year, wk, -i) for i in range(HISTORY_WEEKS - 1, -1, -1)]
     labels = [week_label(y, w) for y, w in weeks]
-    reply = weekly = None
-    if not replay and stored.stored(db):
-        reply = stored.load(db)
-        weekly = stored.load_weeks(db, config.timezone, labels)
-    if reply is None:
+    # Without --now the digest shows what the last sync stored, as every other surface does, and
+    # reads no mail: every contact's events at a million messages are hundreds of megabytes.
+    reply = stored.load(db) if not replay and stored.stored(db) else None
+    weekly = stored.load_weeks(db, config.timezone, labels) if reply is not None else None
+    from_store = reply is not None and weekly is not None  # weekly: None when cut in another zone
+    events: dict | None = None
+    ledgers: dict = {}
+    if reply is None or weekly is None:
+        events = contact_events(db, now)
+        ledgers = {cid: ledger.compute(evs, now) for cid, evs in events.items() if cid in contacts}
         reply = stored.evaluate(db, now, ledgers)
-    if weekly is None:
         weekly = figures.weeks(ledgers.values(), tz)
     stats = [weekly.get(label) or figures.empty_week(y, w, tz) for label, (y, w) in zip(labels, weeks)]
     this = stats[-1]
 
     items = _reminders(db, config, now, events)
     owed, upcoming = _split_reminders([r for r in items if not r["stale"]], ledgers, now)
+    if from_store:
+        week_replies = digests.load_week_reply_seconds(db, iso(this.start), iso(this.end))
+        standings = _stored_standings(db)
+    else:
+        week_replies = [(cid, r.seconds) for cid, led in ledgers.items() for r in led.replies
+                        if this.start <= r.replied_at < this.end]
+        standings = _standings_of(ledgers)
     if replay:
         from syncagent.pipeline import networking
 
@@ -168,8 +204,8 @@ def gather(db, config, *, week: str | None = None, now: datetime | None = None) 
         previous=stats[-1 - COMPARE_WEEKS:-1],
         history=stats,
         segments=_segments(reply),
-        fastest=_fastest(contacts, ledgers, this),
-        quiet=_quiet(config, contacts, ledgers, now, {r["contact_id"] for r in owed + upcoming}),
+        fastest=_fastest(contacts, week_replies),
+        quiet=_quiet(config, contacts, standings, now, {r["contact_id"] for r in owed + upcoming}),
         responsiveness={k: classes.count(k) for k in ("booster", "obligate", "curmudgeon") if k in classes},
         stale=sum(r["stale"] for r in items),
         stale_after_days=config.reminders.stale_after_days,
@@ -244,33 +280,34 @@ def _segments(reply: figures.ReplyFigures) -> list[dict]:
     return out
 
 
-def _fastest(contacts: dict, ledgers: dict, week: WeekStats) -> list[dict]:
+def _fastest(contacts: dict, week_replies: list[tuple[int, int]]) -> list[dict]:
+    """The quickest responders of the week: each contact's fastest reply received in it."""
     best: dict[int, int] = {}
-    for cid, led in ledgers.items():
-        for r in led.replies:
-            if week.start <= r.replied_at < week.end:
-                best[cid] = min(best.get(cid, r.seconds), r.seconds)
+    for cid, seconds in week_replies:
+        if cid in contacts:
+            best[cid] = min(best.get(cid, seconds), seconds)
     ranked = sorted(best.items(), key=lambda kv: (kv[1], contacts[kv[0]]["name"]))[:FASTEST]
     return [{**contacts[cid], "hours": figures.hours(s)} for cid, s in ranked]
 
 
-def _quiet(config, contacts: dict, ledgers: dict, now: datetime, listed: set[int]) -> list[dict]:
+def _quiet(config, contacts: dict, standings: list[Standing], now: datetime, listed: set[int]) -> list[dict]:
     """Relationships cooling off that no reminder above covers yet."""
     out = []
-    for cid, led in ledgers.items():
-        if cid in listed or led.last_interaction_at is None:
+    for st in standings:
+        cid = st.contact_id
+        if cid in listed or cid not in contacts or st.last_interaction_at is None:
             continue
         # A contact's own cadence overrides the default, as it does for check-in reminders.
         check_in = timedelta(days=contacts[cid]["cadence_days"] or config.reminders.check_in_after_days)
-        silent_days = (now - led.last_interaction_at).days
-        if led.state == ledger.ACKED and led.last_message is not None:
-            due = led.last_message.at + check_in
+        silent_days = (now - st.last_interaction_at).days
+        if st.state == ledger.ACKED and st.last_message_at is not None:
+            due = st.last_message_at + check_in
             days_left = (due - now).days
             if 0 <= days_left <= QUIET_CHECK_IN_WINDOW_DAYS:
                 out.append({**contacts[cid], "silent_days": silent_days,
                             "why": f"check-in due in {days_left} days"})
                 continue
-        if led.replies and silent_days > QUIET_SILENT_DAYS:
+        if st.replied and silent_days > QUIET_SILENT_DAYS:
             out.append({**contacts[cid], "silent_days": silent_days,
                         "why": f"replied before, silent for {silent_days} days"})
     out.sort(key=lambda r: (-r["silent_days"], r["name"]))
@@ -336,12 +373,14 @@ def run_weekly(db, config, now: datetime | None = None) -> DigestResult:
 
     It runs on ``digest.weekday`` at ``digest.time`` (Monday 08:00 by default), when the
     current week has barely started, so the finished week is the one worth reading;
-    what is owed and coming up is still as of ``now``. Mailed when email_to is set,
+    what is owed and coming up is still as of ``now`` (default: the clock, reading what the last
+    sync stored; an explicit ``now`` evaluates at that instant). Mailed when email_to is set,
     stored in a mailbox folder when imap_folder is set.
     """
-    now = (now or utcnow()).astimezone(timezone.utc)
-    y, w = shift_week(*week_of(now, config.tz), -1)
+    at = (now or utcnow()).astimezone(timezone.utc)
+    y, w = shift_week(*week_of(at, config.tz), -1)
     send = bool(config.digest.email_to or config.digest.imap_folder)
+    # No ``now``: the digest shows what the last sync stored, as ``syncagent digest`` does.
     return build(db, config, week=week_label(y, w), now=now, send=send)
 
 
