@@ -122,7 +122,7 @@ _MASS_LABELS = {flag: what_works.bucket(what_works.Ask(0, 0, False, flag, False,
 def _with_mass(ask: Ask, mass: bool) -> Ask:
     from dataclasses import replace
 
-    return replace(ask, mass=mass)
+    return replace(ask, mass=mass) if mass != ask.mass else ask
 
 
 def _buckets_of(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
