@@ -87,3 +87,35 @@ def test_service_sends_each_meeting_brief_once_a_day_ahead(demo_home, tmp_path, 
     assert args[1] == "Brief: Renée Fontaine, Wed 11 Nov 11:00"
     assert args[2].startswith("Renée Fontaine — Head of Data, Lumière Analytics")
     assert "The story" in args[2]
+
+
+def test_a_brief_at_the_clock_reads_one_contact_and_the_stored_reminders(demo_home, monkeypatch):
+    """The brief the daemon, the digest and `syncagent brief` make at the clock is the one evaluated
+    at that instant, read from one contact's mail and the reminders the sync stored: it does not
+    evaluate every contact (minutes at a million messages)."""
+    from syncagent.pipeline import ledger as ledger_stage
+    from syncagent.pipeline import reminders
+    from syncagent.reports import brief
+
+    from syncagent.store.db import open_for_reading
+
+    config = config_mod.load(demo_home / ".local/share/syncagent/demo/config.toml")
+    db = open_for_reading(config.database)
+    now = datetime(2026, 11, 13, 21, 0, tzinfo=timezone.utc)  # the instant the demo was derived at
+    evaluated = brief.build(db, config, "Renée Fontaine", now)
+    loads = []
+    events = ledger_stage.contact_events
+
+    def one_contact(db_, now_, ids=None):
+        loads.append(ids)
+        return events(db_, now_, ids)
+
+    def everyone(*_a, **_kw):
+        raise AssertionError("the brief evaluated every contact's reminders")
+
+    monkeypatch.setattr(ledger_stage, "contact_events", one_contact)
+    monkeypatch.setattr(reminders, "listing", everyone)
+    at_clock = brief.build(db, config, "Renée Fontaine", now, stored=True)
+    assert at_clock == evaluated
+    assert at_clock["owed"] and at_clock["owed"][0]["kind"] == "thank_you"
+    assert loads and all(ids is not None and len(ids) == 1 for ids in loads)

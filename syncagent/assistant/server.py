@@ -54,16 +54,18 @@ class Ledger:
             raise InputError(f"now={now!r} is not an ISO 8601 instant; write it like 2026-11-20T17:00:00Z.") from None
 
     def owed(self, now: str | None = None) -> list[dict[str, Any]]:
-        from syncagent.pipeline.reminders import listing
+        from syncagent.pipeline.reminders import listing, stored
 
         with self._lock:
+            if now is None or not str(now).strip():  # as `syncagent reminders --json` reads them
+                return _visible(stored(self.db, self.config, utcnow()))
             return _visible(listing(self.db, self.config, self._instant(now)))
 
     def brief(self, person: str, now: str | None = None) -> dict[str, Any]:
         from syncagent.reports import brief
 
         with self._lock:
-            return _visible(brief.build(self.db, self.config, person, self._instant(now)))
+            return _visible(brief.build(self.db, self.config, person, self._instant(now), stored=now is None or not str(now).strip()))
 
     def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
         from syncagent.store.relationships import search_messages

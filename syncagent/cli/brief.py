@@ -31,5 +31,6 @@ def brief(ctx, person, as_json, now):
     from syncagent.safe_text import for_json, for_terminal
     from syncagent.timeutil import utcnow
 
-    data = brief_mod.build(ctx.db(reading=True), ctx.config, person, now or utcnow())
+    # At the clock, what is owed is what `syncagent reminders` lists; --now evaluates that instant.
+    data = brief_mod.build(ctx.db(reading=True), ctx.config, person, now or utcnow(), stored=now is None)
     click.echo(for_json(data) if as_json else brief_mod.render(data, ctx.config.tz, clean=for_terminal))

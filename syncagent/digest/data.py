@@ -210,7 +210,7 @@ def gather(db, config, *, week: str | None = None, now: datetime | None = None) 
         stale=sum(r["stale"] for r in items),
         stale_after_days=config.reminders.stale_after_days,
         what_works=_what_works(db, config, now if replay else None, ledgers),
-        meetings=_meetings(db, config, now),
+        meetings=_meetings(db, config, now, stored=from_store),
     )
 
 
@@ -229,8 +229,8 @@ def _what_works(db, config, now: datetime | None, ledgers: dict) -> list[dict]:
     return out
 
 
-def _meetings(db, config, now: datetime) -> list[dict]:
-    """The coming week's meetings, each tracked attendee with their brief."""
+def _meetings(db, config, now: datetime, *, stored: bool) -> list[dict]:
+    """The coming week's meetings, each tracked attendee with their brief (``stored``: owed as stored)."""
     from datetime import timedelta
 
     from syncagent.reports import brief
@@ -239,7 +239,8 @@ def _meetings(db, config, now: datetime) -> list[dict]:
     out = []
     for m in load_upcoming_meetings(db, iso(now), iso(now + timedelta(days=7))):
         people = [{"name": c["name"], "company": c["company"],
-                   "brief": brief.build(db, config, str(c["contact_id"]), now)} for c in m["contacts"]]
+                   "brief": brief.build(db, config, str(c["contact_id"]), now, stored=stored)}
+                  for c in m["contacts"]]
         out.append({"summary": m["summary"], "start_at": m["start_at"], "people": people})
     return out
 

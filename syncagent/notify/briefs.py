@@ -31,13 +31,16 @@ def due(db: Any, config: Config, now: datetime) -> list[notices.DueBrief]:
     return notices.load_unsent_briefs(db, iso(now), iso(now + timedelta(hours=hours)))
 
 
-def compose(db: Any, config: Config, item: notices.DueBrief, now: datetime) -> tuple[str, str]:
-    """(title, body) in plain text: the meeting, then the first lines of the person's brief."""
+def compose(db: Any, config: Config, item: notices.DueBrief, now: datetime, *,
+            stored: bool = False) -> tuple[str, str]:
+    """(title, body) in plain text: the meeting, then the first lines of the person's brief
+    (``stored``: what is owed as the last sync stored it)."""
     from syncagent.reports import brief
 
     start = datetime.fromisoformat(item["start_at"].replace("Z", "+00:00")).astimezone(config.tz)
     title = f"Brief: {for_terminal(item['name'])}, {start:%a} {start.day} {start:%b %H:%M}"
-    text = brief.render(brief.build(db, config, f"{item['contact_id']}", now), config.tz, clean=for_terminal)
+    text = brief.render(brief.build(db, config, f"{item['contact_id']}", now, stored=stored), config.tz,
+                        clean=for_terminal)
     lines = text.splitlines()
     body = "\n".join(lines[:MAX_LINES] + (["…", f"syncagent brief {item['contact_id']}"] if len(lines) > MAX_LINES
                                           else []))
@@ -50,10 +53,11 @@ def notify_briefs(db: Any, config: Config, now: datetime | None = None) -> int:
 
     if not (config.notify.desktop or config.notify.email):
         return 0
+    at_clock = now is None  # the daemon, just after a sync: the stored reminders are current
     now = now or utcnow()
     sent = 0
     for item in due(db, config, now):
-        title, body = compose(db, config, item, now)
+        title, body = compose(db, config, item, now, stored=at_clock)
         delivered = False
         if config.notify.desktop:
             delivered |= announce.desktop(title, body)
