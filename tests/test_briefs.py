@@ -96,7 +96,6 @@ def test_a_brief_at_the_clock_reads_one_contact_and_the_stored_reminders(demo_ho
     from syncagent.pipeline import ledger as ledger_stage
     from syncagent.pipeline import reminders
     from syncagent.reports import brief
-
     from syncagent.store.db import open_for_reading
 
     config = config_mod.load(demo_home / ".local/share/syncagent/demo/config.toml")

@@ -233,41 +233,68 @@ def _intro(row) -> Introduction:
                         parse_iso(converted_at) if converted_at else None, converted_by)
 
 
+_ROWS_CHUNK = 20_000  # about as many rows as a full pass holds and compares at once
+
+
+def _chunks(ids: list[int], ledgers: Mapping[int, Ledger], full: bool) -> list[list[int]]:
+    """The contacts in groups of about _ROWS_CHUNK events each (a full pass), or all in one."""
+    if not full:
+        return [ids] if ids else []
+    out: list[list[int]] = [[]]
+    size = 0
+    for cid in ids:
+        if size >= _ROWS_CHUNK:
+            out.append([])
+            size = 0
+        out[-1].append(cid)
+        size += len(ledgers[cid].events) + 1
+    return out if out[0] else []
+
+
 def _write_contacts(db, config, result: Pass, tz) -> None:
     conn = db.conn
     computed_at = iso(result.now)
-    scope = None if result.full else result.scope
-    ledger_rows: list[tuple] = []
-    reply_rows: list[tuple] = []
-    message_rows: list[tuple] = []
     settings = config.reminders if config is not None else None
-    for cid in sorted(result.scope):
-        led = result.ledgers[cid]
-        cls = None
-        if settings is not None:
-            cls = responsiveness.classify(led, settings.follow_up_after_business_days, tz, result.now,
-                                          settings.holidays)
-        ledger_rows.append(_ledger_row(cid, led, cls))
-        reply_rows.extend((cid, _message_pk(r.ref), iso(r.asked_at), iso(r.replied_at), figures.hours(r.seconds),
-                           r.seconds) for r in led.replies)
-        asks = {a.ref for a in led.asks}
-        answered = {r.asked_at for r in led.replies}
-        for e in led.events:
-            if e.kind == MEETING:
-                continue
-            y, w = figures.week_of(e.at, tz)
-            ask = e.ref in asks
-            message_rows.append((cid, _message_pk(e.ref), "outgoing" if e.kind == OUT else "incoming",
-                                 figures.week_label(y, w), int(ask), int(ask and e.at in answered)))
-    store.replace_rows(conn, "contact_ledger", store.LEDGER_COLUMNS, 1, ledger_rows, scope, computed_at)
-    # The weeks whose figures can have moved: those of every message or reply row that went or came.
-    went, came = store.replace_rows(conn, "replies", store.REPLY_COLUMNS, 2, reply_rows, scope)
-    for row in went | came:
-        y, w = figures.week_of(datetime.fromisoformat(str(row[3])), tz)
-        result.weeks.add(figures.week_label(y, w))
-    went, came = store.replace_rows(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, 2, message_rows, scope)
-    result.weeks |= {str(row[3]) for row in went | came if row[3] is not None}
+    ids = sorted(result.scope)
+    # A full pass replaces the rows a few contacts at a time (as many as hold _ROWS_CHUNK
+    # events): every contact's rows, and the stored ones they are compared with, held at
+    # once took most of a gigabyte at a million messages.
+    for chunk in _chunks(ids, result.ledgers, result.full):
+        scope = set(chunk) if result.full else result.scope
+        ledger_rows: list[tuple] = []
+        reply_rows: list[tuple] = []
+        message_rows: list[tuple] = []
+        for cid in chunk:
+            led = result.ledgers[cid]
+            cls = None
+            if settings is not None:
+                cls = responsiveness.classify(led, settings.follow_up_after_business_days, tz, result.now,
+                                              settings.holidays)
+            ledger_rows.append(_ledger_row(cid, led, cls))
+            reply_rows.extend((cid, _message_pk(r.ref), iso(r.asked_at), iso(r.replied_at),
+                               figures.hours(r.seconds), r.seconds) for r in led.replies)
+            asks = {a.ref for a in led.asks}
+            answered = {r.asked_at for r in led.replies}
+            for e in led.events:
+                if e.kind == MEETING:
+                    continue
+                y, w = figures.week_of(e.at, tz)
+                ask = e.ref in asks
+                message_rows.append((cid, _message_pk(e.ref), "outgoing" if e.kind == OUT else "incoming",
+                                     figures.week_label(y, w), int(ask), int(ask and e.at in answered)))
+        store.replace_rows(conn, "contact_ledger", store.LEDGER_COLUMNS, 1, ledger_rows, scope, computed_at)
+        # The weeks whose figures can have moved: those of every message or reply row that went or came.
+        went, came = store.replace_rows(conn, "replies", store.REPLY_COLUMNS, 2, reply_rows, scope)
+        for row in went | came:
+            y, w = figures.week_of(datetime.fromisoformat(str(row[3])), tz)
+            result.weeks.add(figures.week_label(y, w))
+        went, came = store.replace_rows(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, 2, message_rows,
+                                        scope)
+        result.weeks |= {str(row[3]) for row in went | came if row[3] is not None}
     if result.full:
+        # Rows of contacts that are no longer there (the schema cascades, unless foreign keys
+        # were off when one was deleted); a full pass recounts every week anyway.
+        store.delete_orphan_rows(conn, ("contact_ledger", "replies", "contact_messages"))
         store.save_ledger_confirmed(conn, computed_at)
 
 

@@ -94,20 +94,34 @@ def load_events(conn: sqlite3.Connection, until: str, ids: Collection[int] | Non
             return events
     messy = conn.execute("SELECT 1 FROM contact_emails WHERE address != lower(trim(address)) LIMIT 1").fetchone()
     sql = _MESSAGES_SQL.format(address="lower(trim(ce.address))" if messy else "ce.address", scope=scope)
-    seen: set[tuple[int, str]] = set()
-    parsed: dict[str, datetime | None] = {}  # a message reaching several contacts is parsed once
-    # ORDER BY m.id makes "the lowest id wins" hold for cross-account duplicates; the set also
-    # drops a second role of the same message (To and Bcc, two addresses).
+    # A thread's messages share a subject ("Re: ..."): one string for all of them, not one per
+    # event (a full pass holds a million messages' events at once).
+    subjects: dict[str, str] = {}
+    # ORDER BY m.id brings a message's rows together (one per contact, role and address): its
+    # date is parsed once, and a second role of it for the same contact (To and Bcc, two
+    # addresses) is dropped by the set of the contacts it already reached. A Message-ID is
+    # unique within an account, so only with several accounts can two rows be copies of one
+    # message: then every (contact, Message-ID) is remembered, and the lowest id wins.
+    # Two statements: SQLite answers a lone min() or max() from the index, both at once by a scan.
+    first, = conn.execute("SELECT min(account) FROM messages").fetchone()
+    last, = conn.execute("SELECT max(account) FROM messages").fetchone()
+    copies: set[tuple[int, str]] | None = set() if first != last else None
+    last_pk, last_at = None, None
+    reached: set[int] = set()
     for contact_id, pk, message_id, date, direction, subject in conn.execute(sql, params):
-        key = (contact_id, message_id)
-        if key in seen:
+        if pk != last_pk:
+            last_pk, last_at, reached = pk, parse_at(date, pk), set()
+        if last_at is None or contact_id in reached:
             continue
-        at = parsed[date] if date in parsed else parsed.setdefault(date, parse_at(date, pk))
-        if at is None:
-            continue
-        seen.add(key)
-        events.setdefault(contact_id, []).append(Event(at, OUT if direction == "outgoing" else IN, f"message:{pk}",
-                                                       subject))
+        reached.add(contact_id)
+        if copies is not None:
+            if (contact_id, message_id) in copies:
+                continue
+            copies.add((contact_id, message_id))
+        if subject is not None:
+            subject = subjects.setdefault(subject, subject)
+        events.setdefault(contact_id, []).append(Event(last_at, OUT if direction == "outgoing" else IN,
+                                                       f"message:{pk}", subject))
     for contact_id, pk, end_at, summary in conn.execute(_MEETINGS_SQL.format(scope=meeting_scope), params):
         at = parse_at(end_at, pk)
         if at is not None:
@@ -328,6 +342,12 @@ def replace_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], k
         conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
                          (row + extra for row in sorted(fresh, key=order or (lambda r: r[:key_len]))))  # type: ignore[arg-type]
     return stale, fresh
+
+
+def delete_orphan_rows(conn: sqlite3.Connection, tables: Sequence[str]) -> None:
+    """Drop the rows of ``tables`` whose contact no longer exists."""
+    for table in tables:
+        conn.execute(f"DELETE FROM {table} WHERE contact_id NOT IN (SELECT id FROM contacts)")
 
 
 def save_ledger_confirmed(conn: sqlite3.Connection, at: str) -> None:
