@@ -159,9 +159,13 @@ class World:
         listed = json.loads(self.cli("reminders", "--json"))
         assert all(isinstance(r["id"], int) for r in listed)
         open_ids = {r[0] for r in self.observer.execute("SELECT id FROM reminders WHERE status = 'open'")}
-        assert {r["id"] for r in listed} == open_ids
+        # A snooze that ran out since the last pass is owed again at the clock, though the
+        # table says snoozed until the next pass wakes it.
+        woken = {r[0] for r in self.observer.execute(
+            "SELECT id FROM reminders WHERE status = 'snoozed' AND snoozed_until <= ?", [iso(self.clock)])}
+        assert {r["id"] for r in listed} == open_ids | woken
         owed = {r[0] for r in self.observer.execute(THANK_YOUS_OWED, {"today": ""})}
-        assert owed == {r["id"] for r in listed if r["kind"] == "thank_you"}
+        assert owed == {r["id"] for r in listed if r["kind"] == "thank_you" and r["id"] in open_ids}
         assert len({r["contact_id"] for r in listed}) == len(listed)
 
     def step(self, op: tuple) -> None:
