@@ -75,7 +75,7 @@ def derive(db, config: Config, now: datetime, last: dict | None = None, *, full:
     now_text = iso(now)
     with transaction(db, "ledger") as conn:
         if mail is not None:
-            marks = store.MailMarks(mail[1], mail[0], mail[3])  # the fingerprint holds them already
+            marks = store.MailMarks(mail[1], mail[0], mail[2])  # the fingerprint holds them already
         else:
             marks = store.load_mail_marks(conn)
         inputs_mark = store.load_inputs_mark(conn)
