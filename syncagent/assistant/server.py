@@ -45,8 +45,13 @@ class Ledger:
         self.config = config
         self._lock = threading.Lock()  # the SDK runs sync tools in worker threads; one query at a time
 
+    @staticmethod
+    def _at_clock(now: str | None) -> bool:
+        """No instant given: the tool reads what the last sync stored, as the CLI does without --now."""
+        return now is None or not str(now).strip()
+
     def _instant(self, now: str | None) -> datetime:
-        if now is None or not str(now).strip():
+        if self._at_clock(now):
             return utcnow()
         try:
             return parse_iso(str(now))
@@ -57,7 +62,7 @@ class Ledger:
         from syncagent.pipeline.reminders import listing, stored
 
         with self._lock:
-            if now is None or not str(now).strip():  # as `syncagent reminders --json` reads them
+            if self._at_clock(now):  # as `syncagent reminders --json` reads them
                 return _visible(stored(self.db, self.config, utcnow()))
             return _visible(listing(self.db, self.config, self._instant(now)))
 
@@ -65,7 +70,7 @@ class Ledger:
         from syncagent.reports import brief
 
         with self._lock:
-            return _visible(brief.build(self.db, self.config, person, self._instant(now), stored=now is None or not str(now).strip()))
+            return _visible(brief.build(self.db, self.config, person, self._instant(now), stored=self._at_clock(now)))
 
     def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
         from syncagent.store.relationships import search_messages
