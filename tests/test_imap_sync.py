@@ -343,3 +343,43 @@ def test_folder_larger_than_one_search_answer(mailbox, tmp_path, monkeypatch):
     assert count(db, "SELECT COUNT(*) FROM messages WHERE gone = 0") == 11
     searches = [line for line in mailbox.server.command_lines if line.startswith("UID SEARCH")]
     assert len(searches) > 4, searches  # windows, not one answer
+
+
+def test_stop_after_a_batch_leaves_the_texts_read_and_the_rest_to_the_next_sync(dovecot, tmp_path, monkeypatch):
+    """Chunks are finished one behind the parse (their texts are fetched meanwhile): a stop
+    after the first batch saves that batch whole, and the next sync measures the rest as a
+    clean sync does."""
+    away = [make_message(50 + i, subject="Out of office", extra="Auto-Submitted: auto-replied\r\n")
+            .replace(f"Body {50 + i}".encode(), f"I am away until 2026-12-0{i + 1}.".encode()) for i in range(3)]
+    sent = [make_message(100 + i, sender=ME, to=f"c{i}@corp{i}.example", subject=f"Question {i}?")
+            for i in range(7)]
+    boxes = []
+    for _ in range(2):
+        mb = dovecot.new_user()
+        mb.append_many("INBOX", away)
+        mb.append_many("Sent", sent)
+        boxes.append(mb)
+
+    def measured(db):
+        return (sorted(db.execute("SELECT m.message_id, o.words, o.questions, o.subject_words, o.connection, "
+                                  "o.personalized, o.fingerprint FROM outreach o JOIN messages m ON m.id = o.message")),
+                sorted(db.execute("SELECT message_id, ooo_until FROM messages WHERE automatic = 1")))
+
+    clean_cfg = make_config(boxes[0], tmp_path / "clean", monkeypatch, batch_size=2)
+    clean = open_db(clean_cfg.database)
+    assert sync(clean, clean_cfg).ok
+    want = measured(clean)
+    assert len(want[0]) == 7 and [u for _m, u in want[1]] == ["2026-12-01", "2026-12-02", "2026-12-03"]
+
+    cfg = make_config(boxes[1], tmp_path / "cut", monkeypatch, batch_size=2)
+    db = open_db(cfg.database)
+    committed: list[int] = []
+    stopped = sync(db, cfg, progress=lambda _a, _f, done, _t: committed.append(done),
+                   should_stop=lambda: bool(committed))
+    assert stopped.interrupted and stopped.new_messages == 2
+    assert count(db, "SELECT COUNT(*) FROM messages") == 2
+    assert [u for _m, u in measured(db)[1]] == ["2026-12-01", "2026-12-02"]
+    again = sync(db, cfg)
+    assert again.ok, again.error
+    assert again.new_messages == 8
+    assert measured(db) == want

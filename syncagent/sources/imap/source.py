@@ -225,10 +225,23 @@ class ImapSource:
                              highestmodseq=status.get("highestmodseq"), complete=1)
         size = max(1, self.account.batch_size)
         count = max(1, -(-len(new) // size))  # a pass with nothing new still moves the cursor once
-        # Chunks are fetched READ_AHEAD ahead on the wire thread; each is parsed (and saved by
-        # the caller) here, in order. The cursor still moves only with a chunk's own rows.
+        # Chunks are fetched READ_AHEAD ahead on the wire thread; each is parsed here, in order.
+        # The texts a chunk needs (sent mail, auto-replies) are asked for behind the chunks read
+        # ahead, so a chunk is finished and yielded (saved by the caller) only after the next
+        # one is parsed: the main thread parses while the server reads those bodies. The cursor
+        # still moves only with a chunk's own rows.
         ahead: deque[tuple[list[int], Future[Any]]] = deque()
+        held: tuple[int, list[int], list[tuple[Message, Seen]], Future[Any] | None] | None = None
         queued = 0
+
+        def finished(i: int, chunk: list[int], items: list[tuple[Message, Seen]],
+                     texts: Future[Any] | None) -> Batch:
+            last = i == count - 1
+            cursor = final if last else FolderCursor(uidvalidity=uidvalidity, last_uid=max(chunk), complete=0)
+            return Batch(items=self._with_texts(items, texts), folder=folder, cursor=cursor,
+                         gone=gone if last else [], reset_folder=reset and i == 0, total=len(new),
+                         labels=labels if last else {})
+
         try:
             for i in range(count):
                 while new and queued < min(count, i + 1 + READ_AHEAD):
@@ -237,17 +250,24 @@ class ImapSource:
                     queued += 1
                 items: list[tuple[Message, Seen]] = []
                 chunk: list[int] = []
+                texts: Future[Any] | None = None
                 if ahead:
                     chunk, future = ahead.popleft()
-                    items = self._build(folder, chunk, uidvalidity, future.result())
-                last = i == count - 1
-                cursor = final if last else FolderCursor(uidvalidity=uidvalidity, last_uid=max(chunk), complete=0)
-                yield Batch(items=items, folder=folder, cursor=cursor, gone=gone if last else [],
-                            reset_folder=reset and i == 0, total=len(new), labels=labels if last else {})
+                    items, texts = self._parse_chunk(folder, chunk, uidvalidity, future.result())
+                if held is not None:
+                    done, held = held, None
+                    yield finished(*done)
+                held = (i, chunk, items, texts)
+            if held is not None:
+                done, held = held, None
+                yield finished(*done)
         finally:
             # Stopped early (on request, or by an error): the connection must be quiet again
             # before anything else is sent on it, so what is in flight is read to its end.
-            for _chunk, pending in ahead:
+            in_flight = [pending for _chunk, pending in ahead]
+            if held is not None and held[3] is not None:
+                in_flight.append(held[3])
+            for pending in in_flight:
                 if not pending.cancel():
                     try:
                         pending.result()
@@ -323,7 +343,7 @@ class ImapSource:
         return self._submit(fn, *args).result()
 
     def _fetch(self, folder: str, uids: list[int], uidvalidity: int) -> list[tuple[Message, Seen]]:
-        return self._build(folder, uids, uidvalidity, self._fetch_raw(uids))
+        return self._with_texts(*self._parse_chunk(folder, uids, uidvalidity, self._fetch_raw(uids)))
 
     def _fetch_raw(self, uids: list[int]) -> tuple[dict, dict[int, str], dict[int, str | None]]:
         """Everything of a chunk the wire gives before parsing: the FETCH answer, calendar parts, snippets."""
@@ -338,8 +358,14 @@ class ImapSource:
         snippets = self._snippets(data) if self.account.fetch_snippets else {}
         return data, calendars, snippets
 
-    def _build(self, folder: str, uids: list[int], uidvalidity: int,
-               fetched: tuple[dict, dict[int, str], dict[int, str | None]]) -> list[tuple[Message, Seen]]:
+    def _parse_chunk(self, folder: str, uids: list[int], uidvalidity: int,
+                     fetched: tuple[dict, dict[int, str], dict[int, str | None]],
+                     ) -> tuple[list[tuple[Message, Seen]], Future[Any] | None]:
+        """A chunk's messages parsed, and the texts some of them still need, asked for on the wire.
+
+        The texts are a future so the caller can parse the next chunk meanwhile; ``_with_texts``
+        merges them.
+        """
         from syncagent.parse import headers as parse
 
         data, calendars, snippets = fetched
@@ -378,14 +404,28 @@ class ImapSource:
             labels = tuple(imap_parts.label(x) for x in d.get(b"X-GM-LABELS", ()) or ())
             out.append((msg, Seen(folder=folder, location=str(uid), uid=uid, uidvalidity=uidvalidity,
                                   labels=labels)))
-        if away:
-            texts = self._on_wire(self._first_texts, data, away, TEXT_BYTES)
-            out = [(with_return_date(m, texts.get(seen.uid)) if seen.uid in texts else m, seen) for m, seen in out]
-        if mine:
-            texts = self._on_wire(self._first_texts, data, mine, outreach.TEXT_LIMIT)
-            out = [(outreach.with_measures(m, texts.get(seen.uid)) if seen.uid in texts else m, seen)
-                   for m, seen in out]
-        return out
+        if not (away or mine):
+            return out, None
+        return out, self._submit(self._texts_of, data, away, mine)
+
+    def _texts_of(self, data: dict, away: list[int], mine: list[int]) -> tuple[dict[int, str], dict[int, str]]:
+        return (self._first_texts(data, away, TEXT_BYTES) if away else {},
+                self._first_texts(data, mine, outreach.TEXT_LIMIT) if mine else {})
+
+    @staticmethod
+    def _with_texts(out: list[tuple[Message, Seen]], pending: Future[Any] | None) -> list[tuple[Message, Seen]]:
+        """Return dates of auto-replies and the measures of the user's own mail, from their texts."""
+        if pending is None:
+            return out
+        away, mine = pending.result()
+        done = []
+        for m, seen in out:
+            if seen.uid in away:
+                m = with_return_date(m, away[seen.uid])
+            elif seen.uid in mine:
+                m = outreach.with_measures(m, mine[seen.uid])
+            done.append((m, seen))
+        return done
 
     def _first_texts(self, data: dict, uids: list[int], limit: int) -> dict[int, str]:
         """The first ``limit`` bytes of the first text part of each of ``uids``, decoded (BODY.PEEK).
