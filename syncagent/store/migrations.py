@@ -761,3 +761,16 @@ def m0016_incremental_pass_indexes(db: Database) -> None:
         CREATE INDEX contact_messages_week ON contact_messages (week, direction, message, ask, answered);
         """
     )
+
+
+@migrations(name="0017_covering_address_index")
+def m0017_covering_address_index(db: Database) -> None:
+    db.executescript(
+        """
+        -- A pass loads the events of the contacts it re-derives by address; with the role and
+        -- the message in the index, that join reads no message_addresses row (a third of the
+        -- load at 100,000 messages). Queries by address alone use it as before.
+        DROP INDEX IF EXISTS message_addresses_address;
+        CREATE INDEX message_addresses_address ON message_addresses (address, role, message);
+        """
+    )
