@@ -442,6 +442,8 @@ def bench_one(n: int, work: Path, contacts: int, batch_size: int, profile: str |
         rows.append({"step": "database size after b", "key": "size", "seconds": None, "rss": 0.0,
                      "messages": n, "detail": {"bytes": db_size}})
         print(f"[{n}] database: {db_size / 1e6:.0f} MB", file=sys.stderr)
+        if "rest" in skip:  # the floors and the initial sync only: what tuning the first sync needs
+            return rows
         if "B" not in skip:
             cli_cfg = _config(work / f"config-{n}-cli.toml", work, f"bench-{n}-cli.db", server.direct_port, batch_size)
             run_child(me + ["--config", str(cli_cfg), "--step", "contacts"], env)
@@ -633,7 +635,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the raw rows here")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (config, database) for more runs")
     ap.add_argument("--no-peer", action="store_true", help="skip the mbsync line (h), the slowest step")
-    ap.add_argument("--skip", default="", help="steps to leave out, comma-separated (B, e, f, stages, h)")
+    ap.add_argument("--skip", default="", help="steps to leave out, comma-separated (B, e, f, stages, h; rest: everything after b)")
     ap.add_argument("--quick", action="store_true",
                     help=f"leave out the slowest steps no goal at 1,000,000 needs ({', '.join(sorted(QUICK_SKIP))}) "
                          "and time every whole-process row once instead of best of 3 or 5")
