@@ -383,3 +383,75 @@ def test_stop_after_a_batch_leaves_the_texts_read_and_the_rest_to_the_next_sync(
     assert again.ok, again.error
     assert again.new_messages == 8
     assert measured(db) == want
+
+
+def _parse_mix() -> list[tuple[str, bytes]]:
+    """Received mail, auto-replies with a return date and the user's own sent mail."""
+    inbox = [make_message(i, subject=f"Subject {i}", extra="Cc: Ann <ann@x.example>\r\n" if i % 3 else "")
+             for i in range(30)]
+    away = [make_message(60 + i, subject="Out of office", extra="Auto-Submitted: auto-replied\r\n")
+            .replace(f"Body {60 + i}".encode(), f"I am away until 2026-12-1{i}.".encode()) for i in range(3)]
+    sent = [make_message(100 + i, sender=ME, to=f"Priya Shah <p{i}@acme{i % 3}.example>",
+                         subject=f"Question {i}?") for i in range(12)]
+    return [("INBOX", m) for m in inbox + away] + [("Sent", m) for m in sent]
+
+
+def _synced(dovecot, tmp_path, monkeypatch, name: str):
+    mb = dovecot.new_user()
+    for folder, raw in _parse_mix():
+        mb.append(folder, raw)
+    cfg = make_config(mb, tmp_path / name, monkeypatch, batch_size=4)
+    db = open_db(cfg.database)
+    result = sync(db, cfg)
+    assert result.ok, result.error
+    measures = sorted(db.execute("SELECT m.message_id, o.words, o.questions, o.subject_words, o.connection, "
+                                 "o.personalized, o.fingerprint FROM outreach o JOIN messages m ON m.id = o.message"))
+    away = sorted(db.execute("SELECT message_id, ooo_until FROM messages WHERE automatic = 1"))
+    messages, folders, addresses, _state = dump(db)
+    return messages, [f[:3] + f[4:] for f in folders], addresses, measures, away
+
+
+def test_headers_parsed_in_a_worker_process_give_the_same_database(dovecot, tmp_path, monkeypatch):
+    """A big pass parses headers and measures sent mail in a worker process: the rows are the same."""
+    from syncagent.sources.imap import source as imap_source
+
+    here = _synced(dovecot, tmp_path, monkeypatch, "here")
+    started = []
+    start = imap_source.ImapSource._start_parser
+    monkeypatch.setattr(imap_source, "PARSE_WORKER_MIN", 1)
+    monkeypatch.setattr(imap_source, "_cores", lambda: 2)
+    monkeypatch.setattr(imap_source.ImapSource, "_start_parser", lambda self: started.append(1) or start(self))
+    there = _synced(dovecot, tmp_path, monkeypatch, "there")
+    assert started, "the pass did not use the worker process"
+    assert len(here[3]) == 12 and [u for _m, u in here[4]] == ["2026-12-10", "2026-12-11", "2026-12-12"]
+    assert there == here
+
+
+def test_a_worker_process_that_dies_leaves_the_parse_to_this_one(dovecot, tmp_path, monkeypatch, caplog):
+    """The header parser process killed before the first chunk: the pass parses in-process and ends the same."""
+    import logging
+
+    from syncagent.sources.imap import source as imap_source
+
+    here = _synced(dovecot, tmp_path, monkeypatch, "here")
+    start = imap_source.ImapSource._start_parser
+
+    killed = []
+
+    def start_then_kill(self):
+        ok = start(self)
+        if ok and not killed:
+            killed.append(1)
+            assert self._parser.submit(int).result() == 0  # the worker is up
+            for process in list(self._parser._processes.values()):
+                process.kill()
+                process.join()
+        return ok
+
+    monkeypatch.setattr(imap_source, "PARSE_WORKER_MIN", 1)
+    monkeypatch.setattr(imap_source, "_cores", lambda: 2)
+    monkeypatch.setattr(imap_source.ImapSource, "_start_parser", start_then_kill)
+    with caplog.at_level(logging.INFO, logger="syncagent"):
+        there = _synced(dovecot, tmp_path, monkeypatch, "there")
+    assert killed and there == here
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text

@@ -149,26 +149,36 @@ def _drop_combining(m: re.Match[str]) -> str:
 
 
 def with_measures(msg: Any, text: str | None) -> Any:
-    """``msg`` (a sent model.Message) with the measures of ``text``, its first text part; the text is dropped.
-
-    Personalization looks for the first To recipient's first name (from the header's display
-    name) and their domain's name (``acme`` of ``priya@eu.acme.example``): the contact list is
-    not known where mail is read, and those are what a personal first email uses.
-    """
+    """``msg`` (a sent model.Message) with the measures of ``text``, its first text part; the text is dropped."""
     import dataclasses
 
     if text is None:
         return msg
+    return dataclasses.replace(msg, outreach=measure_sent(msg.subject, first_recipient(msg), text))
+
+
+def first_recipient(msg: Any) -> tuple[str | None, str] | None:
+    """(display name, address) of the first To recipient of ``msg``: whom a personal first email names."""
     to = next((a for a in msg.addresses if a.role == "to"), None)
+    return None if to is None else (to.name, to.address)
+
+
+def measure_sent(subject: str | None, to: tuple[str | None, str] | None, text: str) -> Measures:
+    """The measures of one sent message from its subject, first To recipient and first text part.
+
+    Personalization looks for the recipient's first name (from the header's display name)
+    and their domain's name (``acme`` of ``priya@eu.acme.example``): the contact list is
+    not known where mail is read, and those are what a personal first email uses.
+    """
     first_name = full_name = company = None
     if to is not None:
-        full_name = (to.name or "").strip().strip("'\"") or None
+        name, address = to
+        full_name = (name or "").strip().strip("'\"") or None
         if full_name and "," in full_name:  # "Shah, Priya"
             full_name = " ".join(reversed([p.strip() for p in full_name.split(",", 1)]))
         first_name = full_name.split()[0] if full_name else None
-        company = _domain_name(to.address)
-    return dataclasses.replace(msg, outreach=measure(msg.subject, text, first_name=first_name, company=company,
-                                                     full_name=full_name))
+        company = _domain_name(address)
+    return measure(subject, text, first_name=first_name, company=company, full_name=full_name)
 
 
 _FREE_MAIL = {"gmail", "googlemail", "yahoo", "hotmail", "outlook", "live", "msn", "icloud", "me", "aol", "gmx",

@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from syncagent.config import Account
 from syncagent.errors import SourceError, SyncagentError
 from syncagent.model import Batch, FolderCursor, Message, Seen
-from syncagent.parse import outreach
+from syncagent.parse import chunks, outreach
 from syncagent.parse.returndate import TEXT_BYTES, with_return_date
 from syncagent.sources.imap import connect as imap_connect
 from syncagent.sources.imap import fetch as imap_fetch
@@ -58,6 +59,9 @@ LABEL_CHUNK = 500  # UIDs per label-refresh FETCH: ~4 KB command lines at 7 digi
 READ_AHEAD = 2
 # UIDs per UID SEARCH window (see ``_uids_from``): at 10 digits an answer stays near 550 KB.
 SEARCH_WINDOW = 50_000
+# New messages in one folder pass before their headers are parsed in a worker process
+# (see ``parse.chunks``): below it, starting one costs more than it saves.
+PARSE_WORKER_MIN = 2_000
 
 T = TypeVar("T")
 
@@ -76,6 +80,10 @@ class ImapSource:
         # The one thread that talks to the server while a folder's chunks are read ahead;
         # commands stay strictly one after another on the connection (see ``_on_wire``).
         self._wire: ThreadPoolExecutor | None = None
+        # The worker process that parses a big pass's headers on another core; None until one
+        # is wanted, and for good once it could not be started or stopped working.
+        self._parser: ProcessPoolExecutor | None = None
+        self._parser_failed = False
 
     @property
     def _imap(self) -> IMAPClient:
@@ -107,6 +115,7 @@ class ImapSource:
         if self._wire is not None:
             self._wire.shutdown(wait=True, cancel_futures=True)
             self._wire = None
+        self._stop_parser()
         if self.client is not None:
             imap_connect.close(self.client)
             self.client = None
@@ -230,6 +239,7 @@ class ImapSource:
         # ahead, so a chunk is finished and yielded (saved by the caller) only after the next
         # one is parsed: the main thread parses while the server reads those bodies. The cursor
         # still moves only with a chunk's own rows.
+        in_worker = len(new) >= PARSE_WORKER_MIN and self._start_parser()
         ahead: deque[tuple[list[int], Future[Any]]] = deque()
         held: tuple[int, list[int], list[tuple[Message, Seen]], Future[Any] | None] | None = None
         queued = 0
@@ -246,7 +256,7 @@ class ImapSource:
             for i in range(count):
                 while new and queued < min(count, i + 1 + READ_AHEAD):
                     part = new[queued * size:(queued + 1) * size].tolist()
-                    ahead.append((part, self._submit(self._fetch_raw, part)))
+                    ahead.append((part, self._submit(self._fetch_raw, part, in_worker)))
                     queued += 1
                 items: list[tuple[Message, Seen]] = []
                 chunk: list[int] = []
@@ -345,8 +355,9 @@ class ImapSource:
     def _fetch(self, folder: str, uids: list[int], uidvalidity: int) -> list[tuple[Message, Seen]]:
         return self._with_texts(*self._parse_chunk(folder, uids, uidvalidity, self._fetch_raw(uids)))
 
-    def _fetch_raw(self, uids: list[int]) -> tuple[dict, dict[int, str], dict[int, str | None]]:
-        """Everything of a chunk the wire gives before parsing: the FETCH answer, calendar parts, snippets."""
+    def _fetch_raw(self, uids: list[int], in_worker: bool = False) -> Fetched:
+        """Everything of a chunk the wire gives before parsing: the FETCH answer, calendar parts,
+        snippets; with ``in_worker``, the header parse is handed to the worker process at once."""
         items = BASE_ITEMS + (GMAIL_ITEMS if self.gmail else [])
         if imap_fetch.ENABLED:
             # BODYSTRUCTURE is parsed only where a part is wanted from it (see imap_fetch).
@@ -354,45 +365,73 @@ class ImapSource:
                                     structures="all" if self.account.fetch_snippets else "calendar")
         else:
             data = self._imap.fetch(uids, items)
+        parsed: Future[Any] | None = None
+        if in_worker and self._parser is not None:
+            try:
+                parsed = self._parser.submit(chunks.parse_entries, _entries(data, uids))
+            except Exception:  # the worker is gone (BrokenProcessPool) or shut down: parse here
+                log.debug("%s: the header parser process is not available", self.account.name, exc_info=True)
+                self._parser_failed = True
         calendars = self._calendars(data)
         snippets = self._snippets(data) if self.account.fetch_snippets else {}
-        return data, calendars, snippets
+        return data, calendars, snippets, parsed
 
-    def _parse_chunk(self, folder: str, uids: list[int], uidvalidity: int,
-                     fetched: tuple[dict, dict[int, str], dict[int, str | None]],
+    def _start_parser(self) -> bool:
+        """A worker process for header parsing, when there is a second core to run it on."""
+        if self._parser_failed or _cores() < 2:
+            self._stop_parser()
+            return False
+        if self._parser is not None:
+            return True
+        import multiprocessing
+
+        try:
+            # spawn, not fork: this process has threads (the wire, the saver) a fork would copy mid-step.
+            self._parser = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                               initializer=chunks.exit_with_parent)
+        except Exception:  # no semaphores or pipes here (some containers): parse in this process
+            log.debug("%s: no header parser process; parsing here", self.account.name, exc_info=True)
+            self._parser_failed = True
+            return False
+        return True
+
+    def _stop_parser(self) -> None:
+        if self._parser is not None:
+            self._parser.shutdown(wait=True, cancel_futures=True)
+            self._parser = None
+
+    def _parse_chunk(self, folder: str, uids: list[int], uidvalidity: int, fetched: Fetched,
                      ) -> tuple[list[tuple[Message, Seen]], Future[Any] | None]:
         """A chunk's messages parsed, and the texts some of them still need, asked for on the wire.
 
         The texts are a future so the caller can parse the next chunk meanwhile; ``_with_texts``
         merges them.
         """
-        from syncagent.parse import headers as parse
-
-        data, calendars, snippets = fetched
+        data, calendars, snippets, parsed = fetched
+        entries = _entries(data, uids)
+        results: list[Message | chunks.Failure] | None = None
+        if parsed is not None:
+            try:
+                results = parsed.result()
+            except Exception:  # the worker died (out of memory, killed): this chunk and the rest here
+                log.info("%s: the header parser process stopped; parsing in this process", self.account.name)
+                log.debug("%s: header parser failure", self.account.name, exc_info=True)
+                self._parser_failed = True
+                self._stop_parser()
+        if results is None:
+            results = chunks.parse_entries(entries)
         out = []
         away: list[int] = []  # auto-replies: their text may state a return date
-        mine: list[int] = []  # the user's own sent mail: measured (numbers only) when analyze_outreach
-        for uid in uids:
-            d = data.get(uid)
-            if d is None:
-                continue  # expunged between SEARCH and FETCH
-            header = next((v for k, v in d.items() if k.startswith(b"BODY[HEADER")), b"") or b""
-            gm_id = d.get(b"X-GM-MSGID")
-            thrid = d.get(b"X-GM-THRID")
-            try:
-                msg = parse.parse_message(
-                    header,
-                    arrived_at=d.get(b"INTERNALDATE"),
-                    size=d.get(b"RFC822.SIZE"),
-                    thread_hint=str(thrid) if thrid is not None else None,
-                    gmail_id=format(gm_id, "x") if gm_id is not None else None,
-                )
-            except Exception as exc:  # promise 4: one bad message never stops a sync
+        mine: dict[int, tuple[str | None, tuple[str | None, str] | None]] = {}  # the user's own sent mail
+        for entry, msg in zip(entries, results):
+            uid = entry.key
+            if isinstance(msg, chunks.Failure):  # promise 4: one bad message never stops a sync
                 # The traceback quotes the header bytes it tripped on: -vv only.
                 log.warning("%s: could not parse UID %s in %s (%s); skipped", self.account.name, uid, folder,
-                            exc.__class__.__name__)
-                log.debug("%s: UID %s in %s", self.account.name, uid, folder, exc_info=True)
+                            msg.kind)
+                log.debug("%s: UID %s in %s\n%s", self.account.name, uid, folder, msg.detail)
                 continue
+            d = data[uid]
             if uid in calendars:
                 msg = dataclasses.replace(msg, calendar=calendars[uid], has_calendar=True)
             if snippets.get(uid):
@@ -400,30 +439,49 @@ class ImapSource:
             if msg.auto_reply:
                 away.append(uid)
             elif self.account.analyze_outreach and outreach.wants_measures(msg, self.account.addresses):
-                mine.append(uid)
+                mine[uid] = (msg.subject, outreach.first_recipient(msg))  # measured (numbers only)
             labels = tuple(imap_parts.label(x) for x in d.get(b"X-GM-LABELS", ()) or ())
             out.append((msg, Seen(folder=folder, location=str(uid), uid=uid, uidvalidity=uidvalidity,
                                   labels=labels)))
         if not (away or mine):
             return out, None
-        return out, self._submit(self._texts_of, data, away, mine)
+        return out, self._submit(self._texts_of, data, away, mine, parsed is not None)
 
-    def _texts_of(self, data: dict, away: list[int], mine: list[int]) -> tuple[dict[int, str], dict[int, str]]:
-        return (self._first_texts(data, away, TEXT_BYTES) if away else {},
-                self._first_texts(data, mine, outreach.TEXT_LIMIT) if mine else {})
+    def _texts_of(self, data: dict, away: list[int], mine: dict[int, tuple[str | None, Any]],
+                  in_worker: bool) -> tuple[dict[int, str], dict[int, str], Future[Any] | None]:
+        """The texts of a chunk's auto-replies and sent mail; the sent mail's measures handed to the
+        worker process at once when the chunk was parsed there (else they are taken here later)."""
+        away_texts = self._first_texts(data, away, TEXT_BYTES) if away else {}
+        mine_texts = self._first_texts(data, list(mine), outreach.TEXT_LIMIT) if mine else {}
+        measured: Future[Any] | None = None
+        if in_worker and mine_texts and self._parser is not None:
+            try:
+                measured = self._parser.submit(chunks.measure_sent, [
+                    chunks.Sent(uid, *mine[uid], text) for uid, text in mine_texts.items()])
+            except Exception:  # the worker is gone: measured in this process
+                log.debug("%s: the header parser process is not available", self.account.name, exc_info=True)
+        return away_texts, mine_texts, measured
 
-    @staticmethod
-    def _with_texts(out: list[tuple[Message, Seen]], pending: Future[Any] | None) -> list[tuple[Message, Seen]]:
+    def _with_texts(self, out: list[tuple[Message, Seen]], pending: Future[Any] | None) -> list[tuple[Message, Seen]]:
         """Return dates of auto-replies and the measures of the user's own mail, from their texts."""
         if pending is None:
             return out
-        away, mine = pending.result()
+        away, mine, measured = pending.result()
+        measures = None
+        if measured is not None:
+            try:
+                measures = measured.result()
+            except Exception:
+                log.debug("%s: measuring in the worker process failed", self.account.name, exc_info=True)
         done = []
         for m, seen in out:
             if seen.uid in away:
                 m = with_return_date(m, away[seen.uid])
             elif seen.uid in mine:
-                m = outreach.with_measures(m, mine[seen.uid])
+                if measures is None:
+                    m = outreach.with_measures(m, mine[seen.uid])
+                elif seen.uid in measures:
+                    m = dataclasses.replace(m, outreach=measures[seen.uid])
             done.append((m, seen))
         return done
 
@@ -496,3 +554,30 @@ class ImapSource:
             except Exception:  # promise 4: a snippet is a nicety, never a reason to fail
                 log.debug("%s: no snippet for UID %s", self.account.name, uid, exc_info=True)
         return out
+
+
+Fetched = tuple[dict, dict[int, str], dict[int, "str | None"], "Future[Any] | None"]
+
+
+def _entries(data: dict, uids: list[int]) -> list[chunks.Entry]:
+    """What the header parse needs of each message of a FETCH answer, in UID order."""
+    out = []
+    for uid in uids:
+        d = data.get(uid)
+        if d is None:
+            continue  # expunged between SEARCH and FETCH
+        header = next((v for k, v in d.items() if k.startswith(b"BODY[HEADER")), b"") or b""
+        gm_id = d.get(b"X-GM-MSGID")
+        thrid = d.get(b"X-GM-THRID")
+        out.append(chunks.Entry(uid, header, d.get(b"INTERNALDATE"), d.get(b"RFC822.SIZE"),
+                                str(thrid) if thrid is not None else None,
+                                format(gm_id, "x") if gm_id is not None else None))
+    return out
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's limit, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
