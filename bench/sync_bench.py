@@ -156,8 +156,10 @@ def step_sync(cfg) -> dict:
     _warm_derived_imports()
     from syncagent.pipeline import stages as pipeline
     from syncagent.pipeline import sync
+    from syncagent.sources import imap
     from syncagent.store import db as store
 
+    imap.allow_worker_process()  # as `syncagent sync` and `run` do
     db = store.open_db(cfg.database)
     spent = _time_calls()
     t = time.perf_counter()

@@ -416,9 +416,13 @@ def test_headers_parsed_in_a_worker_process_give_the_same_database(dovecot, tmp_
     from syncagent.sources.imap import source as imap_source
 
     here = _synced(dovecot, tmp_path, monkeypatch, "here")
+    monkeypatch.setattr("syncagent.sources.imap.PARSE_IN_WORKER", False)  # as a library caller has it
+    account = make_config(dovecot.new_user(), tmp_path / "off", monkeypatch).accounts[0]
+    assert imap_source.ImapSource(account)._start_parser() is False, "a library caller gets no worker unasked"
     started = []
     start = imap_source.ImapSource._start_parser
     monkeypatch.setattr(imap_source, "PARSE_WORKER_MIN", 1)
+    monkeypatch.setattr("syncagent.sources.imap.PARSE_IN_WORKER", True)
     monkeypatch.setattr(imap_source, "_cores", lambda: 2)
     monkeypatch.setattr(imap_source.ImapSource, "_start_parser", lambda self: started.append(1) or start(self))
     there = _synced(dovecot, tmp_path, monkeypatch, "there")
@@ -449,6 +453,7 @@ def test_a_worker_process_that_dies_leaves_the_parse_to_this_one(dovecot, tmp_pa
         return ok
 
     monkeypatch.setattr(imap_source, "PARSE_WORKER_MIN", 1)
+    monkeypatch.setattr("syncagent.sources.imap.PARSE_IN_WORKER", True)
     monkeypatch.setattr(imap_source, "_cores", lambda: 2)
     monkeypatch.setattr(imap_source.ImapSource, "_start_parser", start_then_kill)
     with caplog.at_level(logging.INFO, logger="syncagent"):

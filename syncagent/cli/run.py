@@ -31,6 +31,9 @@ def run(ctx):
 
     from syncagent.daemon.service import run as run_daemon
     from syncagent.errors import ConfigError
+    from syncagent.sources import imap
+
+    imap.allow_worker_process()
 
     if not ctx.verbose and not ctx.quiet:
         logging.getLogger().setLevel(logging.INFO)  # a service's log is its interface

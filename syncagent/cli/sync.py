@@ -22,7 +22,10 @@ def sync(ctx, account, full):
       syncagent sync --account personal --full
     """
     from syncagent.pipeline.sync import sync_all
+    from syncagent.sources import imap
     from syncagent.store import lock
+
+    imap.allow_worker_process()
 
     config = ctx.config
     with lock.held(config.database):

@@ -378,7 +378,9 @@ class ImapSource:
 
     def _start_parser(self) -> bool:
         """A worker process for header parsing, when there is a second core to run it on."""
-        if self._parser_failed or _cores() < 2:
+        from syncagent.sources import imap
+
+        if not imap.PARSE_IN_WORKER or self._parser_failed or _cores() < 2:
             self._stop_parser()
             return False
         if self._parser is not None:
