@@ -166,16 +166,29 @@ def test_same_message_in_inbox_and_sent_is_one_row(mailbox, tmp_path, monkeypatc
     assert sorted(r[0] for r in db.execute("SELECT folder FROM message_folders")) == ["INBOX", "Sent"]
 
 
+def _same_mail_twice(dovecot, inbox: list[bytes], sent: list[bytes]) -> list:
+    """Two users holding the same INBOX and Sent: one for a clean sync, one to cut short."""
+    boxes = []
+    for _ in range(2):
+        mb = dovecot.new_user()
+        mb.append_many("INBOX", inbox)
+        mb.append_many("Sent", sent)
+        boxes.append(mb)
+    return boxes
+
+
+def _measured(db) -> tuple[list, list]:
+    """The outreach measures of the sent mail and the return dates of the auto-replies."""
+    return (sorted(db.execute("SELECT m.message_id, o.words, o.questions, o.subject_words, o.connection, "
+                              "o.personalized, o.fingerprint FROM outreach o JOIN messages m ON m.id = o.message")),
+            sorted(db.execute("SELECT message_id, ooo_until FROM messages WHERE automatic = 1")))
+
+
 def test_interrupted_sync_ends_like_an_uninterrupted_one(dovecot, tmp_path, monkeypatch):
     """Stopping Dovecot after the first batch, then syncing again, gives the same rows as one clean sync."""
     msgs = [make_message(i, subject=f"Subject {i}") for i in range(25)]
     sent = [make_message(100 + i, sender=ME, to=f"c{i}@example.org") for i in range(5)]
-    boxes = []
-    for _ in range(2):
-        mb = dovecot.new_user()
-        mb.append_many("INBOX", msgs)
-        mb.append_many("Sent", sent)
-        boxes.append(mb)
+    boxes = _same_mail_twice(dovecot, msgs, sent)
     clean_cfg = make_config(boxes[0], tmp_path / "clean", monkeypatch, batch_size=4)
     clean = open_db(clean_cfg.database)
     assert sync(clean, clean_cfg).ok
@@ -353,22 +366,12 @@ def test_stop_after_a_batch_leaves_the_texts_read_and_the_rest_to_the_next_sync(
             .replace(f"Body {50 + i}".encode(), f"I am away until 2026-12-0{i + 1}.".encode()) for i in range(3)]
     sent = [make_message(100 + i, sender=ME, to=f"c{i}@corp{i}.example", subject=f"Question {i}?")
             for i in range(7)]
-    boxes = []
-    for _ in range(2):
-        mb = dovecot.new_user()
-        mb.append_many("INBOX", away)
-        mb.append_many("Sent", sent)
-        boxes.append(mb)
-
-    def measured(db):
-        return (sorted(db.execute("SELECT m.message_id, o.words, o.questions, o.subject_words, o.connection, "
-                                  "o.personalized, o.fingerprint FROM outreach o JOIN messages m ON m.id = o.message")),
-                sorted(db.execute("SELECT message_id, ooo_until FROM messages WHERE automatic = 1")))
+    boxes = _same_mail_twice(dovecot, away, sent)
 
     clean_cfg = make_config(boxes[0], tmp_path / "clean", monkeypatch, batch_size=2)
     clean = open_db(clean_cfg.database)
     assert sync(clean, clean_cfg).ok
-    want = measured(clean)
+    want = _measured(clean)
     assert len(want[0]) == 7 and [u for _m, u in want[1]] == ["2026-12-01", "2026-12-02", "2026-12-03"]
 
     cfg = make_config(boxes[1], tmp_path / "cut", monkeypatch, batch_size=2)
@@ -378,11 +381,11 @@ def test_stop_after_a_batch_leaves_the_texts_read_and_the_rest_to_the_next_sync(
                    should_stop=lambda: bool(committed))
     assert stopped.interrupted and stopped.new_messages == 2
     assert count(db, "SELECT COUNT(*) FROM messages") == 2
-    assert [u for _m, u in measured(db)[1]] == ["2026-12-01", "2026-12-02"]
+    assert [u for _m, u in _measured(db)[1]] == ["2026-12-01", "2026-12-02"]
     again = sync(db, cfg)
     assert again.ok, again.error
     assert again.new_messages == 8
-    assert measured(db) == want
+    assert _measured(db) == want
 
 
 def _parse_mix() -> list[tuple[str, bytes]]:
@@ -404,9 +407,7 @@ def _synced(dovecot, tmp_path, monkeypatch, name: str):
     db = open_db(cfg.database)
     result = sync(db, cfg)
     assert result.ok, result.error
-    measures = sorted(db.execute("SELECT m.message_id, o.words, o.questions, o.subject_words, o.connection, "
-                                 "o.personalized, o.fingerprint FROM outreach o JOIN messages m ON m.id = o.message"))
-    away = sorted(db.execute("SELECT message_id, ooo_until FROM messages WHERE automatic = 1"))
+    measures, away = _measured(db)
     messages, folders, addresses, _state = dump(db)
     return messages, [f[:3] + f[4:] for f in folders], addresses, measures, away
 

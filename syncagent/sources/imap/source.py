@@ -356,8 +356,9 @@ class ImapSource:
         return self._with_texts(*self._parse_chunk(folder, uids, uidvalidity, self._fetch_raw(uids)))
 
     def _fetch_raw(self, uids: list[int], in_worker: bool = False) -> Fetched:
-        """Everything of a chunk the wire gives before parsing: the FETCH answer, calendar parts,
-        snippets; with ``in_worker``, the header parse is handed to the worker process at once."""
+        """Everything of a chunk the wire gives before parsing: the FETCH answer, what the header
+        parse needs of it, calendar parts, snippets; with ``in_worker``, the header parse is handed
+        to the worker process at once."""
         items = BASE_ITEMS + (GMAIL_ITEMS if self.gmail else [])
         if imap_fetch.ENABLED:
             # BODYSTRUCTURE is parsed only where a part is wanted from it (see imap_fetch).
@@ -365,16 +366,17 @@ class ImapSource:
                                     structures="all" if self.account.fetch_snippets else "calendar")
         else:
             data = self._imap.fetch(uids, items)
+        entries = _entries(data, uids)
         parsed: Future[Any] | None = None
         if in_worker and self._parser is not None:
             try:
-                parsed = self._parser.submit(chunks.parse_entries, _entries(data, uids))
+                parsed = self._parser.submit(chunks.parse_entries, entries)
             except Exception:  # the worker is gone (BrokenProcessPool) or shut down: parse here
                 log.debug("%s: the header parser process is not available", self.account.name, exc_info=True)
                 self._parser_failed = True
         calendars = self._calendars(data)
         snippets = self._snippets(data) if self.account.fetch_snippets else {}
-        return data, calendars, snippets, parsed
+        return data, entries, calendars, snippets, parsed
 
     def _start_parser(self) -> bool:
         """A worker process for header parsing, when there is a second core to run it on."""
@@ -409,8 +411,7 @@ class ImapSource:
         The texts are a future so the caller can parse the next chunk meanwhile; ``_with_texts``
         merges them.
         """
-        data, calendars, snippets, parsed = fetched
-        entries = _entries(data, uids)
+        data, entries, calendars, snippets, parsed = fetched
         results: list[Message | chunks.Failure] | None = None
         if parsed is not None:
             try:
@@ -473,17 +474,15 @@ class ImapSource:
         if measured is not None:
             try:
                 measures = measured.result()
-            except Exception:
+            except Exception:  # the worker died, or a text tripped the measures: measured here as always
                 log.debug("%s: measuring in the worker process failed", self.account.name, exc_info=True)
         done = []
         for m, seen in out:
             if seen.uid in away:
                 m = with_return_date(m, away[seen.uid])
             elif seen.uid in mine:
-                if measures is None:
-                    m = outreach.with_measures(m, mine[seen.uid])
-                elif seen.uid in measures:
-                    m = dataclasses.replace(m, outreach=measures[seen.uid])
+                m = (outreach.with_measures(m, mine[seen.uid]) if measures is None
+                     else dataclasses.replace(m, outreach=measures[seen.uid]))
             done.append((m, seen))
         return done
 
@@ -558,7 +557,7 @@ class ImapSource:
         return out
 
 
-Fetched = tuple[dict, dict[int, str], dict[int, "str | None"], "Future[Any] | None"]
+Fetched = tuple[dict, "list[chunks.Entry]", dict[int, str], dict[int, "str | None"], "Future[Any] | None"]
 
 
 def _entries(data: dict, uids: list[int]) -> list[chunks.Entry]:
