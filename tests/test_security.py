@@ -208,6 +208,7 @@ IDENTIFIERS = {
     ("syncagent/store/threads.py", "_MESSAGE"),  # a constant SELECT of the columns threading reads
     ("syncagent/store/threads.py", "marks"),  # "?,?,?" for a chunk of Message-IDs or component ids
     ("syncagent/store/outreach.py", "', '.join(_ASK_COLUMNS)"),  # the outreach_asks columns, a constant
+    ("syncagent/store/outreach.py", "column"),  # a bucket column, checked against StoredAsk's fields by _column
     ("syncagent/store/runs.py", "notes"),  # the column name, or NULL on a database without it
     ("syncagent/store/migrations.py", "', '.join(cols)"),  # contacts' columns, from PRAGMA table_info
     ("syncagent/store/migrations.py", "sets"),  # "<column> = ?" for those columns

@@ -111,7 +111,7 @@ def update(db: Any, config: Config, derived: Any) -> int:
     # The buckets count every stored ask: when none of them changed (and no deleted contact's
     # asks went with it), the stored buckets are still right and reading every ask is waste.
     if scope is None or went or came or relabelled or derived.gone:
-        store.save_buckets(conn, _buckets_of(store.load_ask_buckets(conn)))
+        store.save_buckets(conn, _buckets_of(conn))
     return len(found_rows)
 
 
@@ -125,27 +125,25 @@ def _with_mass(ask: Ask, mass: bool) -> Ask:
     return replace(ask, mass=mass) if mass != ask.mass else ask
 
 
-def _buckets_of(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The outreach_buckets rows from the stored asks: (replied, response_seconds, bucket per dimension).
+def _buckets_of(conn: Any) -> list[tuple[Any, ...]]:
+    """The outreach_buckets rows, counted over the stored asks (each row names its bucket).
 
-    The same figures as ``what_works.figures`` over the asks: each stored row names its bucket.
+    The same figures as ``what_works.figures`` over the asks, read from an index per
+    dimension: the counts per bucket, then the middle response time of each.
     """
     import statistics
 
     out = []
-    for i, dim in enumerate(what_works.DIMENSIONS):
-        groups: dict[str, list[tuple[int, int | None]]] = {}
-        for row in rows:
-            groups.setdefault(row[2 + i], []).append((row[0], row[1]))
+    for dim in what_works.DIMENSIONS:
+        counts = rows.load_bucket_counts(conn, dim)
         position = 0
         for label in what_works.order(dim):
-            group = groups.get(label, [])
-            if not group:
+            if label not in counts:
                 continue
-            replied = [s for r, s in group if r]
-            seconds = [s for s in replied if s is not None]
-            out.append((dim, label, position, len(group), len(replied), round(len(replied) / len(group), 4),
-                        round(statistics.median(seconds) / 3600, 2) if seconds else None))
+            asks, replied, timed = counts[label]
+            middle = rows.load_median_seconds(conn, dim, label, timed) if timed else []
+            out.append((dim, label, position, asks, replied, round(replied / asks, 4),
+                        round(statistics.median(middle) / 3600, 2) if middle else None))
             position += 1
     return out
 

@@ -132,11 +132,27 @@ def save_mass(conn: sqlite3.Connection, rows: Iterable[tuple[str, int, int]]) ->
     conn.executemany("UPDATE outreach_asks SET mass = ? WHERE message = ? AND contact_id = ?", list(rows))
 
 
-def load_ask_buckets(conn: sqlite3.Connection) -> list[tuple[int, int | None, str, str, str, str, str, str, str]]:
-    """(replied, response_seconds, then the bucket in each dimension) of every stored ask."""
-    return [tuple(r) for r in conn.execute(  # type: ignore[misc]
-        "SELECT replied, response_seconds, words, questions, personalized, mass, connection, weekday, hour "
-        "FROM outreach_asks ORDER BY message, contact_id")]
+def load_bucket_counts(conn: sqlite3.Connection, dimension: str) -> dict[str, tuple[int, int, int]]:
+    """Per bucket of ``dimension``: (asks, replied, replied with a response time) of every stored ask."""
+    column = _column(dimension)
+    return {label: (int(n), int(r), int(k)) for label, n, r, k in conn.execute(
+        f"SELECT {column}, count(*), total(replied), count(CASE WHEN replied = 1 THEN response_seconds END) "
+        f"FROM outreach_asks GROUP BY {column}")}
+
+
+def load_median_seconds(conn: sqlite3.Connection, dimension: str, bucket: str, timed: int) -> list[int]:
+    """The middle response time (two, for an even count) of the ``timed`` replied asks in ``bucket``."""
+    column = _column(dimension)
+    return [int(s) for (s,) in conn.execute(
+        f"SELECT response_seconds FROM outreach_asks WHERE {column} = ? AND replied = 1 "
+        "AND response_seconds IS NOT NULL ORDER BY response_seconds LIMIT ? OFFSET ?",
+        [bucket, 2 - timed % 2, (timed - 1) // 2])]
+
+
+def _column(dimension: str) -> str:
+    if dimension not in StoredAsk._fields[5:]:  # a column name, never a value from outside
+        raise ValueError(f"unknown dimension {dimension!r}")
+    return dimension
 
 
 def save_buckets(conn: sqlite3.Connection, rows: Iterable[tuple[object, ...]]) -> None:
