@@ -85,6 +85,19 @@ def test_ledger_ignores_duplicates(events, data):
     assert ledger.compute(events[:at] + [dup] + events[at:], NOW) == ledger.compute(events, NOW)
 
 
+@settings(max_examples=200, deadline=None)
+@given(event_lists())
+def test_the_asks_the_ledger_keeps_are_the_outreach_of_its_story(events):
+    """The measured asks are read from the ledger: they are exactly the story's outreach steps,
+    and every reply the ledger timed answers one of them."""
+    from syncagent.ledger import story
+
+    led = ledger.compute(events, NOW)
+    steps = story.story(led.events)
+    assert [(a.at, a.ref) for a in led.asks] == [(s.at, s.ref) for s in steps if s.what == story.OUTREACH]
+    assert {r.asked_at for r in led.replies} <= {a.at for a in led.asks}
+
+
 # --- batches saved in any order give the same ledger ------------------------------------------
 
 CONTACTS = [f"c{i}@corp.example" for i in range(4)]

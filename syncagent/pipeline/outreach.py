@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from syncagent.config import Config
-from syncagent.ledger import story as story_mod
 from syncagent.ledger import what_works
 from syncagent.ledger.what_works import Ask
 from syncagent.store import outreach as rows
@@ -44,10 +43,11 @@ def _measured(db: Any, config: Config, ledgers: dict) -> list[tuple[int, int, da
     """(message, contact, asked at, Ask with mass unset, fingerprint) for the measured asks of ``ledgers``."""
     steps: list[tuple[int, datetime, int, Any]] = []  # contact, at, message, reply
     for contact_id, led in ledgers.items():
+        # The ledger's asks are the story's outreach steps (an outgoing message that started a
+        # new ask), kept by the one replay that derived the ledger: no second walk of the history.
         replies = {r.asked_at: r for r in led.replies}
-        for step in story_mod.story(led.events):
-            if step.what == story_mod.OUTREACH:
-                steps.append((contact_id, step.at, int(step.ref.rpartition(":")[2]), replies.get(step.at)))
+        for ask in led.asks:
+            steps.append((contact_id, ask.at, int(ask.ref.rpartition(":")[2]), replies.get(ask.at)))
     measures = rows.load_measures_of(db.conn, {pk for _, _, pk, _ in steps})
     tz = config.tz
     out = []
