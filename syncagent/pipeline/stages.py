@@ -81,9 +81,15 @@ def derive(db, config: Config, now: datetime, last: dict | None = None, *, full:
         inputs_mark = store.load_inputs_mark(conn)
         edited: dict = {}
         changed = None if full else changed_contacts(db, last, marks, now_text)
-        if changed is not None and inputs_mark != last.get("inputs"):
-            # A contact, an address or a meeting changed: which ones, and what they were.
-            inputs, old = store.load_contact_inputs(conn), store.load_stored_inputs(conn)
+        last_mark = last.get("inputs")
+        if changed is not None and inputs_mark != last_mark:
+            # A contact, an address or a meeting changed: which ones, and what they were. When
+            # only the meetings moved (an invitation came), only the contacts that have or had
+            # one can differ: the others are not read.
+            ids = None
+            if isinstance(last_mark, dict) and last_mark.get("contacts") == inputs_mark["contacts"]:
+                ids = store.load_meeting_holders(conn)
+            inputs, old = store.load_contact_inputs(conn, ids), store.load_stored_inputs(conn, ids)
             edited = {cid: (old.get(cid), inputs.get(cid)) for cid in inputs.keys() | old.keys()
                       if inputs.get(cid) != old.get(cid)}
             changed |= edited.keys()

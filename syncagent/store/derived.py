@@ -202,8 +202,11 @@ class ContactInput:
     addresses: tuple[str, ...]
 
 
-def load_inputs_mark(conn: sqlite3.Connection) -> list[object]:
-    """A cheap summary of every contact input: when it changes, ``load_contact_inputs`` says which."""
+def load_inputs_mark(conn: sqlite3.Connection) -> dict[str, list[object]]:
+    """A cheap summary of every contact input: when it changes, ``load_contact_inputs`` says which.
+
+    In two parts: the contacts and their addresses, and the meetings and who is in them.
+    """
     contacts = conn.execute(
         "SELECT count(*), max(updated_at), total(cadence_days), total(id * length(name)), "
         "total(id * length(coalesce(company, ''))) FROM contacts").fetchone()
@@ -212,7 +215,15 @@ def load_inputs_mark(conn: sqlite3.Connection) -> list[object]:
     meetings = conn.execute("SELECT count(*), max(id), max(end_at), total(id * length(coalesce(end_at, ''))), "
                             "total(status = 'confirmed') FROM meetings").fetchone()
     links = conn.execute("SELECT count(*), total(contact_id * meeting) FROM meeting_contacts").fetchone()
-    return [*contacts, *emails, *meetings, *links]
+    return {"contacts": [*contacts, *emails], "meetings": [*meetings, *links]}
+
+
+def load_meeting_holders(conn: sqlite3.Connection) -> set[int]:
+    """The contacts in a meeting now, or whose inputs held one when last derived (the signature's
+    last member is its meetings: see load_contact_inputs)."""
+    return {cid for (cid,) in conn.execute(
+        "SELECT contact_id FROM meeting_contacts UNION "
+        "SELECT contact_id FROM derived_inputs WHERE json_array_length(signature, '$[4]') > 0")}
 
 
 def _in(ids: Collection[int] | None, column: str) -> tuple[str, list[str]]:
@@ -240,7 +251,7 @@ def load_contact_inputs(conn: sqlite3.Connection, ids: Collection[int] | None = 
     for cid, name, company, cadence in conn.execute(
             f"SELECT id, name, company, cadence_days FROM contacts{where}", args):
         addresses = tuple(emails.get(cid, ()))
-        signature = json.dumps([name, company, cadence, addresses, meetings.get(cid, [])])
+        signature = json.dumps([name, company, cadence, addresses, meetings.get(cid, [])])  # meetings last: load_meeting_holders
         key = (company or "").strip().casefold() or None
         out[cid] = ContactInput(signature, key, addresses)
     return out
