@@ -130,7 +130,7 @@ def _rebuild(conn) -> None:
             sizes.append(0)
         label[node] = label[root]
         sizes[label[node]] += 1
-    store.save_full_nodes(conn, ((label[node], node) for node in range(1, count + 1)))
+    store.save_full_nodes(conn, ((node, label[node]) for node in range(1, count + 1)))
     del label
     store.begin_full_threads(conn)
     comps: list[Component] = []
