@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syncagent import config as config_mod
-from syncagent.pipeline import reminders, stages
+from syncagent.ledger import what_works
+from syncagent.pipeline import outreach, reminders, stages
 from syncagent.store.db import open_db
 from syncagent.timeutil import iso
 
@@ -209,3 +210,26 @@ def test_incremental_passes_equal_a_full_rederivation(tmp_path_factory, contacts
         (path.parent / "full.db").unlink()
         for table in TABLES:
             assert incremental[table] == full[table], (table, step)
+
+
+def test_stored_what_works_figures_are_those_computed_at_the_instant(tmp_path):
+    """`stats --by words` reads the stored buckets; they give the reply rate and median that
+    evaluating the asks at that instant gives, for an odd and an even number of replies."""
+    world = World(tmp_path / "w.db")
+    for who in range(5):
+        world.apply(("add", who, "Ann", 0))
+    for who in range(5):
+        world.apply(("mail", who, True, 200, [], 0))  # one measured ask each, under 75 words
+    for who, after in ((0, 10), (1, 20), (2, 40)):
+        world.apply(("mail", who, False, 200 - after, [], None))
+    stages.after_sync(world.db, world.config(), now=world.now)
+
+    def words():
+        stored = outreach.buckets(world.db, world.config(), "words")
+        assert stored == what_works.figures(outreach.load_asks(world.db, world.config(), world.now), "words")
+        return [(b["bucket"], b["asks"], b["replied"], b["median_first_response_hours"]) for b in stored]
+
+    assert words() == [("under 75 words", 5, 3, 20.0)]
+    world.apply(("mail", 3, False, 200 - 80, [], None))
+    stages.after_sync(world.db, world.config(), now=world.now)
+    assert words() == [("under 75 words", 5, 4, 30.0)]  # the middle two, 20 h and 40 h

@@ -780,7 +780,7 @@ def m0017_covering_address_index(db: Database) -> None:
 def m0018_outreach_bucket_indexes(db: Database) -> None:
     # A pass recounts the buckets of every stored ask: per dimension, the counts from one of
     # these indexes alone and each median from a seek into it, instead of every ask read into
-    # Python (a quarter of the derived stages after 100 new messages at 100,000).
+    # Python (0.17-0.26 s of the derived stages after 100 new messages at 100,000).
     db.executescript("\n".join(
         f"CREATE INDEX IF NOT EXISTS outreach_asks_{dim} ON outreach_asks ({dim}, replied, response_seconds);"
         for dim in ("words", "questions", "personalized", "mass", "connection", "weekday", "hour")))

@@ -208,14 +208,14 @@ def load_full_edges(conn: sqlite3.Connection) -> Iterator[tuple[int, int]]:
         yield int(row[0]), int(row[1])
 
 
-def save_full_nodes(conn: sqlite3.Connection, components: Iterable[tuple[int, int]]) -> None:
+def save_full_nodes(conn: sqlite3.Connection, labels: Iterable[tuple[int, int]]) -> None:
     """Replace ``thread_nodes`` with (node number, component) pairs given in node order."""
     conn.execute("DELETE FROM thread_nodes")
     conn.execute("DELETE FROM thread_components")
     # Numbers first, then one statement joins them to the ids: a statement per node cost more
     # than the rest of the graph's writes, and inserting in key order keeps the index appends.
     conn.execute("CREATE TEMP TABLE _thread_labels (id INTEGER PRIMARY KEY, component INTEGER)")
-    conn.executemany("INSERT INTO _thread_labels (id, component) VALUES (?, ?)", components)
+    conn.executemany("INSERT INTO _thread_labels (id, component) VALUES (?, ?)", labels)
     conn.execute("INSERT INTO thread_nodes (account, message_id, component) "
                  "SELECT n.account, n.message_id, l.component FROM _thread_full_nodes n "
                  "JOIN _thread_labels l ON l.id = n.id ORDER BY n.account, n.message_id")
