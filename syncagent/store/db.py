@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -263,7 +264,7 @@ _MESSAGE_COLUMNS = (
 
 _INSERT_MESSAGE = (
     f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _MESSAGE_COLUMNS)}) "
+    f"SELECT {', '.join(f'c{i}' for i in range(len(_MESSAGE_COLUMNS)))} FROM r WHERE true "
     # A second copy (Sent and INBOX, or a re-delivery) keeps the first row; it may
     # only add what the first copy lacked, and it brings the message back if gone.
     "ON CONFLICT (account, message_id) DO UPDATE SET "
@@ -274,6 +275,44 @@ _INSERT_MESSAGE = (
     "has_calendar = MAX(messages.has_calendar, excluded.has_calendar), "
     "ooo_until = COALESCE(messages.ooo_until, excluded.ooo_until)"
 )
+# The rows below name their message by (account, Message-ID), its id looked up in the statement.
+_MESSAGE_PK = "(SELECT id FROM messages WHERE account = r.c0 AND message_id = r.c1)"
+_INSERT_ADDRESS = (
+    f"INSERT OR IGNORE INTO message_addresses (message, role, address, name) SELECT {_MESSAGE_PK}, c2, c3, c4 FROM r"
+)
+_INSERT_OUTREACH = (
+    "INSERT OR IGNORE INTO outreach (message, words, questions, subject_words, connection, personalized, "
+    f"fingerprint) SELECT {_MESSAGE_PK}, c2, c3, c4, c5, c6, c7 FROM r"
+)
+_INSERT_CALENDAR = f"INSERT OR IGNORE INTO calendar_parts (message, ics) SELECT {_MESSAGE_PK}, c2 FROM r"
+_INSERT_FOLDER = (
+    "INSERT INTO message_folders (account, folder, location, uidvalidity, uid, message, labels, gone, seen_at) "
+    f"SELECT c0, c2, c3, c4, c5, {_MESSAGE_PK}, c6, 0, c7 FROM r WHERE true "
+    "ON CONFLICT (account, folder, location) DO UPDATE SET message = excluded.message, "
+    "labels = excluded.labels, uidvalidity = excluded.uidvalidity, gone = 0"
+)
+
+
+def _insert_rows(conn: sqlite3.Connection, statement: str, rows: list[list[Any]]) -> None:
+    """Run ``statement``, which reads its values from ``r(c0, c1, ...)``, once over all ``rows``.
+
+    The rows go in as one JSON array, so SQLite works through the batch in one call.
+    With ``executemany`` the sqlite3 module gives the interpreter lock back and takes it
+    again at every row; while another thread parses, each of those waits for it, and
+    saving on its own thread took seven times what it takes alone (30 s against 4 s for
+    100,000 messages). SQLite's JSON functions end a text at a NUL character, so a batch
+    holding one is written row by row, as before.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    payload = json.dumps(rows, ensure_ascii=False)
+    if "\\u0000" not in payload:
+        source = ", ".join(f"j.value ->> {i} AS c{i}" for i in range(width))
+        conn.execute(f"WITH r AS (SELECT {source} FROM json_each(?) AS j) {statement}", [payload])
+    else:
+        source = ", ".join(f"? AS c{i}" for i in range(width))
+        conn.executemany(f"WITH r AS (SELECT {source}) {statement}", rows)
 
 
 def save_batch(db: Database, account: str, own_addresses: Iterable[str], batch: Batch) -> int:
@@ -334,8 +373,8 @@ def _save_items(conn: sqlite3.Connection, account: str, own: set[str], items: li
     if not items:
         return 0
     before = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
-    conn.executemany(_INSERT_MESSAGE, [
-        (
+    _insert_rows(conn, _INSERT_MESSAGE, [
+        [
             account, msg.message_id, msg.thread_hint, msg.date, msg.date_source, msg.arrived_at,
             msg.from_address, msg.from_name, msg.subject,
             # A first value from the config of this pass; the derived stages own it from here
@@ -344,41 +383,23 @@ def _save_items(conn: sqlite3.Connection, account: str, own: set[str], items: li
             int(msg.automatic), msg.automatic_reason, msg.in_reply_to, " ".join(msg.references) or None,
             msg.list_id, msg.size, msg.snippet, int(msg.has_calendar), msg.gmail_id, msg.thread_hint, now,
             msg.ooo_until,
-        )
+        ]
         for msg, _seen in items
     ])
-    wanted = list({msg.message_id for msg, _seen in items})
-    pk: dict[str, int] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        pk.update(conn.execute(
-            f"SELECT message_id, id FROM messages WHERE account = ? AND message_id IN ({marks})", [account, *chunk]
-        ).fetchall())
     # Addresses are unioned over copies: the Sent copy brings the Bcc an inbox copy lacks.
-    conn.executemany(
-        "INSERT OR IGNORE INTO message_addresses (message, role, address, name) VALUES (?, ?, ?, ?)",
-        [(pk[msg.message_id], a.role, a.address, a.name) for msg, _seen in items for a in msg.addresses],
-    )
-    conn.executemany(
-        "INSERT OR IGNORE INTO outreach (message, words, questions, subject_words, connection, personalized, "
-        "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(pk[msg.message_id], m.words, m.questions, m.subject_words, int(m.connection), int(m.personalized),
-          m.fingerprint) for msg, _seen in items if (m := msg.outreach) is not None],
-    )
-    conn.executemany(
-        "INSERT OR IGNORE INTO calendar_parts (message, ics) VALUES (?, ?)",
-        [(pk[msg.message_id], msg.calendar) for msg, _seen in items if msg.calendar],
-    )
-    conn.executemany(
-        "INSERT INTO message_folders (account, folder, location, uidvalidity, uid, message, labels, gone, seen_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?) "
-        "ON CONFLICT (account, folder, location) DO UPDATE SET message = excluded.message, "
-        "labels = excluded.labels, uidvalidity = excluded.uidvalidity, gone = 0",
-        [(account, seen.folder, seen.location, seen.uidvalidity, seen.uid, pk[msg.message_id],
-          " ".join(seen.labels) or None, now) for msg, seen in items],
-    )
-    return sum(1 for i in set(pk.values()) if i > before)
+    _insert_rows(conn, _INSERT_ADDRESS, [[account, msg.message_id, a.role, a.address, a.name]
+                                         for msg, _seen in items for a in msg.addresses])
+    _insert_rows(conn, _INSERT_OUTREACH, [
+        [account, msg.message_id, m.words, m.questions, m.subject_words, int(m.connection), int(m.personalized),
+         m.fingerprint] for msg, _seen in items if (m := msg.outreach) is not None])
+    _insert_rows(conn, _INSERT_CALENDAR, [[account, msg.message_id, msg.calendar]
+                                          for msg, _seen in items if msg.calendar])
+    _insert_rows(conn, _INSERT_FOLDER, [
+        [account, msg.message_id, seen.folder, seen.location, seen.uidvalidity, seen.uid,
+         " ".join(seen.labels) or None, now] for msg, seen in items])
+    # Rows are never deleted and only this transaction writes: the ids past ``before`` are the new messages.
+    (new,) = conn.execute("SELECT count(*) FROM messages WHERE id > ?", [before]).fetchone()
+    return int(new)
 
 
 def _mark_gone_messages(conn: sqlite3.Connection, account: str) -> None:
