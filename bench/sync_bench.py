@@ -15,6 +15,8 @@ so each gets its own peak RSS (``os.wait4``):
       then the derived stages (``pipeline.after_sync``) timed apart
   B   the real CLI, ``syncagent sync``, of the same N on a fresh database with the
       same contacts: the whole process, derived stages included
+  l   the initial sync of the same mail read straight from the Maildir Dovecot serves
+      (a ``maildir`` account, as for a Takeout or mbsync backfill), in-process
   c   a sync with nothing new
   d   a sync after 100 new messages;  d1  after 1 new message
   e   ledger + reminders (``ledger_store.recompute`` + ``reminders.reconcile``)
@@ -69,7 +71,7 @@ READERS = (("reminders", ["reminders"]), ("reminders --json", ["reminders", "--j
 CLI = ("import sys; from syncagent import timeutil; "
        f"timeutil.set_clock(lambda: timeutil.parse_iso({NOW_TEXT!r})); "
        "sys.argv[0] = 'syncagent'; from syncagent.cli import main; main()")
-QUICK_SKIP = {"B", "e", "stages", "h"}  # the slowest steps, which no goal at 1,000,000 needs
+QUICK_SKIP = {"B", "l", "e", "stages", "h"}  # the slowest steps, which no goal at 1,000,000 needs
 
 
 # --- steps, each run in its own subprocess ----------------------------------------
@@ -263,7 +265,8 @@ def step_stages(cfg) -> dict:
     return out
 
 
-STEPS = {"stages": step_stages, "a": step_raw_imapclient, "a2": step_raw_imaplib, "b": step_sync, "c": step_sync, "d": step_sync,
+STEPS = {"stages": step_stages, "a": step_raw_imapclient, "a2": step_raw_imaplib, "b": step_sync, "l": step_sync,
+         "c": step_sync, "d": step_sync,
          "d1": step_sync, "e": step_ledger, "f": step_digest}
 
 
@@ -324,6 +327,15 @@ def _config(path: Path, work: Path, db_name: str, port: int, batch_size: int) ->
         f'[[accounts]]\nname = "bench"\nkind = "imap"\nhost = "127.0.0.1"\nport = {port}\n'
         f'security = "none"\nusername = "{USER}"\npassword_env = "{PW_ENV}"\n'
         f'addresses = ["me@example.test"]\nbatch_size = {batch_size}\ntimeout = 300\n')
+    return path
+
+
+def _local_config(path: Path, work: Path, db_name: str, maildir: Path) -> Path:
+    path.write_text(
+        f'timezone = "America/New_York"\n[database]\npath = "{work}/{db_name}"\n'
+        f'[digest]\noutput_dir = "{work}/digests"\n'
+        f'[[accounts]]\nname = "bench"\nkind = "maildir"\npath = "{maildir}"\n'
+        f'addresses = ["me@example.test"]\n')
     return path
 
 
@@ -453,6 +465,12 @@ def bench_one(n: int, work: Path, contacts: int, batch_size: int, profile: str |
                   cli + ["--config", str(cli_cfg), "sync"], 1, messages_=n)
             for leftover in work.glob(f"bench-{n}-cli.db*"):
                 leftover.unlink()
+        if "l" not in skip:
+            local_cfg = _local_config(work / f"config-{n}-local.toml", work, f"bench-{n}-local.db", maildir)
+            run_child(me + ["--config", str(local_cfg), "--step", "contacts"], env)
+            step("l", "l  initial sync from the Maildir itself (local source)", local_cfg)
+            for leftover in work.glob(f"bench-{n}-local.db*"):
+                leftover.unlink()
         step("c", "c  no-change resync")
         mbox.append_many("INBOX", [raw for _f, raw, _t in messages(100, seed=99)])
         step("d", "d  resync after 100 new")
@@ -533,7 +551,7 @@ def table(n: int, rows: list[dict]) -> tuple[str, list[str]]:
         if r["key"] == "size":
             continue
         s = r["seconds"]
-        m = r["messages"] if r["key"] in ("a", "a2", "b", "B", "h") else None
+        m = r["messages"] if r["key"] in ("a", "a2", "b", "B", "h", "l") else None
         rate = f"{m / s:,.0f}" if m and s else ""
         ratios = [f"{s / x:.2f}" if s and x and r["key"] in ("b", "B", "h") else "" for x in (a, a2, h)]
         if r["key"] == "h":
@@ -549,7 +567,7 @@ def table(n: int, rows: list[dict]) -> tuple[str, list[str]]:
                          f"+ other {s - d['fetch'] - d['parse'] - d['save']:.2f} | | | | | | |")
         for error in r["detail"].get("errors") or ([r["detail"]["error"]] if r["detail"].get("error") else []):
             lines.append(f"| &nbsp;&nbsp;{r['key']} FAILED: {str(error)[:300]} | | | | | | |")
-        if r["key"] in ("b", "c", "d", "d1") and "derived" in r["detail"]:
+        if r["key"] in ("b", "l", "c", "d", "d1") and "derived" in r["detail"]:
             lines.append(f"| &nbsp;&nbsp;{r['key']}+ derived stages (threads, meetings, ledger, reminders) "
                          f"| {r['detail']['derived']:.3f} | | | | | |")
     size = by["size"]["detail"]["bytes"] if "size" in by else None
@@ -637,7 +655,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the raw rows here")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (config, database) for more runs")
     ap.add_argument("--no-peer", action="store_true", help="skip the mbsync line (h), the slowest step")
-    ap.add_argument("--skip", default="", help="steps to leave out, comma-separated (B, e, f, stages, h; rest: everything after b)")
+    ap.add_argument("--skip", default="", help="steps to leave out, comma-separated (B, l, e, f, stages, h; rest: everything after b)")
     ap.add_argument("--quick", action="store_true",
                     help=f"leave out the slowest steps no goal at 1,000,000 needs ({', '.join(sorted(QUICK_SKIP))}) "
                          "and time every whole-process row once instead of best of 3 or 5")
