@@ -321,21 +321,21 @@ def run_child(args: list[str], env: dict, keep_stderr: bool = False) -> tuple[di
 
 
 def _config(path: Path, work: Path, db_name: str, port: int, batch_size: int) -> Path:
-    path.write_text(
-        f'timezone = "America/New_York"\n[database]\npath = "{work}/{db_name}"\n'
-        f'[digest]\noutput_dir = "{work}/digests"\n'
-        f'[[accounts]]\nname = "bench"\nkind = "imap"\nhost = "127.0.0.1"\nport = {port}\n'
-        f'security = "none"\nusername = "{USER}"\npassword_env = "{PW_ENV}"\n'
-        f'addresses = ["me@example.test"]\nbatch_size = {batch_size}\ntimeout = 300\n')
-    return path
+    return _config_file(path, work, db_name,
+                        f'kind = "imap"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+                        f'username = "{USER}"\npassword_env = "{PW_ENV}"\nbatch_size = {batch_size}\ntimeout = 300\n')
 
 
 def _local_config(path: Path, work: Path, db_name: str, maildir: Path) -> Path:
+    return _config_file(path, work, db_name, f'kind = "maildir"\npath = "{maildir}"\n')
+
+
+def _config_file(path: Path, work: Path, db_name: str, account: str) -> Path:
+    """A config with one account named "bench" (``account``: its kind and how to reach it)."""
     path.write_text(
         f'timezone = "America/New_York"\n[database]\npath = "{work}/{db_name}"\n'
         f'[digest]\noutput_dir = "{work}/digests"\n'
-        f'[[accounts]]\nname = "bench"\nkind = "maildir"\npath = "{maildir}"\n'
-        f'addresses = ["me@example.test"]\n')
+        f'[[accounts]]\nname = "bench"\n{account}addresses = ["me@example.test"]\n')
     return path
 
 
