@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syncagent.ledger import story, what_works
 from syncagent.ledger.turns import IN, MEETING, OUT, Event, prepare
@@ -92,6 +94,19 @@ def test_buckets_give_reply_rate_and_median_per_bucket():
     assert [b["bucket"] for b in what_works.figures([_ask(hour=23), _ask(hour=9)], "hour")] == \
         ["morning (9-12)", "night (22-5)"]
     assert what_works.figures([_ask(mass=True)], "mass")[0]["bucket"] == "mass mail"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 6), st.integers(0, 60), st.integers(1, 3)), max_size=40))
+def test_mass_mail_is_one_text_to_three_people_within_a_week(sends):
+    """An ask is mass mail when its text went to three or more contacts within seven days of it,
+    either side, boundaries included: the rule as written, for any mix of sends."""
+    from syncagent.pipeline.outreach import _mass_fingerprints
+
+    sent = [(contact, T0 + timedelta(hours=12 * halves), fp) for contact, halves, fp in sends]
+    expected = {(fp, at) for _c, at, fp in sent
+                if len({c for c, t, f in sent if f == fp and abs(t - at) <= timedelta(days=7)}) >= 3}
+    assert _mass_fingerprints(sent) == expected
 
 
 def test_story_names_every_step():

@@ -161,7 +161,12 @@ def stored(db: Any) -> list[dict[str, Any]]:
 
 
 def _mass_fingerprints(sent: list[tuple[int, datetime, int]]) -> set[tuple[int, datetime]]:
-    """(fingerprint, time) of each ask whose text went to MASS_CONTACTS+ contacts within MASS_DAYS days."""
+    """(fingerprint, time) of each ask whose text went to MASS_CONTACTS+ contacts within MASS_DAYS days.
+
+    One pass per fingerprint over its sends in time order, the window of sends within
+    MASS_DAYS either side kept as a count per contact: a template sent to thousands is
+    judged in time linear in its sends, not in their square.
+    """
     by_fp: dict[int, list[tuple[datetime, int]]] = {}
     for contact_id, at, fp in sent:
         by_fp.setdefault(fp, []).append((at, contact_id))
@@ -170,9 +175,20 @@ def _mass_fingerprints(sent: list[tuple[int, datetime, int]]) -> set[tuple[int, 
     for fp, items in by_fp.items():
         if len({c for _, c in items}) < MASS_CONTACTS:
             continue
+        items.sort()
+        inside: dict[int, int] = {}  # contact -> sends of it in [at - window, at + window]
+        lo = hi = 0
         for at, _ in items:
-            near = {c for t, c in items if abs(t - at) <= window}
-            if len(near) >= MASS_CONTACTS:
+            while hi < len(items) and items[hi][0] - at <= window:
+                inside[items[hi][1]] = inside.get(items[hi][1], 0) + 1
+                hi += 1
+            while at - items[lo][0] > window:
+                left = items[lo][1]
+                inside[left] -= 1
+                if not inside[left]:
+                    del inside[left]
+                lo += 1
+            if len(inside) >= MASS_CONTACTS:
                 out.add((fp, at))
     return out
 
