@@ -66,3 +66,26 @@ def test_new_contacts_and_new_settings_are_picked_up_without_new_mail(tmp_path):
     pipeline.after_sync(db, slower, now=T0 + timedelta(hours=2))
     assert db.execute("SELECT name FROM contact_summary").fetchone() == ("Alice Again",)
     assert db.execute("SELECT due_at FROM reminders WHERE status = 'open'").fetchall() == [("2026-11-05T15:00:00Z",)]
+
+
+def test_a_failed_pass_leaves_python_collecting_cycles(tmp_path):
+    """The derived stages pause Python's cycle collector while they build their rows; a pass
+    that fails still turns it back on, so a daemon that keeps running does not keep its garbage."""
+    import gc
+
+    import pytest
+
+    from syncagent.errors import StoreError
+
+    cfg, db = setup(tmp_path)
+    sync.sync_all(db, cfg, now=T0 + timedelta(hours=1))
+    db.execute("CREATE TRIGGER refuse BEFORE INSERT ON contact_ledger BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    contacts.add(db, contacts.ContactInput(name="Bob", addresses=["bob@b.com"]))
+    assert gc.isenabled()
+    with pytest.raises(StoreError, match="refused"):
+        pipeline.after_sync(db, cfg, now=T0 + timedelta(hours=2))
+    assert gc.isenabled()
+    db.execute("DROP TRIGGER refuse")
+    pipeline.after_sync(db, cfg, now=T0 + timedelta(hours=2))
+    assert db.execute("SELECT count(*) FROM contact_ledger").fetchone() == (2,)
+    assert gc.isenabled()

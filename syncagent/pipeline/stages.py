@@ -33,10 +33,12 @@ def after_sync(db, config: Config, *, now: datetime | None = None, force: bool =
     Each stage commits in one transaction; a failed write leaves the previous
     result in place and is reported as one StoreError sentence.
     """
+    from syncagent.pipeline import collector
     from syncagent.store import db as store
 
     try:
-        _stages(db, config, now or utcnow(), force)
+        with collector.paused():
+            _stages(db, config, now or utcnow(), force)
     except sqlite3.Error as exc:
         raise store.write_error(exc, "the ledger and reminders were left as they were") from exc
 
