@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from syncagent import config as config_mod
@@ -66,7 +66,8 @@ class World:
         addresses = [ME, ALIAS] if self.alias else [ME]
         return config_mod.parse({
             "timezone": "America/New_York",
-            "accounts": [{"name": "test", "kind": "maildir", "path": str(self.path.parent), "addresses": addresses}],
+            "accounts": [{"name": "test", "kind": "maildir", "path": str(self.path.parent), "addresses": addresses},
+                         {"name": "other", "kind": "maildir", "path": str(self.path.parent), "addresses": addresses}],
             "reminders": {"follow_up_after_business_days": self.follow_up_days, "check_in_after_days": self.check_in_days,
                           "close_loop_after_days": 2, "next_contact_after_business_days": 2, "max_unanswered": 2},
         }, None)
@@ -148,6 +149,24 @@ class World:
             if ids:
                 conn.execute("UPDATE contact_emails SET contact_id = ? WHERE address = ?",
                              [ids[pick % len(ids)], PEOPLE[address]])
+        elif kind == "copy":
+            # The same message held by a second account, dated apart where its Date was missing
+            # and each account's arrival time stood in: the copy with the lowest id counts.
+            pick, shift = args
+            rows = conn.execute("SELECT id FROM messages WHERE account = 'test' ORDER BY id").fetchall()
+            if rows:
+                source = rows[pick % len(rows)][0]
+                when = conn.execute("SELECT date FROM messages WHERE id = ?", [source]).fetchone()[0]
+                moved = iso(datetime.fromisoformat(when) + timedelta(hours=shift))
+                cur = conn.execute(
+                    "INSERT INTO messages (account, message_id, date, from_address, subject, direction, automatic, "
+                    "first_seen_at) SELECT 'other', message_id, ?, from_address, subject, direction, automatic, ? "
+                    "FROM messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.account = 'other' "
+                    "AND o.message_id = messages.message_id)", [moved, iso(self.now), source])
+                if cur.rowcount == 1:
+                    conn.execute("INSERT INTO message_addresses (message, role, address, name) "
+                                 "SELECT ?, role, address, name FROM message_addresses WHERE message = ?",
+                                 [cur.lastrowid, source])
         elif kind == "alias":
             self.alias = not self.alias
         elif kind == "settings":
@@ -176,6 +195,7 @@ steps = st.one_of(
               st.one_of(st.none(), st.sampled_from([5.0, 30.0]))),
     st.tuples(st.just("delete"), st.integers(0, 9)),
     st.tuples(st.just("move"), people, st.integers(0, 9)),
+    st.tuples(st.just("copy"), st.integers(0, 20), st.sampled_from([0, -5, 3, 30])),
     st.tuples(st.just("alias")),
     st.tuples(st.just("settings"), st.integers(1, 5), st.sampled_from([10.0, 20.0])),
     st.tuples(st.just("clock"), st.sampled_from([1, 5, 30, 24 * 3, 24 * 12, 24 * 40])),
@@ -188,6 +208,11 @@ steps = st.one_of(
 @given(st.lists(st.tuples(st.just("add"), people, st.sampled_from(["Ann", "Bo"]),
                           st.integers(0, len(COMPANIES) - 1)), min_size=2, max_size=4),
        st.lists(steps, min_size=1, max_size=14))
+# Always tried: mail dated ahead that the clock reaches, and copies in a second account dated
+# before and after the original (the lowest id counts, once its date is reached).
+@example([("add", 0, "Ann", 0), ("add", 1, "Bo", 1)],
+         [("mail", 0, True, 50, [], None), ("mail", 0, False, -3, [1], None), ("copy", 0, -5), ("copy", 1, 30),
+          ("mail", 1, True, 20, [], 1), ("copy", 2, 0), ("clock", 5), ("clock", 30)])
 def test_incremental_passes_equal_a_full_rederivation(tmp_path_factory, contacts, sequence):
     """After every step, the rows an incremental pass left are exactly those a full pass derives at
     the same instant: no contact, company, introduction, week or reminder is ever left stale."""

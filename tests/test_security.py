@@ -194,6 +194,8 @@ IDENTIFIERS = {
     ("syncagent/store/derived.py", "', '.join(INTRO_COLUMNS)"),  # introductions' columns, a constant
     ("syncagent/store/derived.py", ".format('lower(trim(ce.address))' if messy else 'ce.address', scope)"),
     ("syncagent/store/derived.py", ".format(meeting_scope)"),  # a constant json_each filter or nothing
+    ("syncagent/store/derived.py", ".format(_IN_SCOPE_MEETINGS)"),  # that filter
+    ("syncagent/store/derived.py", "', '.join(CONTACT_MESSAGE_COLUMNS + CONTACT_MESSAGE_FACTS)"),  # constants
     ("syncagent/store/reminders.py", "sql"),  # a constant SELECT
     ("syncagent/store/reminders.py", "where"),  # three constant holder filters
     ("syncagent/store/summary.py", "', '.join(_COMPANY_FIELDS)"),  # the companies view's columns

@@ -36,6 +36,13 @@ contact_ledger rows, and the weekly figures only for the weeks the scope's
 messages fall in, recounted over every contact's stored rows, so no pass reads
 all the mail unless it is a full one.
 
+**Reading back.** After a pass every contact's contact_messages rows are its message
+events at that pass's clock (with each message's time and subject), so an incremental
+pass reads a contact not edited since from those rows, adding the messages stored
+since or dated after that clock (``store.load_resumed_events``), and compares its new
+rows with the ones it read; joining all of a contact's mail again by address cost
+twice as much.
+
 **Incremental equals full.** ``changed=None`` is the full path (``sync --full``,
 a settings or own-address change, the first pass): every contact is in scope and
 every table is written as a set difference. A property test
@@ -111,6 +118,8 @@ class Pass:
     networking: bool = True  # False: derived without a config (no rules beyond the turn ledger)
     gone: set[int] = field(default_factory=set)  # contacts deleted since they were last derived
     weeks: set[str] = field(default_factory=set)  # weeks whose stored rows changed
+    # contact -> message -> its stored contact_messages row, where the pass read them already
+    stored_rows: dict[int, dict[int, tuple]] = field(default_factory=dict)
 
 
 def recompute(db, now: datetime | None = None, timezone: str = "UTC", *, config=None) -> dict[int, Ledger]:
@@ -127,12 +136,15 @@ def recompute(db, now: datetime | None = None, timezone: str = "UTC", *, config=
 
 def derive(db, config, now: datetime, changed: Collection[int] | None, *,
            edited: Mapping[int, tuple[store.ContactInput | None, store.ContactInput | None]] | None = None,
-           timezone: str | None = None) -> Pass:
+           timezone: str | None = None, resume: tuple[int, str] | None = None) -> Pass:
     """Re-derive the contacts ``changed`` (None: all) and what the rules link to them, at ``now``.
 
     Runs inside the caller's transaction. ``edited``: for each contact whose own inputs
     (fields, addresses, meetings) changed, its inputs as last derived and as they are now
     (None: it did not exist); they name the companies and addresses it had and has.
+    ``resume``: the last pass's message watermark and clock, when every stored row is what
+    that pass derived; then a contact not edited since is read from its stored rows and the
+    messages new or dated after that clock, not from all of its mail again.
     """
     conn = db.conn
     now = to_utc(now)
@@ -152,10 +164,20 @@ def derive(db, config, now: datetime, changed: Collection[int] | None, *,
 
     def ledgers_of(ids: Collection[int]) -> None:
         missing = [cid for cid in need(ids) if cid not in result.ledgers]
-        if missing:
+        if not missing:
+            return
+        if resume is not None and not full:
+            edits = edited or {}
+            resumed = store.load_resumed_events(conn, until, [c for c in missing if c not in edits], *resume)
+            events = resumed.events
+            result.stored_rows.update(resumed.rows)
+            whole = resumed.whole | {c for c in missing if c in edits}
+            if whole:
+                events.update(store.load_events(conn, until, whole))
+        else:
             events = store.load_events(conn, until, None if full and len(missing) == len(result.persons) else missing)
-            for cid in missing:
-                result.ledgers[cid] = compute(events.get(cid, ()), now)
+        for cid in missing:
+            result.ledgers[cid] = compute(events.get(cid, ()), now)
 
     if full:
         result.scope = need(None)
@@ -275,21 +297,32 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
                                figures.hours(r.seconds), r.seconds) for r in led.replies)
             asks = {a.ref for a in led.asks}
             answered = {r.asked_at for r in led.replies}
+            before = result.stored_rows.get(cid, {})
             for e in led.events:
                 if e.kind == MEETING:
                     continue
-                y, w = figures.week_of(e.at, tz)
+                pk = _message_pk(e.ref)
+                row = before.get(pk)
+                if row is not None:
+                    week = row[3]  # the same instant in the same zone: the same week
+                else:
+                    y, w = figures.week_of(e.at, tz)
+                    week = figures.week_label(y, w)
                 ask = e.ref in asks
-                message_rows.append((cid, _message_pk(e.ref), "outgoing" if e.kind == OUT else "incoming",
-                                     figures.week_label(y, w), int(ask), int(ask and e.at in answered)))
+                message_rows.append((cid, pk, "outgoing" if e.kind == OUT else "incoming", week, int(ask),
+                                     int(ask and e.at in answered)))
         store.replace_rows(conn, "contact_ledger", store.LEDGER_COLUMNS, 1, ledger_rows, scope, computed_at)
         # The weeks whose figures can have moved: those of every message or reply row that went or came.
         went, came = store.replace_rows(conn, "replies", store.REPLY_COLUMNS, 2, reply_rows, scope)
         for row in went | came:
             y, w = figures.week_of(datetime.fromisoformat(str(row[3])), tz)
             result.weeks.add(figures.week_label(y, w))
+        read = None
+        if not result.full and all(cid in result.stored_rows for cid in scope):
+            read = {row for cid in scope for row in result.stored_rows[cid].values()}
         went, came = store.replace_rows(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, 2, message_rows,
-                                        scope)
+                                        scope, facts=(store.CONTACT_MESSAGE_FACTS, _facts_of(result.ledgers)),
+                                        stored=read)
         result.weeks |= {str(row[3]) for row in went | came if row[3] is not None}
     if result.full:
         # Rows of contacts that are no longer there (the schema cascades, unless foreign keys
@@ -441,6 +474,26 @@ def _ledger_row(contact_id: int, led: Ledger, responsiveness: str | None = None)
 
 
 _hours = figures.hours
+
+
+def _facts_of(ledgers: Mapping[int, Ledger]):
+    """A contact_messages row's message facts (when it counts, its subject), from its event."""
+    found: dict[int, dict[int, Event]] = {}
+
+    def facts(row: tuple) -> tuple:
+        cid, pk = int(row[0]), int(row[1])  # type: ignore[call-overload]
+        events = found.get(cid)
+        if events is None:
+            events = found[cid] = {_message_pk(e.ref): e for e in ledgers[cid].events if e.kind != MEETING}
+        e = events[pk]
+        return _exact(e.at), e.subject
+    return facts
+
+
+def _exact(dt: datetime) -> str:
+    """``iso`` to the microsecond where there is one: a stored row is read back as the very instant."""
+    text = iso(dt)
+    return f"{text[:-1]}.{dt.microsecond:06d}Z" if dt.microsecond else text
 
 
 def _iso_or_none(dt: datetime | None) -> str | None:

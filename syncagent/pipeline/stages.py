@@ -96,7 +96,10 @@ def derive(db, config: Config, now: datetime, last: dict | None = None, *, full:
                       if inputs.get(cid) != old.get(cid)}
             changed |= edited.keys()
         if changed is None or changed:
-            result = ledger.derive(db, config, now, changed, edited=edited)
+            # Incremental: every stored row is what the last pass derived, so what did not
+            # change is read back from them (see ledger.derive's resume).
+            resume = None if changed is None else (int(last["max_id"]), str(last["now"]))
+            result = ledger.derive(db, config, now, changed, edited=edited, resume=resume)
             reminders.apply(db, config, result)
             outreach.update(db, config, result)
         else:

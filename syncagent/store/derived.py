@@ -9,7 +9,9 @@ says which); this module holds every read and write it needs:
   against ``load_stored_inputs``) and the holders whose stored recheck instant has
   passed (``load_due_rechecks``);
 * the ledger's events for a set of contacts (``load_events``) under the matching
-  rules of DESIGN.md ("The ledger rules");
+  rules of DESIGN.md ("The ledger rules"), or, in an incremental pass, read back from
+  their stored contact_messages rows plus the few messages those cannot hold yet
+  (``load_resumed_events``: a range read per contact instead of a join per message);
 * the rows derived for a scope (``save_rows``: contact_ledger, replies,
   contact_messages restricted to the scope, written as a set difference) and the
   weekly figures recounted for the weeks a pass touched (``load_week_counts``).
@@ -102,13 +104,27 @@ def load_events(conn: sqlite3.Connection, until: str, ids: Collection[int] | Non
     # addresses) is dropped by the set of the contacts it already reached. A Message-ID is
     # unique within an account, so only with several accounts can two rows be copies of one
     # message: then every (contact, Message-ID) is remembered, and the lowest id wins.
+    copies: set[tuple[int, str]] | None = set() if _several_accounts(conn) else None
+    _add_message_events(events, conn.execute(sql, params), copies, subjects)
+    _add_meeting_events(events, conn.execute(_MEETINGS_SQL.format(scope=meeting_scope), params))
+    return events
+
+
+def _several_accounts(conn: sqlite3.Connection) -> bool:
+    """Only with several accounts can two message rows be copies of one message."""
     # Two statements: SQLite answers a lone min() or max() from the index, both at once by a scan.
     first, = conn.execute("SELECT min(account) FROM messages").fetchone()
     last, = conn.execute("SELECT max(account) FROM messages").fetchone()
-    copies: set[tuple[int, str]] | None = set() if first != last else None
+    return bool(first != last)
+
+
+def _add_message_events(events: dict[int, list[Event]], rows: Iterable[Any], copies: set[tuple[int, str]] | None,
+                        subjects: dict[str, str]) -> None:
+    """Append the events of ``rows`` (contact, message id, Message-ID, date, direction, subject),
+    ordered by message id, under the rule that a message counts once per contact."""
     last_pk, last_at = None, None
     reached: set[int] = set()
-    for contact_id, pk, message_id, date, direction, subject in conn.execute(sql, params):
+    for contact_id, pk, message_id, date, direction, subject in rows:
         if pk != last_pk:
             last_pk, last_at, reached = pk, parse_at(date, pk), set()
         if last_at is None or contact_id in reached:
@@ -122,11 +138,83 @@ def load_events(conn: sqlite3.Connection, until: str, ids: Collection[int] | Non
             subject = subjects.setdefault(subject, subject)
         events.setdefault(contact_id, []).append(Event(last_at, OUT if direction == "outgoing" else IN,
                                                        f"message:{pk}", subject))
-    for contact_id, pk, end_at, summary in conn.execute(_MEETINGS_SQL.format(scope=meeting_scope), params):
+
+
+def _add_meeting_events(events: dict[int, list[Event]], rows: Iterable[Any]) -> None:
+    for contact_id, pk, end_at, summary in rows:
         at = parse_at(end_at, pk)
         if at is not None:
             events.setdefault(contact_id, []).append(Event(at, MEETING, f"meeting:{pk}", summary))
-    return events
+
+
+# The messages a contact's stored rows cannot hold yet: stored since the last pass (id above its
+# watermark), or dated at or after its clock (then in the future; the second's prefix, so a date
+# with a fraction of a second sorts with it). Driven from those few messages, not from the contacts.
+_RESUME_SQL = """
+SELECT ce.contact_id, m.id, m.message_id, m.date, m.direction, m.subject
+FROM messages m
+JOIN message_addresses a ON a.message = m.id
+JOIN contact_emails ce ON ce.address = a.address
+WHERE m.id IN (SELECT id FROM messages WHERE id > :since UNION SELECT id FROM messages WHERE date >= :last)
+  AND m.automatic = 0 AND m.date <= :until AND ce.contact_id IN (SELECT value FROM json_each(:ids))
+  AND ((m.direction = 'outgoing' AND a.role IN ('to', 'cc', 'bcc'))
+       OR (m.direction = 'incoming' AND a.role = 'from'))
+ORDER BY m.id
+"""
+
+
+@dataclass
+class Resumed:
+    """What ``load_resumed_events`` read: the events of the contacts it could answer for, those
+    it could not (``whole``: to be loaded by ``load_events``), and the stored contact_messages
+    rows of the others, by contact and message (what the pass compares its rows with)."""
+
+    events: dict[int, list[Event]]
+    whole: set[int]
+    rows: dict[int, dict[int, Row]]
+
+
+def load_resumed_events(conn: sqlite3.Connection, until: str, ids: Collection[int], since: int,
+                        last: str) -> Resumed:
+    """``load_events`` for contacts whose rows the last pass (watermark ``since``, clock ``last``)
+    stored and that did not change since: their stored contact_messages rows, and the events of
+    the messages those cannot hold yet. It cannot answer for a contact with a stored row from
+    before rows kept their time, or with a message that has a copy in another account (which
+    copy counts can move); nor for any when a contact address is not normalized."""
+    events: dict[int, list[Event]] = {cid: [] for cid in ids}
+    if not ids:
+        return Resumed(events, set(), {})
+    if conn.execute("SELECT 1 FROM contact_emails WHERE address != lower(trim(address)) LIMIT 1").fetchone():
+        return Resumed(events, set(ids), {})  # a hand-edited address: only load_events' join tolerates it
+    scope = _ids(ids)
+    subjects: dict[str, str] = {}
+    stored: dict[int, dict[int, Row]] = {cid: {} for cid in ids}
+    reload: set[int] = set()
+    for cid, pk, direction, week, ask, answered, at, subject in conn.execute(
+            f"SELECT {', '.join(CONTACT_MESSAGE_COLUMNS + CONTACT_MESSAGE_FACTS)} FROM contact_messages "
+            "WHERE contact_id IN (SELECT value FROM json_each(?))", [scope]):
+        when = parse_at(at, pk) if at is not None else None
+        if when is None:
+            reload.add(cid)
+            continue
+        if subject is not None:
+            subject = subjects.setdefault(subject, subject)
+        stored[cid][pk] = (cid, pk, direction, week, ask, answered)
+        events[cid].append(Event(when, OUT if direction == "outgoing" else IN, f"message:{pk}", subject))
+    rows = [r for r in conn.execute(_RESUME_SQL, {"since": since, "last": last[:19], "until": until, "ids": scope})
+            if r[1] not in stored[r[0]]]
+    if rows and _several_accounts(conn):
+        copied = {mid for (mid,) in conn.execute(
+            "SELECT message_id FROM messages WHERE message_id IN (SELECT value FROM json_each(?)) "
+            "GROUP BY message_id HAVING count(*) > 1", [json.dumps(sorted({r[2] for r in rows}))])}
+        reload |= {r[0] for r in rows if r[2] in copied}
+    _add_message_events(events, (r for r in rows if r[0] not in reload), None, subjects)
+    _add_meeting_events(events, conn.execute(_MEETINGS_SQL.format(scope=_IN_SCOPE_MEETINGS),
+                                             {"until": until, "ids": scope}))
+    for cid in reload:
+        events[cid] = []
+        del stored[cid]
+    return Resumed(events, reload, stored)
 
 
 # --- what changed since the last pass ------------------------------------------------
@@ -326,23 +414,33 @@ LEDGER_COLUMNS = (
 )
 REPLY_COLUMNS = ("contact_id", "message", "asked_at", "replied_at", "response_hours", "response_seconds")
 CONTACT_MESSAGE_COLUMNS = ("contact_id", "message", "direction", "week", "ask", "answered")
+# Facts of the message itself, the same for as long as the row's key is: written with a row,
+# never compared (a pass that changes a message's date or subject re-derives every row).
+CONTACT_MESSAGE_FACTS = ("at", "subject")
 
 Row = tuple[object, ...]
 
 
 def replace_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], key_len: int, rows: Iterable[Row],
                  scope: Collection[int] | None, computed_at: str | None = None,
-                 order: Callable[[Row], Any] | None = None) -> tuple[set[Row], set[Row]]:
+                 order: Callable[[Row], Any] | None = None,
+                 facts: tuple[Sequence[str], Callable[[Row], Row]] | None = None,
+                 stored: set[Row] | None = None) -> tuple[set[Row], set[Row]]:
     """Make the rows of ``table`` whose contact_id is in ``scope`` (None: all rows) exactly ``rows``.
 
     Written as a set difference: only rows that went or changed are deleted, only new ones
     inserted, so a pass that confirms what is stored writes nothing. The first ``key_len``
     columns are the primary key; ``computed_at``, where given, goes with inserted rows, which
-    are inserted in key order unless ``order`` gives another.
+    are inserted in key order unless ``order`` gives another. ``facts``: more columns that
+    follow from the key alone, and how to get their values for a row; written with the rows
+    inserted, never read or compared. ``stored``: the rows of the scope as read earlier in
+    the same transaction, so they are not read again.
     """
     wanted = set(rows)
     select = f"SELECT {', '.join(columns)} FROM {table}"
-    if scope is None:
+    if stored is not None:
+        existing = stored
+    elif scope is None:
         existing = set(conn.execute(select))
     else:
         existing = set(conn.execute(f"{select} WHERE contact_id IN (SELECT value FROM json_each(?))",
@@ -353,10 +451,12 @@ def replace_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], k
         conn.executemany(f"DELETE FROM {table} WHERE {where}", (row[:key_len] for row in stale))
     fresh = wanted - existing
     if fresh:
-        cols = (*columns, *(("computed_at",) if computed_at is not None else ()))
+        names, values = facts if facts is not None else ((), lambda row: ())
+        cols = (*columns, *names, *(("computed_at",) if computed_at is not None else ()))
         extra = (computed_at,) if computed_at is not None else ()
         conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                         (row + extra for row in sorted(fresh, key=order or (lambda r: r[:key_len]))))  # type: ignore[arg-type]
+                         (row + values(row) + extra
+                          for row in sorted(fresh, key=order or (lambda r: r[:key_len]))))  # type: ignore[arg-type]
     return stale, fresh
 
 

@@ -784,3 +784,19 @@ def m0018_outreach_bucket_indexes(db: Database) -> None:
     db.executescript("\n".join(
         f"CREATE INDEX IF NOT EXISTS outreach_asks_{dim} ON outreach_asks ({dim}, replied, response_seconds);"
         for dim in ("words", "questions", "personalized", "mass", "connection", "weekday", "hour")))
+
+
+@migrations(name="0019_contact_message_times")
+def m0019_contact_message_times(db: Database) -> None:
+    # A pass re-derives a contact from its stored rows plus the few messages they cannot hold
+    # yet, instead of joining every message of that contact again by address: each row keeps
+    # when the message counts and its subject (what the ledger reads of it). The next pass is
+    # a full one, which writes the rows again with them.
+    db.executescript(
+        """
+        ALTER TABLE contact_messages ADD COLUMN at TEXT;
+        ALTER TABLE contact_messages ADD COLUMN subject TEXT;
+        DELETE FROM contact_messages;
+        DELETE FROM pipeline_state WHERE name = 'derived';
+        """
+    )
