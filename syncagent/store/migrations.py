@@ -800,3 +800,14 @@ def m0019_contact_message_times(db: Database) -> None:
         DELETE FROM pipeline_state WHERE name = 'derived';
         """
     )
+
+
+@migrations(name="0020_meeting_contacts_by_contact")
+def m0020_meeting_contacts_by_contact(db: Database) -> None:
+    db.executescript(
+        """
+        -- A pass reads the meetings of the contacts it re-derives; keyed (meeting, contact_id),
+        -- that read probed every meeting once per contact in scope.
+        CREATE INDEX IF NOT EXISTS meeting_contacts_contact ON meeting_contacts (contact_id, meeting);
+        """
+    )
