@@ -118,6 +118,7 @@ class Pass:
     networking: bool = True  # False: derived without a config (no rules beyond the turn ledger)
     gone: set[int] = field(default_factory=set)  # contacts deleted since they were last derived
     weeks: set[str] = field(default_factory=set)  # weeks whose stored rows changed
+    asks_moved: set[int] = field(default_factory=set)  # contacts in scope whose asks or replies changed
     # contact -> message -> its stored contact_messages row, where the pass read them already
     stored_rows: dict[int, dict[int, tuple]] = field(default_factory=dict)
 
@@ -317,6 +318,9 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
         for row in went | came:
             y, w = figures.week_of(datetime.fromisoformat(str(row[3])), tz)
             result.weeks.add(figures.week_label(y, w))
+        # An ask's outreach row is its message's measures, when it was sent and the reply to
+        # its run: it can only differ where an ask row or a reply row went or came.
+        result.asks_moved |= {int(row[0]) for row in went | came}  # type: ignore[call-overload]
         read = None
         if not result.full and all(cid in result.stored_rows for cid in scope):
             read = {row for cid in scope for row in result.stored_rows[cid].values()}
@@ -324,6 +328,7 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
                                         scope, facts=(store.CONTACT_MESSAGE_FACTS, _facts_of(result.ledgers)),
                                         stored=read)
         result.weeks |= {str(row[3]) for row in went | came if row[3] is not None}
+        result.asks_moved |= {int(row[0]) for row in went | came if row[4]}  # type: ignore[call-overload]
     if result.full:
         # Rows of contacts that are no longer there (the schema cascades, unless foreign keys
         # were off when one was deleted); a full pass recounts every week anyway.

@@ -81,11 +81,12 @@ def rebuild(db: Any, config: Config, now: datetime, ledgers: dict) -> int:
 def update(db: Any, config: Config, derived: Any) -> int:
     """Bring ``outreach_asks`` and ``outreach_buckets`` up to date with one pass (``pipeline.ledger.Pass``).
 
-    Inside the caller's transaction. The asks of the contacts in scope are re-derived
-    from their ledgers; whether an ask is mass mail depends on the asks of other
-    contacts with the same fingerprint, so the rows of every fingerprint the scope
-    had or has are re-judged; the buckets are recounted from the stored rows (each
-    row already carries its bucket in every dimension). Returns the asks re-derived.
+    Inside the caller's transaction. The asks of the contacts in scope whose ask or reply
+    rows changed are re-derived from their ledgers (the others' rows are what they were,
+    but for the mass label); whether an ask is mass mail depends on the asks of other
+    contacts with the same fingerprint, so the rows of every fingerprint those had or
+    have are re-judged; the buckets are recounted from the stored rows (each row already
+    carries its bucket in every dimension). Returns the asks re-derived.
     """
     from syncagent.store import derived as derived_store
     from syncagent.store import outreach as store
@@ -93,8 +94,8 @@ def update(db: Any, config: Config, derived: Any) -> int:
 
     rows_module = store
     conn = db.conn
-    scope = None if derived.full else derived.scope
-    found = _measured(db, config, {cid: derived.ledgers[cid] for cid in sorted(derived.scope)})
+    scope = None if derived.full else derived.asks_moved & derived.scope
+    found = _measured(db, config, {cid: derived.ledgers[cid] for cid in sorted(derived.scope if scope is None else scope)})
     fingerprints = {fp for _, _, _, _, fp in found} | (set() if scope is None else store.load_fingerprints(conn, scope))
     others = [] if scope is None else store.load_asks_by_fingerprint(conn, fingerprints, scope)
     mass = _mass_fingerprints([(cid, at, fp) for _, cid, at, _, fp in found] + [(cid, at, fp) for _, cid, at, fp, _ in others])
