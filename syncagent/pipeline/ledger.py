@@ -322,8 +322,11 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
         # its run: it can only differ where an ask row or a reply row went or came.
         result.asks_moved |= {int(row[0]) for row in went | came}  # type: ignore[call-overload]
         read = None
-        if not result.full and all(cid in result.stored_rows for cid in scope):
-            read = {row for cid in scope for row in result.stored_rows[cid].values()}
+        if not result.full:
+            # The rows read back with the events, and the others' from the table.
+            read = {row for cid in scope if cid in result.stored_rows for row in result.stored_rows[cid].values()}
+            read |= store.load_rows(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS,
+                                    [cid for cid in scope if cid not in result.stored_rows])
         went, came = store.replace_rows(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, 2, message_rows,
                                         scope, facts=(store.CONTACT_MESSAGE_FACTS, _facts_of(result.ledgers)),
                                         stored=read)

@@ -437,14 +437,7 @@ def replace_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], k
     the same transaction, so they are not read again.
     """
     wanted = set(rows)
-    select = f"SELECT {', '.join(columns)} FROM {table}"
-    if stored is not None:
-        existing = stored
-    elif scope is None:
-        existing = set(conn.execute(select))
-    else:
-        existing = set(conn.execute(f"{select} WHERE contact_id IN (SELECT value FROM json_each(?))",
-                                    [_ids(scope)]))
+    existing = stored if stored is not None else load_rows(conn, table, columns, scope)
     stale = existing - wanted
     if stale:
         where = " AND ".join(f"{c} = ?" for c in columns[:key_len])
@@ -458,6 +451,16 @@ def replace_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], k
                          (row + values(row) + extra
                           for row in sorted(fresh, key=order or (lambda r: r[:key_len]))))  # type: ignore[arg-type]
     return stale, fresh
+
+
+def load_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], scope: Collection[int] | None) -> set[Row]:
+    """The stored rows of ``table`` (those ``columns``) whose contact_id is in ``scope`` (None: all)."""
+    select = f"SELECT {', '.join(columns)} FROM {table}"
+    if scope is None:
+        return set(conn.execute(select))
+    if not scope:
+        return set()
+    return set(conn.execute(f"{select} WHERE contact_id IN (SELECT value FROM json_each(?))", [_ids(scope)]))
 
 
 def delete_orphan_rows(conn: sqlite3.Connection, tables: Sequence[str]) -> None:
