@@ -399,8 +399,13 @@ def save_rechecks(conn: sqlite3.Connection, rechecks: dict[str, str | None], ful
     """Store each holder's next recheck instant (None: none); ``full`` drops every other holder."""
     if full:
         conn.execute("DELETE FROM derived_rechecks")
+        stored: dict[str, str] = {}
     else:
-        conn.executemany("DELETE FROM derived_rechecks WHERE holder = ?", [(h,) for h in rechecks])
+        # Only what moved is written: most holders of a pass keep their instant.
+        stored = dict(conn.execute("SELECT holder, at FROM derived_rechecks WHERE holder IN "
+                                   "(SELECT value FROM json_each(?))", [json.dumps(sorted(rechecks))]))
+        rechecks = {h: at for h, at in rechecks.items() if stored.get(h) != at}
+        conn.executemany("DELETE FROM derived_rechecks WHERE holder = ?", [(h,) for h in sorted(rechecks) if h in stored])
     conn.executemany("INSERT INTO derived_rechecks (holder, at) VALUES (?, ?)",
                      sorted((h, at) for h, at in rechecks.items() if at is not None))
 
