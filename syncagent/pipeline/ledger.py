@@ -41,7 +41,9 @@ events at that pass's clock (with each message's time and subject), so an increm
 pass reads a contact not edited since from those rows, adding the messages stored
 since or dated after that clock (``store.load_resumed_events``), and compares its new
 rows with the ones it read; joining all of a contact's mail again by address cost
-twice as much.
+twice as much. The store never rewrites a message's date, subject, direction or
+automatic flag once saved but through a full pass (own addresses) or a migration,
+and a migration that does must drop the pass watermark, as 0019 does.
 
 **Incremental equals full.** ``changed=None`` is the full path (``sync --full``,
 a settings or own-address change, the first pass): every contact is in scope and
