@@ -148,10 +148,11 @@ def step_new_imaplib(cfg) -> dict:
     for folder in ("INBOX", "Sent"):
         status = m.status(folder, "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)")[1][0]
         uidnext = int(status.split(b"UIDNEXT ")[1].split()[0].rstrip(b")"))
-        if uidnext <= int(known.get(folder) or 0) + 1:
+        first = int(known.get(folder) or 0) + 1
+        if uidnext <= first:
             continue
         m.select(folder, readonly=True)
-        uids = m.uid("SEARCH", None, f"UID {int(known.get(folder) or 0) + 1}:*")[1][0].split()
+        uids = m.uid("SEARCH", None, f"UID {first}:*")[1][0].split()
         if uids:
             data = m.uid("FETCH", b",".join(uids).decode(), items)[1]
             total += sum(1 for d in data if isinstance(d, tuple))

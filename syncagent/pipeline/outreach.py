@@ -94,7 +94,7 @@ def update(db: Any, config: Config, derived: Any) -> int:
 
     rows_module = store
     conn = db.conn
-    scope = None if derived.full else derived.asks_moved & derived.scope
+    scope = None if derived.full else derived.asks_moved
     found = _measured(db, config, {cid: derived.ledgers[cid] for cid in sorted(derived.scope if scope is None else scope)})
     fingerprints = {fp for _, _, _, _, fp in found} | (set() if scope is None else store.load_fingerprints(conn, scope))
     others = [] if scope is None else store.load_asks_by_fingerprint(conn, fingerprints, scope)

@@ -94,7 +94,7 @@ def load_events(conn: sqlite3.Connection, until: str, ids: Collection[int] | Non
         scope, meeting_scope = _IN_SCOPE, _IN_SCOPE_MEETINGS
         if not ids:
             return events
-    messy = conn.execute("SELECT 1 FROM contact_emails WHERE address != lower(trim(address)) LIMIT 1").fetchone()
+    messy = not _addresses_normalized(conn)
     sql = _MESSAGES_SQL.format(address="lower(trim(ce.address))" if messy else "ce.address", scope=scope)
     # A thread's messages share a subject ("Re: ..."): one string for all of them, not one per
     # event (a full pass holds a million messages' events at once).
@@ -108,6 +108,11 @@ def load_events(conn: sqlite3.Connection, until: str, ids: Collection[int] | Non
     _add_message_events(events, conn.execute(sql, params), copies, subjects)
     _add_meeting_events(events, conn.execute(_MEETINGS_SQL.format(scope=meeting_scope), params))
     return events
+
+
+def _addresses_normalized(conn: sqlite3.Connection) -> bool:
+    """Is every contact address as contacts/ writes it (trimmed, lower-case)? Else a hand-edited row."""
+    return conn.execute("SELECT 1 FROM contact_emails WHERE address != lower(trim(address)) LIMIT 1").fetchone() is None
 
 
 def _several_accounts(conn: sqlite3.Connection) -> bool:
@@ -184,7 +189,7 @@ def load_resumed_events(conn: sqlite3.Connection, until: str, ids: Collection[in
     events: dict[int, list[Event]] = {cid: [] for cid in ids}
     if not ids:
         return Resumed(events, set(), {})
-    if conn.execute("SELECT 1 FROM contact_emails WHERE address != lower(trim(address)) LIMIT 1").fetchone():
+    if not _addresses_normalized(conn):
         return Resumed(events, set(ids), {})  # a hand-edited address: only load_events' join tolerates it
     scope = _ids(ids)
     subjects: dict[str, str] = {}
