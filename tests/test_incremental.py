@@ -258,3 +258,21 @@ def test_stored_what_works_figures_are_those_computed_at_the_instant(tmp_path):
     world.apply(("mail", 3, False, 200 - 80, [], None))
     stages.after_sync(world.db, world.config(), now=world.now)
     assert words() == [("under 75 words", 5, 4, 30.0)]  # the middle two, 20 h and 40 h
+
+
+def test_an_introduction_held_by_two_accounts_names_its_first_copy(tmp_path):
+    """The same introducing message synced from two accounts is one introduction, and the row
+    names the copy stored first (id 9, though "message:10" sorts before "message:9")."""
+    world = World(tmp_path / "w.db")
+    for who in (0, 1):
+        world.apply(("add", who, "Ann", 0))
+    for n in range(8):  # eight messages from strangers, so the introduction gets id 9
+        world.message(PEOPLE[6], [ME], [], 300 - n)
+    world.message(PEOPLE[0], [ME], [PEOPLE[1]], 100)
+    world.apply(("copy", 8, 0))
+    world.apply(("mail", 1, False, 50, [], None))  # the introduced contact writes: converted
+    ids = [i for (i,) in world.db.conn.execute("SELECT id FROM messages WHERE message_id = '<m9@test>' ORDER BY id")]
+    assert ids == [9, 10]
+    stages.after_sync(world.db, world.config(), now=world.now)
+    rows = world.db.conn.execute("SELECT message, introducer_address FROM introductions").fetchall()
+    assert rows == [(9, PEOPLE[0])]

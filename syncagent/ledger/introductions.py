@@ -24,7 +24,7 @@ from syncagent.ledger import turns
 from syncagent.ledger.obligations import CLOSE_LOOP, Obligation, ago
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mail:
     """One message with its sender and every To/Cc recipient (the user's own addresses included)."""
 

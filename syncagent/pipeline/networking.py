@@ -57,19 +57,35 @@ def people(db) -> list[Person]:
 
 def mails(db, until: str, introduced: Collection[int] | None = None) -> list[Mail]:
     """The messages that can introduce someone; with ``introduced``, those addressed to one of these contacts."""
-    by_id: dict[int, dict] = {}
-    seen_ids: dict[str, int] = {}
+    # The rows come by message id, a message's recipients together: each message is made as soon
+    # as its rows end, so a full pass never holds every recipient row at once.
+    seen_ids: set[str] | None = set() if derived_store.several_accounts(db.conn) else None
+    out: list[Mail] = []
+    last_pk: int | None = None
+    head: tuple[str, str | None, str | None] | None = None
+    to: list[str] = []
+    # The same few thousand addresses and names recur in every message: one string each.
+    names: dict[str, str] = {}
+
+    def flush() -> None:
+        if head is not None:
+            at = _parse(head[0])
+            if at is not None:
+                out.append(Mail(f"message:{last_pk}", at, head[1], head[2], tuple(to), outgoing=False))
+
     for pk, message_id, when, sender, name, address in derived_store.load_intro_recipients(db.conn, until, introduced):
-        first = seen_ids.setdefault(message_id, pk)
-        if first != pk:
-            continue  # another account's copy of the same message
-        row = by_id.setdefault(pk, {"at": when, "sender": sender, "name": name, "to": []})
-        row["to"].append(address)
-    out = []
-    for pk, row in by_id.items():
-        at = _parse(row["at"])
-        if at is not None:
-            out.append(Mail(f"message:{pk}", at, row["sender"], row["name"], tuple(row["to"]), outgoing=False))
+        if pk != last_pk:
+            flush()
+            last_pk, to = pk, []
+            head = (when, sender and names.setdefault(sender, sender), name and names.setdefault(name, name))
+            if seen_ids is not None:
+                if message_id in seen_ids:  # another account's copy of the same message: the lowest id counts
+                    head = None
+                else:
+                    seen_ids.add(message_id)
+        if head is not None:
+            to.append(names.setdefault(address, address))
+    flush()
     return out
 
 

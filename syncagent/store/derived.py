@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,7 +104,7 @@ def load_events(conn: sqlite3.Connection, until: str, ids: Collection[int] | Non
     # addresses) is dropped by the set of the contacts it already reached. A Message-ID is
     # unique within an account, so only with several accounts can two rows be copies of one
     # message: then every (contact, Message-ID) is remembered, and the lowest id wins.
-    copies: set[tuple[int, str]] | None = set() if _several_accounts(conn) else None
+    copies: set[tuple[int, str]] | None = set() if several_accounts(conn) else None
     _add_message_events(events, conn.execute(sql, params), copies, subjects)
     _add_meeting_events(events, conn.execute(_MEETINGS_SQL.format(scope=meeting_scope), params))
     return events
@@ -115,7 +115,7 @@ def _addresses_normalized(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM contact_emails WHERE address != lower(trim(address)) LIMIT 1").fetchone() is None
 
 
-def _several_accounts(conn: sqlite3.Connection) -> bool:
+def several_accounts(conn: sqlite3.Connection) -> bool:
     """Only with several accounts can two message rows be copies of one message."""
     # Two statements: SQLite answers a lone min() or max() from the index, both at once by a scan.
     first, = conn.execute("SELECT min(account) FROM messages").fetchone()
@@ -127,11 +127,11 @@ def _add_message_events(events: dict[int, list[Event]], rows: Iterable[Any], cop
                         subjects: dict[str, str]) -> None:
     """Append the events of ``rows`` (contact, message id, Message-ID, date, direction, subject),
     ordered by message id, under the rule that a message counts once per contact."""
-    last_pk, last_at = None, None
+    last_pk, last_at, ref = None, None, ""
     reached: set[int] = set()
     for contact_id, pk, message_id, date, direction, subject in rows:
-        if pk != last_pk:
-            last_pk, last_at, reached = pk, parse_at(date, pk), set()
+        if pk != last_pk:  # the message's time and ref: one object each for all the contacts it reaches
+            last_pk, last_at, ref, reached = pk, parse_at(date, pk), f"message:{pk}", set()
         if last_at is None or contact_id in reached:
             continue
         reached.add(contact_id)
@@ -141,8 +141,7 @@ def _add_message_events(events: dict[int, list[Event]], rows: Iterable[Any], cop
             copies.add((contact_id, message_id))
         if subject is not None:
             subject = subjects.setdefault(subject, subject)
-        events.setdefault(contact_id, []).append(Event(last_at, OUT if direction == "outgoing" else IN,
-                                                       f"message:{pk}", subject))
+        events.setdefault(contact_id, []).append(Event(last_at, OUT if direction == "outgoing" else IN, ref, subject))
 
 
 def _add_meeting_events(events: dict[int, list[Event]], rows: Iterable[Any]) -> None:
@@ -208,7 +207,7 @@ def load_resumed_events(conn: sqlite3.Connection, until: str, ids: Collection[in
         events[cid].append(Event(when, OUT if direction == "outgoing" else IN, f"message:{pk}", subject))
     rows = [r for r in conn.execute(_RESUME_SQL, {"since": since, "last": last[:19], "until": until, "ids": scope})
             if r[1] not in stored[r[0]]]
-    if rows and _several_accounts(conn):
+    if rows and several_accounts(conn):
         copied = {mid for (mid,) in conn.execute(
             "SELECT message_id FROM messages WHERE message_id IN (SELECT value FROM json_each(?)) "
             "GROUP BY message_id HAVING count(*) > 1", [json.dumps(sorted({r[2] for r in rows}))])}
@@ -605,14 +604,15 @@ IntroRecipient = tuple[int, str, str, str, str | None, str]
 
 
 def load_intro_recipients(conn: sqlite3.Connection, until: str,
-                          introduced: Collection[int] | None = None) -> list[IntroRecipient]:
+                          introduced: Collection[int] | None = None) -> Iterator[IntroRecipient]:
     """(id, Message-ID, date, sender, sender name, recipient) of each recipient of each message that can
-    introduce someone, by id; with ``introduced``, only messages addressed to one of these contacts."""
+    introduce someone, by id; with ``introduced``, only messages addressed to one of these contacts.
+    A cursor, read as it goes: a full pass's rows held at once took 90 MB at a million messages."""
     sql, params = _INTRO_SQL, {"until": until}
     if introduced is not None:
         sql = sql.replace("WHERE x.role IN ('to', 'cc')", _SCOPED_INTRO)
         params["ids"] = json.dumps(sorted(introduced))
-    return conn.execute(sql, params).fetchall()
+    return conn.execute(sql, params)
 
 
 def load_away_replies(conn: sqlite3.Connection, until: str,
