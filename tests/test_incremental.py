@@ -276,3 +276,24 @@ def test_an_introduction_held_by_two_accounts_names_its_first_copy(tmp_path):
     stages.after_sync(world.db, world.config(), now=world.now)
     rows = world.db.conn.execute("SELECT message, introducer_address FROM introductions").fetchall()
     assert rows == [(9, PEOPLE[0])]
+
+
+def test_a_full_pass_in_groups_judges_mass_mail_across_them(tmp_path, monkeypatch):
+    """A full pass writes the asks a few contacts at a time; a template sent to three contacts
+    in a week is mass mail even when each contact's rows are written in a group of its own."""
+    rows = {}
+    for chunk in (outreach._ASKS_CHUNK, 1):
+        monkeypatch.setattr(outreach, "_ASKS_CHUNK", chunk)
+        world = World(tmp_path / f"w{chunk}.db")
+        for who in range(4):
+            world.apply(("add", who, "Ann", 0))
+        for who, hours in ((0, 100), (1, 91), (2, 80)):
+            world.apply(("mail", who, True, hours, [], 7))  # one text to three people within a week
+        world.apply(("mail", 3, True, 70, [], 8))  # another text, to one
+        world.apply(("mail", 1, False, 60, [], None))
+        stages.after_sync(world.db, world.config(), now=world.now, force=True)
+        rows[chunk] = world.db.conn.execute(
+            "SELECT contact_id, mass, replied FROM outreach_asks ORDER BY contact_id").fetchall()
+    assert rows[1] == rows[outreach._ASKS_CHUNK]
+    assert [(cid, mass) for cid, mass, _ in rows[1]] == [(1, "mass mail"), (2, "mass mail"), (3, "mass mail"),
+                                                          (4, "one-to-one")]

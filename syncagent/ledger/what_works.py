@@ -29,7 +29,7 @@ HOUR_BANDS: tuple[Band, ...] = ((5, 8, "early (5-9)"), (9, 11, "morning (9-12)")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ask:
     """One ask's measures (as stored in ``outreach``) and its outcome at the instant."""
 

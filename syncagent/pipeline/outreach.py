@@ -47,7 +47,7 @@ def _measured(db: Any, config: Config, ledgers: dict) -> list[tuple[int, int, da
         # new ask), kept by the one replay that derived the ledger: no second walk of the history.
         replies = {r.asked_at: r for r in led.replies}
         for ask in led.asks:
-            steps.append((contact_id, ask.at, int(ask.ref.rpartition(":")[2]), replies.get(ask.at)))
+            steps.append((contact_id, ask.at, _message_pk(ask.ref), replies.get(ask.at)))
     measures = rows.load_measures_of(db.conn, {pk for _, _, pk, _ in steps})
     tz = config.tz
     out = []
@@ -90,30 +90,82 @@ def update(db: Any, config: Config, derived: Any) -> int:
     """
     from syncagent.store import derived as derived_store
     from syncagent.store import outreach as store
-    from syncagent.timeutil import iso
 
-    rows_module = store
     conn = db.conn
-    scope = None if derived.full else derived.asks_moved
-    found = _measured(db, config, {cid: derived.ledgers[cid] for cid in sorted(derived.scope if scope is None else scope)})
-    fingerprints = {fp for _, _, _, _, fp in found} | (set() if scope is None else store.load_fingerprints(conn, scope))
-    others = [] if scope is None else store.load_asks_by_fingerprint(conn, fingerprints, scope)
+    if derived.full:
+        return _update_all(db, config, derived)
+    scope = derived.asks_moved
+    found = _measured(db, config, {cid: derived.ledgers[cid] for cid in sorted(scope)})
+    fingerprints = {fp for _, _, _, _, fp in found} | store.load_fingerprints(conn, scope)
+    others = store.load_asks_by_fingerprint(conn, fingerprints, scope)
     mass = _mass_fingerprints([(cid, at, fp) for _, cid, at, _, fp in found] + [(cid, at, fp) for _, cid, at, fp, _ in others])
-    found_rows = []
-    for pk, cid, at, ask, fp in found:
-        ask = _with_mass(ask, (fp, at) in mass)
-        found_rows.append((pk, cid, iso(at), int(ask.replied), ask.response_seconds,
-                           *(what_works.bucket(ask, dim) for dim in what_works.DIMENSIONS)))
-    went, came = derived_store.replace_rows(conn, "outreach_asks", rows_module.StoredAsk._fields, 2, found_rows,
-                                            scope)
+    went, came = derived_store.replace_rows(conn, "outreach_asks", store.StoredAsk._fields, 2,
+                                            _rows_of(found, mass), scope)
     relabelled = [(_MASS_LABELS[(fp, at) in mass], pk, cid) for pk, cid, at, fp, label in others
                   if label != _MASS_LABELS[(fp, at) in mass]]
     store.save_mass(conn, relabelled)
     # The buckets count every stored ask: when none of them changed (and no deleted contact's
     # asks went with it), the stored buckets are still right and reading every ask is waste.
-    if scope is None or went or came or relabelled or derived.gone:
+    if went or came or relabelled or derived.gone:
         store.save_buckets(conn, _buckets_of(conn))
-    return len(found_rows)
+    return len(found)
+
+
+_ASKS_CHUNK = 20_000  # asks whose rows a full pass holds and compares at once
+
+
+def _update_all(db: Any, config: Config, derived: Any) -> int:
+    """``update``'s full pass: the rows of a few contacts at a time.
+
+    Every ask's row and the stored rows it is compared with, held at once, took 200 MB at a
+    million messages. Mass mail is judged across contacts, so a first walk reads only each
+    ask's fingerprint; then each group's asks are measured and their rows replace the
+    group's stored ones.
+    """
+    from syncagent.store import derived as derived_store
+    from syncagent.store import outreach as store
+
+    conn = db.conn
+    groups: list[dict] = [{}]
+    size = 0
+    for cid in sorted(derived.scope):
+        led = derived.ledgers[cid]
+        if size >= _ASKS_CHUNK:
+            groups.append({})
+            size = 0
+        groups[-1][cid] = led
+        size += len(led.asks) + 1
+    sent: list[tuple[int, datetime, int]] = []
+    for group in groups:
+        asks = [(cid, ask.at, _message_pk(ask.ref)) for cid, led in group.items() for ask in led.asks]
+        fingerprints = store.load_fingerprints_of(conn, {pk for _, _, pk in asks})
+        sent += [(cid, at, fingerprints[pk]) for cid, at, pk in asks if pk in fingerprints]
+    mass = _mass_fingerprints(sent)
+    del sent
+    count = 0
+    for group in groups:
+        found = _measured(db, config, group)
+        derived_store.replace_rows(conn, "outreach_asks", store.StoredAsk._fields, 2, _rows_of(found, mass), group)
+        count += len(found)
+    derived_store.delete_orphan_rows(conn, ("outreach_asks",))
+    store.save_buckets(conn, _buckets_of(conn))
+    return count
+
+
+def _message_pk(ref: str) -> int:
+    return int(ref.rpartition(":")[2])
+
+
+def _rows_of(found: list[tuple[int, int, datetime, Ask, int]], mass: set[tuple[int, datetime]]) -> list[tuple]:
+    """The outreach_asks rows of ``found`` asks, mass mail labelled as ``mass`` judges it."""
+    from syncagent.timeutil import iso
+
+    out = []
+    for pk, cid, at, ask, fp in found:
+        ask = _with_mass(ask, (fp, at) in mass)
+        out.append((pk, cid, iso(at), int(ask.replied), ask.response_seconds,
+                    *(what_works.bucket(ask, dim) for dim in what_works.DIMENSIONS)))
+    return out
 
 
 _MASS_LABELS = {flag: what_works.bucket(what_works.Ask(0, 0, False, flag, False, 0, 0, False, None), "mass")

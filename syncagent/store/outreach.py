@@ -107,6 +107,14 @@ def load_measures_of(conn: sqlite3.Connection, messages: Collection[int]) -> dic
         "WHERE message IN (SELECT value FROM json_each(?))", [json.dumps(sorted(messages))])}
 
 
+def load_fingerprints_of(conn: sqlite3.Connection, messages: Collection[int]) -> dict[int, int]:
+    """message -> fingerprint of the outgoing messages ``messages`` (those measured)."""
+    if not messages:
+        return {}
+    return dict(conn.execute("SELECT message, fingerprint FROM outreach WHERE message IN (SELECT value FROM json_each(?))",
+                             [json.dumps(sorted(messages))]))
+
+
 def load_fingerprints(conn: sqlite3.Connection, contacts: Collection[int]) -> set[int]:
     """The fingerprints of the asks stored for ``contacts``."""
     return {fp for (fp,) in conn.execute(
