@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -200,10 +201,15 @@ def step_sync(cfg) -> dict:
     t = time.perf_counter()
     new = sum(sync.sync_account(db, a).new_messages for a in cfg.accounts)
     t_sync = time.perf_counter() - t
+    # Which half sets the step's peak: the sync pass (this process, and the parsing worker it
+    # waited for) or the derived stages after it.
+    rss_sync = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     pipeline.after_sync(db, cfg, now=NOW)
     total = time.perf_counter() - t
     errors = [r[0] for r in db.execute("SELECT error FROM sync_runs WHERE error IS NOT NULL").fetchall()]
     return {"seconds": t_sync, "messages": new, "derived": total - t_sync, "total": total, "errors": errors[-1:],
+            "rss_sync_mb": round(rss_sync), "rss_worker_mb": round(rss_worker),
             **{k: round(v, 3) for k, v in spent.items()}}
 
 

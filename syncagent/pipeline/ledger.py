@@ -179,8 +179,8 @@ def derive(db, config, now: datetime, changed: Collection[int] | None, *,
                 events.update(store.load_events(conn, until, whole))
         else:
             events = store.load_events(conn, until, None if full and len(missing) == len(result.persons) else missing)
-        for cid in missing:
-            result.ledgers[cid] = compute(events.get(cid, ()), now)
+        for cid in missing:  # each list let go once its ledger holds the events (a full pass holds a million)
+            result.ledgers[cid] = compute(events.pop(cid, ()), now)
 
     if full:
         result.scope = need(None)
