@@ -11,7 +11,7 @@ writing, so ``--now`` reads the same figures the stored tables hold.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -55,8 +55,10 @@ def people(db) -> list[Person]:
     return [Person(*row) for row in contacts_store.load_people(db.conn)]
 
 
-def mails(db, until: str, introduced: Collection[int] | None = None) -> list[Mail]:
-    """The messages that can introduce someone; with ``introduced``, those addressed to one of these contacts."""
+def mails(db, until: str, introduced: Collection[int] | None = None,
+          keep: Callable[[datetime, str | None, tuple[str, ...]], bool] | None = None) -> list[Mail]:
+    """The messages that can introduce someone; with ``introduced``, those addressed to one of these contacts;
+    with ``keep``, only those it keeps (given the time, the sender and the recipients)."""
     # The rows come by message id, a message's recipients together: each message is made as soon
     # as its rows end, so a full pass never holds every recipient row at once.
     seen_ids: set[str] | None = set() if derived_store.several_accounts(db.conn) else None
@@ -70,8 +72,9 @@ def mails(db, until: str, introduced: Collection[int] | None = None) -> list[Mai
     def flush() -> None:
         if head is not None:
             at = _parse(head[0])
-            if at is not None:
-                out.append(Mail(f"message:{last_pk}", at, head[1], head[2], tuple(to), outgoing=False))
+            recipients = tuple(to)
+            if at is not None and (keep is None or keep(at, head[1], recipients)):
+                out.append(Mail(f"message:{last_pk}", at, head[1], head[2], recipients, outgoing=False))
 
     for pk, message_id, when, sender, name, address in derived_store.load_intro_recipients(db.conn, until, introduced):
         if pk != last_pk:
