@@ -297,3 +297,19 @@ def test_a_full_pass_in_groups_judges_mass_mail_across_them(tmp_path, monkeypatc
     assert rows[1] == rows[outreach._ASKS_CHUNK]
     assert [(cid, mass) for cid, mass, _ in rows[1]] == [(1, "mass mail"), (2, "mass mail"), (3, "mass mail"),
                                                           (4, "one-to-one")]
+
+
+def test_an_introduction_counts_beside_a_message_of_the_same_second(tmp_path):
+    """Introduced means no event before the introducing message: one at the same instant does
+    not make them already acquainted, so the introduction stands (and converts on the reply)."""
+    world = World(tmp_path / "w.db")
+    for who in (0, 1):
+        world.apply(("add", who, "Ann", 0))
+    world.message(PEOPLE[0], [ME], [PEOPLE[1]], 100)  # p0 introduces p1
+    world.message(PEOPLE[1], [ME], [], 100)  # p1 writes the same second
+    world.message(PEOPLE[1], [ME], [], 50)  # and again later
+    stages.after_sync(world.db, world.config(), now=world.now)
+    rows = world.db.conn.execute(
+        "SELECT i.introducer_address, e.address, i.converted_by FROM introductions i "
+        "JOIN contact_emails e ON e.contact_id = i.contact_id").fetchall()
+    assert rows == [(PEOPLE[0], PEOPLE[1], "message:3")]
