@@ -56,7 +56,7 @@ last derived.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -239,8 +239,7 @@ def _close_scope(db, config, result: Pass, edited, need, ledgers_of) -> None:
         return False
 
     mails = networking.mails(db, until, None if result.full else introduced, keep=may_introduce)
-    named = {a for m in mails for a in (m.sender, *m.recipients) if a}
-    found = introductions.find(mails, networking.own_addresses(config), store.load_contact_of(conn, named),
+    found = introductions.find(mails, networking.own_addresses(config), owners,
                                {cid: result.ledgers[cid].events for cid in introduced}, now)
     found = [i for i in found if i.contact_id in introduced]
     result.introduced = introduced
@@ -282,14 +281,19 @@ def _chunks(ids: list[int], ledgers: Mapping[int, Ledger], full: bool) -> list[l
     """The contacts in groups of about _ROWS_CHUNK events each (a full pass), or all in one."""
     if not full:
         return [ids] if ids else []
+    return groups(ids, lambda cid: len(ledgers[cid].events) + 1, _ROWS_CHUNK)
+
+
+def groups(ids: list[int], weight: Callable[[int], int], limit: int) -> list[list[int]]:
+    """``ids`` in order, cut into groups each weighing about ``limit`` (a group closes once it reaches it)."""
     out: list[list[int]] = [[]]
     size = 0
     for cid in ids:
-        if size >= _ROWS_CHUNK:
+        if size >= limit:
             out.append([])
             size = 0
         out[-1].append(cid)
-        size += len(ledgers[cid].events) + 1
+        size += weight(cid)
     return out if out[0] else []
 
 
@@ -313,7 +317,7 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
                 cls = responsiveness.classify(led, settings.follow_up_after_business_days, tz, result.now,
                                               settings.holidays)
             ledger_rows.append(_ledger_row(cid, led, cls))
-            reply_rows.extend((cid, _message_pk(r.ref), iso(r.asked_at), iso(r.replied_at),
+            reply_rows.extend((cid, message_pk(r.ref), iso(r.asked_at), iso(r.replied_at),
                                figures.hours(r.seconds), r.seconds) for r in led.replies)
             asks = {a.ref for a in led.asks}
             answered = {r.asked_at for r in led.replies}
@@ -321,7 +325,7 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
             for e in led.events:
                 if e.kind == MEETING:
                     continue
-                pk = _message_pk(e.ref)
+                pk = message_pk(e.ref)
                 row = before.get(pk)
                 if row is not None:
                     week = row[3]  # the same instant in the same zone: the same week
@@ -511,7 +515,7 @@ def _facts_of(ledgers: Mapping[int, Ledger]):
         cid, pk = int(row[0]), int(row[1])  # type: ignore[call-overload]
         events = found.get(cid)
         if events is None:
-            events = found[cid] = {_message_pk(e.ref): e for e in ledgers[cid].events if e.kind != MEETING}
+            events = found[cid] = {message_pk(e.ref): e for e in ledgers[cid].events if e.kind != MEETING}
         e = events[pk]
         return _exact(e.at), e.subject
     return facts
@@ -527,5 +531,5 @@ def _iso_or_none(dt: datetime | None) -> str | None:
     return iso(dt) if dt is not None else None
 
 
-def _message_pk(ref: str) -> int:
+def message_pk(ref: str) -> int:
     return int(ref[8:]) if ref.startswith("message:") else int(ref.rpartition(":")[2])

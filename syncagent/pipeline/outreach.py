@@ -41,13 +41,15 @@ def _asks(db: Any, config: Config, now: datetime | None, ledgers: dict | None) -
 
 def _measured(db: Any, config: Config, ledgers: dict) -> list[tuple[int, int, datetime, Ask, int]]:
     """(message, contact, asked at, Ask with mass unset, fingerprint) for the measured asks of ``ledgers``."""
+    from syncagent.pipeline.ledger import message_pk
+
     steps: list[tuple[int, datetime, int, Any]] = []  # contact, at, message, reply
     for contact_id, led in ledgers.items():
         # The ledger's asks are the story's outreach steps (an outgoing message that started a
         # new ask), kept by the one replay that derived the ledger: no second walk of the history.
         replies = {r.asked_at: r for r in led.replies}
         for ask in led.asks:
-            steps.append((contact_id, ask.at, _message_pk(ask.ref), replies.get(ask.at)))
+            steps.append((contact_id, ask.at, message_pk(ask.ref), replies.get(ask.at)))
     measures = rows.load_measures_of(db.conn, {pk for _, _, pk, _ in steps})
     tz = config.tz
     out = []
@@ -122,22 +124,18 @@ def _update_all(db: Any, config: Config, derived: Any) -> int:
     ask's fingerprint; then each group's asks are measured and their rows replace the
     group's stored ones.
     """
+    from syncagent.pipeline.ledger import groups as grouped
+    from syncagent.pipeline.ledger import message_pk
     from syncagent.store import derived as derived_store
     from syncagent.store import outreach as store
 
     conn = db.conn
-    groups: list[dict] = [{}]
-    size = 0
-    for cid in sorted(derived.scope):
-        led = derived.ledgers[cid]
-        if size >= _ASKS_CHUNK:
-            groups.append({})
-            size = 0
-        groups[-1][cid] = led
-        size += len(led.asks) + 1
+    ledgers = derived.ledgers
+    groups = [{cid: ledgers[cid] for cid in ids}
+              for ids in grouped(sorted(derived.scope), lambda cid: len(ledgers[cid].asks) + 1, _ASKS_CHUNK)]
     sent: list[tuple[int, datetime, int]] = []
     for group in groups:
-        asks = [(cid, ask.at, _message_pk(ask.ref)) for cid, led in group.items() for ask in led.asks]
+        asks = [(cid, ask.at, message_pk(ask.ref)) for cid, led in group.items() for ask in led.asks]
         fingerprints = store.load_fingerprints_of(conn, {pk for _, _, pk in asks})
         sent += [(cid, at, fingerprints[pk]) for cid, at, pk in asks if pk in fingerprints]
     mass = _mass_fingerprints(sent)
@@ -150,10 +148,6 @@ def _update_all(db: Any, config: Config, derived: Any) -> int:
     derived_store.delete_orphan_rows(conn, ("outreach_asks",))
     store.save_buckets(conn, _buckets_of(conn))
     return count
-
-
-def _message_pk(ref: str) -> int:
-    return int(ref.rpartition(":")[2])
 
 
 def _rows_of(found: list[tuple[int, int, datetime, Ask, int]], mass: set[tuple[int, datetime]]) -> list[tuple]:

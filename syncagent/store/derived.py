@@ -357,15 +357,6 @@ def load_stored_inputs(conn: sqlite3.Connection, ids: Collection[int] | None = N
                 f"SELECT contact_id, signature, company_key, addresses FROM derived_inputs{where}", args)}
 
 
-def load_contact_of(conn: sqlite3.Connection, addresses: Collection[str]) -> dict[str, int]:
-    """address -> contact id, for the tracked ones among ``addresses``."""
-    if not addresses:
-        return {}
-    return {a: cid for a, cid in conn.execute(
-        "SELECT address, contact_id FROM contact_emails WHERE address IN (SELECT value FROM json_each(?))",
-        [json.dumps(sorted(addresses))])}
-
-
 def load_members(conn: sqlite3.Connection, keys: Collection[str]) -> set[int]:
     """The contacts last derived with one of the company ``keys``."""
     return {cid for (cid,) in conn.execute(
