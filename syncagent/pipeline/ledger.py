@@ -319,20 +319,20 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
             ledger_rows.append(_ledger_row(cid, led, cls))
             reply_rows.extend((cid, message_pk(r.ref), iso(r.asked_at), iso(r.replied_at),
                                figures.hours(r.seconds), r.seconds) for r in led.replies)
-            asks = {a.ref for a in led.asks}
+            asks = {a.key for a in led.asks}
             answered = {r.asked_at for r in led.replies}
             before = result.stored_rows.get(cid, {})
             for e in led.events:
                 if e.kind == MEETING:
                     continue
-                pk = message_pk(e.ref)
+                pk = message_pk(e.key)
                 row = before.get(pk)
                 if row is not None:
                     week = row[3]  # the same instant in the same zone: the same week
                 else:
                     y, w = figures.week_of(e.at, tz)
                     week = figures.week_label(y, w)
-                ask = e.ref in asks
+                ask = e.key in asks
                 message_rows.append((cid, pk, "outgoing" if e.kind == OUT else "incoming", week, int(ask),
                                      int(ask and e.at in answered)))
         store.replace_rows(conn, "contact_ledger", store.LEDGER_COLUMNS, 1, ledger_rows, scope, computed_at)
@@ -515,7 +515,7 @@ def _facts_of(ledgers: Mapping[int, Ledger]):
         cid, pk = int(row[0]), int(row[1])  # type: ignore[call-overload]
         events = found.get(cid)
         if events is None:
-            events = found[cid] = {message_pk(e.ref): e for e in ledgers[cid].events if e.kind != MEETING}
+            events = found[cid] = {message_pk(e.key): e for e in ledgers[cid].events if e.kind != MEETING}
         e = events[pk]
         return _exact(e.at), e.subject
     return facts
@@ -531,5 +531,8 @@ def _iso_or_none(dt: datetime | None) -> str | None:
     return iso(dt) if dt is not None else None
 
 
-def message_pk(ref: str) -> int:
+def message_pk(ref: str | int) -> int:
+    """The messages.id a message's ref or ``Event.key`` names (an event keeps it as the number)."""
+    if isinstance(ref, int):
+        return ref
     return int(ref[8:]) if ref.startswith("message:") else int(ref.rpartition(":")[2])

@@ -49,7 +49,7 @@ def _measured(db: Any, config: Config, ledgers: dict) -> list[tuple[int, int, da
         # new ask), kept by the one replay that derived the ledger: no second walk of the history.
         replies = {r.asked_at: r for r in led.replies}
         for ask in led.asks:
-            steps.append((contact_id, ask.at, message_pk(ask.ref), replies.get(ask.at)))
+            steps.append((contact_id, ask.at, message_pk(ask.key), replies.get(ask.at)))
     measures = rows.load_measures_of(db.conn, {pk for _, _, pk, _ in steps})
     tz = config.tz
     out = []
@@ -135,7 +135,7 @@ def _update_all(db: Any, config: Config, derived: Any) -> int:
               for ids in grouped(sorted(derived.scope), lambda cid: len(ledgers[cid].asks) + 1, _ASKS_CHUNK)]
     sent: list[tuple[int, datetime, int]] = []
     for group in groups:
-        asks = [(cid, ask.at, message_pk(ask.ref)) for cid, led in group.items() for ask in led.asks]
+        asks = [(cid, ask.at, message_pk(ask.key)) for cid, led in group.items() for ask in led.asks]
         fingerprints = store.load_fingerprints_of(conn, {pk for _, _, pk in asks})
         sent += [(cid, at, fingerprints[pk]) for cid, at, pk in asks if pk in fingerprints]
     mass = _mass_fingerprints(sent)

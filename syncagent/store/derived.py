@@ -127,11 +127,11 @@ def _add_message_events(events: dict[int, list[Event]], rows: Iterable[Any], cop
                         subjects: dict[str, str]) -> None:
     """Append the events of ``rows`` (contact, message id, Message-ID, date, direction, subject),
     ordered by message id, under the rule that a message counts once per contact."""
-    last_pk, last_at, ref = None, None, ""
+    last_pk, last_at = None, None
     reached: set[int] = set()
     for contact_id, pk, message_id, date, direction, subject in rows:
-        if pk != last_pk:  # the message's time and ref: one object each for all the contacts it reaches
-            last_pk, last_at, ref, reached = pk, parse_at(date, pk), f"message:{pk}", set()
+        if pk != last_pk:  # the message's time: one object for all the contacts it reaches
+            last_pk, last_at, reached = pk, parse_at(date, pk), set()
         if last_at is None or contact_id in reached:
             continue
         reached.add(contact_id)
@@ -141,7 +141,7 @@ def _add_message_events(events: dict[int, list[Event]], rows: Iterable[Any], cop
             copies.add((contact_id, message_id))
         if subject is not None:
             subject = subjects.setdefault(subject, subject)
-        events.setdefault(contact_id, []).append(Event(last_at, OUT if direction == "outgoing" else IN, ref, subject))
+        events.setdefault(contact_id, []).append(Event(last_at, OUT if direction == "outgoing" else IN, pk, subject))
 
 
 def _add_meeting_events(events: dict[int, list[Event]], rows: Iterable[Any]) -> None:
@@ -204,7 +204,7 @@ def load_resumed_events(conn: sqlite3.Connection, until: str, ids: Collection[in
         if subject is not None:
             subject = subjects.setdefault(subject, subject)
         stored[cid][pk] = (cid, pk, direction, week, ask, answered)
-        events[cid].append(Event(when, OUT if direction == "outgoing" else IN, f"message:{pk}", subject))
+        events[cid].append(Event(when, OUT if direction == "outgoing" else IN, pk, subject))
     rows = [r for r in conn.execute(_RESUME_SQL, {"since": since, "last": last[:19], "until": until, "ids": scope})
             if r[1] not in stored[r[0]]]
     if rows and several_accounts(conn):
