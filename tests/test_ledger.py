@@ -175,6 +175,16 @@ def test_duplicate_event_is_ignored():
     assert result.events == (ask,)
 
 
+def test_a_message_named_by_its_ref_or_its_id_is_one_event():
+    """The store names a message by its id, a caller may spell out "message:<id>": one message either way."""
+    spelled, numbered = ev("out", 0, "message:12"), Event(T0 + timedelta(hours=2), "out", 12)
+    result = compute([numbered, spelled], NOW)
+    assert result.messages_sent == 1
+    assert result.events == (spelled,) and result.events[0].ref == "message:12"
+    assert spelled == Event(T0, "out", 12) and hash(spelled) == hash(Event(T0, "out", 12))
+    assert Event(T0, "out", "message:012").ref == "message:012"  # not an id as the store writes it: kept as given
+
+
 def test_unsorted_input():
     """Events passed in any order give the same ledger as sorted ones."""
     events = build(["out", "out", "in", "in", "out", "meeting", "in", "out", "out"])

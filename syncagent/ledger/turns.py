@@ -169,12 +169,17 @@ _KIND_ORDER = {IN: 0, OUT: 1, MEETING: 2}
 
 
 def _order(event: Event) -> tuple[datetime, int, str, str]:
-    return (event.at, _KIND_ORDER[event.kind], event.subject or "", event.ref)
+    key = event.key  # the ref spelled out here, not through the property: a sort calls this per event
+    return (event.at, _KIND_ORDER[event.kind], event.subject or "", key if isinstance(key, str) else f"{_MESSAGE}{key}")
 
 
 def compute(events: Iterable[Event], now: datetime) -> Ledger:
     """Run the turn state machine over one contact's events as they stood at ``now``."""
-    considered = prepare(events, now)
+    return run(prepare(events, now))
+
+
+def run(considered: tuple[Event, ...]) -> Ledger:
+    """``compute`` of events ``prepare`` already gave (or a prefix of them: it is prepared too)."""
     state: str | None = None
     replies: list[Reply] = []
     sent = received = 0

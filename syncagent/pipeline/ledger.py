@@ -325,7 +325,7 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
             for e in led.events:
                 if e.kind == MEETING:
                     continue
-                pk = message_pk(e.key)
+                pk = e.key if isinstance(e.key, int) else message_pk(e.key)
                 row = before.get(pk)
                 if row is not None:
                     week = row[3]  # the same instant in the same zone: the same week

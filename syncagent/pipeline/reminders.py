@@ -113,12 +113,15 @@ def _settled_by(led, kind: str, anchor: str, settings: Reminders, tz, cadence) -
     (message deleted, contact address changed) or the settings changed.
     """
     events = led.events
-    start = next((i for i, e in enumerate(events) if e.ref == anchor), None)
+    # The anchor is most often a recent event: looked for from the end, by key (no ref spelled out).
+    key = ledger_mod.key_of(anchor)
+    start = next((i for i in range(len(events) - 1, -1, -1) if events[i].key == key), None)
     if start is None:
         return None
     for i in range(start + 1, len(events)):
         at = events[i].at
-        ob = obligation(ledger_mod.compute(events[: i + 1], at), settings, tz, at, cadence)
+        # A prefix of the ledger's events is prepared already: replayed as it is, not sorted again.
+        ob = obligation(ledger_mod.run(events[: i + 1]), settings, tz, at, cadence)
         if ob is None or (ob.kind, ob.anchor) != (kind, anchor):
             return events[i]
     return None
