@@ -811,3 +811,28 @@ def m0020_meeting_contacts_by_contact(db: Database) -> None:
         CREATE INDEX IF NOT EXISTS meeting_contacts_contact ON meeting_contacts (contact_id, meeting);
         """
     )
+
+
+@migrations(name="0021_mail_counts")
+def m0021_mail_counts(db: Database) -> None:
+    # Every pass compares the mail's size with the last pass's, to know whether anything came
+    # or went. Counting the rows read a whole index each time (0.15-0.23 s of a pass with
+    # nothing new at a million messages); triggers keep the counts instead, whoever writes.
+    triggers = []
+    for table, column in (("messages", "messages"), ("message_addresses", "addresses"),
+                          ("calendar_parts", "calendar_parts")):
+        for event, step in (("INSERT", "+"), ("DELETE", "-")):
+            triggers.append(
+                f"CREATE TRIGGER mail_counts_{table}_{event.lower()} AFTER {event} ON {table} "
+                f"BEGIN UPDATE mail_counts SET {column} = {column} {step} 1; END;")
+    db.executescript(
+        """
+        CREATE TABLE mail_counts (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            messages INTEGER NOT NULL,
+            addresses INTEGER NOT NULL,
+            calendar_parts INTEGER NOT NULL
+        );
+        INSERT INTO mail_counts VALUES (1, (SELECT count(*) FROM messages),
+            (SELECT count(*) FROM message_addresses), (SELECT count(*) FROM calendar_parts));
+        """ + "\n".join(triggers))
