@@ -335,3 +335,16 @@ def test_an_introduction_counts_beside_a_message_of_the_same_second(tmp_path):
         "SELECT i.introducer_address, e.address, i.converted_by FROM introductions i "
         "JOIN contact_emails e ON e.contact_id = i.contact_id").fetchall()
     assert rows == [(PEOPLE[0], PEOPLE[1], "message:3")]
+
+
+def test_new_mail_is_derived_when_the_mail_counts_row_was_deleted_by_hand(tmp_path):
+    """The counts a pass compares are kept in mail_counts' one row; with that row gone, the mail
+    is counted instead: a reply that came is still in the ledger."""
+    world = World(tmp_path / "w.db")
+    world.apply(("add", 0, "Ann", 0))
+    world.apply(("mail", 0, True, 100, [], None))
+    stages.after_sync(world.db, world.config(), now=world.now)
+    world.db.conn.execute("DELETE FROM mail_counts")
+    world.apply(("mail", 0, False, 50, [], None))
+    stages.after_sync(world.db, world.config(), now=world.now)
+    assert world.db.conn.execute("SELECT state, messages_received FROM contact_ledger").fetchone() == ("REPLIED", 1)

@@ -244,8 +244,11 @@ def load_mail_fingerprint(conn: sqlite3.Connection) -> list[int | float]:
     triggers of ``mail_counts`` keep, the highest id comes from the key. Mail gone from the
     server still counts (it is history), so the ``gone`` flag is not part of it.
     """
-    messages, addresses, calendars = conn.execute(
-        "SELECT messages, addresses, calendar_parts FROM mail_counts").fetchone()
+    counts = conn.execute("SELECT messages, addresses, calendar_parts FROM mail_counts").fetchone()
+    if counts is None:  # its one row deleted by hand: counted (the triggers then update nothing)
+        counts = conn.execute("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM message_addresses), "
+                              "(SELECT count(*) FROM calendar_parts)").fetchone()
+    messages, addresses, calendars = counts
     (max_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
     return [messages, max_id, addresses, calendars]
 
