@@ -51,6 +51,13 @@ def key_of(ref: str | int) -> str | int:
     return ref
 
 
+def message_pk(ref: str | int) -> int:
+    """The messages.id a message's ref or ``Event.key`` names (an event keeps it as the number)."""
+    if isinstance(ref, int):
+        return ref
+    return int(ref[8:]) if ref.startswith(_MESSAGE) else int(ref.rpartition(":")[2])
+
+
 class Event:
     """One message or meeting in a contact's history: when (aware, UTC; a meeting's end), which
     kind ("out" | "in" | "meeting"), its ``ref`` ("message:<messages.id>" or

@@ -66,7 +66,7 @@ from syncagent.ledger.businessdays import add_business_days
 from syncagent.ledger.introductions import Introduction
 from syncagent.ledger.obligations import Obligation, changes_at, next_year
 from syncagent.ledger.outofoffice import AwayNotice
-from syncagent.ledger.turns import MEETING, OUT, Event, Ledger, compute, to_utc
+from syncagent.ledger.turns import MEETING, OUT, Event, Ledger, compute, message_pk, to_utc
 from syncagent.store import derived as store
 from syncagent.store.db import transaction
 from syncagent.timeutil import iso, parse_iso, utcnow
@@ -325,7 +325,7 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
             for e in led.events:
                 if e.kind == MEETING:
                     continue
-                pk = e.key if isinstance(e.key, int) else message_pk(e.key)
+                pk = message_pk(e.key)
                 row = before.get(pk)
                 if row is not None:
                     week = row[3]  # the same instant in the same zone: the same week
@@ -529,10 +529,3 @@ def _exact(dt: datetime) -> str:
 
 def _iso_or_none(dt: datetime | None) -> str | None:
     return iso(dt) if dt is not None else None
-
-
-def message_pk(ref: str | int) -> int:
-    """The messages.id a message's ref or ``Event.key`` names (an event keeps it as the number)."""
-    if isinstance(ref, int):
-        return ref
-    return int(ref[8:]) if ref.startswith("message:") else int(ref.rpartition(":")[2])

@@ -14,6 +14,7 @@ from typing import Any
 
 from syncagent.config import Config
 from syncagent.ledger import what_works
+from syncagent.ledger.turns import message_pk
 from syncagent.ledger.what_works import Ask
 from syncagent.store import outreach as rows
 
@@ -41,8 +42,6 @@ def _asks(db: Any, config: Config, now: datetime | None, ledgers: dict | None) -
 
 def _measured(db: Any, config: Config, ledgers: dict) -> list[tuple[int, int, datetime, Ask, int]]:
     """(message, contact, asked at, Ask with mass unset, fingerprint) for the measured asks of ``ledgers``."""
-    from syncagent.pipeline.ledger import message_pk
-
     steps: list[tuple[int, datetime, int, Any]] = []  # contact, at, message, reply
     for contact_id, led in ledgers.items():
         # The ledger's asks are the story's outreach steps (an outgoing message that started a
@@ -125,7 +124,6 @@ def _update_all(db: Any, config: Config, derived: Any) -> int:
     group's stored ones.
     """
     from syncagent.pipeline.ledger import groups as grouped
-    from syncagent.pipeline.ledger import message_pk
     from syncagent.store import derived as derived_store
     from syncagent.store import outreach as store
 

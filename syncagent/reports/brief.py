@@ -17,7 +17,7 @@ from sqlite_utils import Database
 from syncagent.config import Config
 from syncagent.errors import InputError
 from syncagent.ledger import story as story_mod
-from syncagent.ledger.turns import IN, MEETING, OUT, compute, to_utc
+from syncagent.ledger.turns import IN, MEETING, OUT, compute, message_pk, to_utc
 from syncagent.store import relationships as rel
 from syncagent.store.summary import load_summary_row
 from syncagent.timeutil import iso
@@ -52,7 +52,7 @@ def build(db: Database, config: Config, person: str, now: datetime, *, stored: b
     events = contact_events(db, now, [cid]).get(cid, [])
     owed = reminders.stored(db, config, now) if stored else reminders.listing(db, config, now)
     led = compute(events, now)
-    messages = rel.load_messages(db, [_pk(e.ref) for e in led.events if e.kind != MEETING])
+    messages = rel.load_messages(db, [message_pk(e.key) for e in led.events if e.kind != MEETING])
     steps = []
     for step in story_mod.story(led.events):
         item: dict[str, Any] = {"at": iso(step.at), "what": step.what, "label": step.label, "subject": step.subject,
@@ -97,13 +97,9 @@ def _recent(events, kind: str, messages: dict[int, dict[str, Any]]) -> list[dict
     picked = [e for e in events if e.kind == kind][-RECENT:]
     out = []
     for event in reversed(picked):
-        row = messages.get(_pk(event.ref), {})
+        row = messages.get(message_pk(event.key), {})
         out.append({"at": iso(event.at), "subject": event.subject, "snippet": row.get("snippet")})
     return out
-
-
-def _pk(ref: str) -> int:
-    return int(ref.rpartition(":")[2])
 
 
 def render(brief: dict[str, Any], tz: ZoneInfo, clean=lambda text: text) -> str:
