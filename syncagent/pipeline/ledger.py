@@ -309,7 +309,11 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
         scope = set(chunk) if result.full else result.scope
         ledger_rows: list[tuple] = []
         reply_rows: list[tuple] = []
-        message_rows: list[tuple] = []
+        message_rows: list[tuple] = []  # of the contacts not read back from their rows
+        # Of those read back: their rows that went and came, found against the rows read. Most
+        # of a long history is what it was, and is compared here without building its rows.
+        read_went: set[tuple] = set()
+        read_came: set[tuple] = set()
         for cid in chunk:
             led = result.ledgers[cid]
             cls = None
@@ -321,20 +325,35 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
                                figures.hours(r.seconds), r.seconds) for r in led.replies)
             asks = {a.key for a in led.asks}
             answered = {r.asked_at for r in led.replies}
-            before = result.stored_rows.get(cid, {})
+            before = result.stored_rows.get(cid)
+            if before is None:
+                for e in led.events:
+                    if e.kind != MEETING:
+                        ask = e.key in asks
+                        message_rows.append(_message_row(cid, message_pk(e.key), e, None, tz, ask,
+                                                         ask and e.at in answered))
+                continue
+            matched = 0
             for e in led.events:
                 if e.kind == MEETING:
                     continue
                 pk = message_pk(e.key)
-                row = before.get(pk)
-                if row is not None:
-                    week = row[3]  # the same instant in the same zone: the same week
-                else:
-                    y, w = figures.week_of(e.at, tz)
-                    week = figures.week_label(y, w)
                 ask = e.key in asks
-                message_rows.append((cid, pk, "outgoing" if e.kind == OUT else "incoming", week, int(ask),
-                                     int(ask and e.at in answered)))
+                done = ask and e.at in answered
+                row = before.get(pk)
+                # A stored row keeps its message's direction and week (the store never rewrites
+                # a message's date or direction but through a full pass): only its flags can move.
+                if row is not None and row[4] == ask and row[5] == done and row[2] == ("outgoing" if e.kind == OUT
+                                                                                         else "incoming"):
+                    matched += 1
+                    continue
+                if row is not None:
+                    matched += 1
+                    read_went.add(row)
+                read_came.add(_message_row(cid, pk, e, row, tz, ask, done))
+            if matched != len(before):  # stored rows whose message no longer counts
+                kept = {message_pk(e.key) for e in led.events if e.kind != MEETING}
+                read_went.update(row for pk, row in before.items() if pk not in kept)
         store.replace_rows(conn, "contact_ledger", store.LEDGER_COLUMNS, 1, ledger_rows, scope, computed_at)
         # The weeks whose figures can have moved: those of every message or reply row that went or came.
         went, came = store.replace_rows(conn, "replies", store.REPLY_COLUMNS, 2, reply_rows, scope)
@@ -344,15 +363,15 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
         # An ask's outreach row is its message's measures, when it was sent and the reply to
         # its run: it can only differ where an ask row or a reply row went or came.
         result.asks_moved |= {int(row[0]) for row in went | came}  # type: ignore[call-overload]
-        read = None
-        if not result.full:
-            # The rows read back with the events, and the others' from the table.
-            read = {row for cid in scope if cid in result.stored_rows for row in result.stored_rows[cid].values()}
-            read |= store.load_rows(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS,
-                                    [cid for cid in scope if cid not in result.stored_rows])
-        went, came = store.replace_rows(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, 2, message_rows,
-                                        scope, facts=(store.CONTACT_MESSAGE_FACTS, _facts_of(result.ledgers)),
-                                        stored=read)
+        facts = (store.CONTACT_MESSAGE_FACTS, _facts_of(result.ledgers))
+        # The others' rows: compared with theirs from the table (a full pass, a contact edited).
+        others = scope if result.full else [cid for cid in scope if cid not in result.stored_rows]
+        went = came = set()
+        if others:
+            stored = store.load_rows(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, others)
+            went, came = stored - set(message_rows), set(message_rows) - stored
+        went, came = went | read_went, came | read_came
+        store.save_row_changes(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, 2, went, came, facts=facts)
         result.weeks |= {str(row[3]) for row in went | came if row[3] is not None}
         result.asks_moved |= {int(row[0]) for row in went | came if row[4]}  # type: ignore[call-overload]
     if result.full:
@@ -481,6 +500,17 @@ def _write_figures(db, result: Pass, tz, tz_name: str) -> None:
     if result.full:
         rows.update({w: None for w in stored if w not in weeks})
     store.save_weeks(conn, {w: r for w, r in rows.items() if r is not None or w in stored}, iso(now))
+
+
+def _message_row(cid: int, pk: int, e: Event, stored: tuple | None, tz, ask: bool, answered: bool) -> tuple:
+    """A contact_messages row: its week is the stored row's where there is one (the same instant
+    in the same zone is the same week)."""
+    if stored is not None:
+        week = stored[3]
+    else:
+        y, w = figures.week_of(e.at, tz)
+        week = figures.week_label(y, w)
+    return (cid, pk, "outgoing" if e.kind == OUT else "incoming", week, int(ask), int(answered))
 
 
 def _ledger_row(contact_id: int, led: Ledger, responsiveness: str | None = None) -> tuple:

@@ -440,11 +440,20 @@ def replace_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], k
     """
     wanted = set(rows)
     existing = stored if stored is not None else load_rows(conn, table, columns, scope)
-    stale = existing - wanted
+    stale, fresh = existing - wanted, wanted - existing
+    save_row_changes(conn, table, columns, key_len, stale, fresh, computed_at, order, facts)
+    return stale, fresh
+
+
+def save_row_changes(conn: sqlite3.Connection, table: str, columns: Sequence[str], key_len: int,
+                     stale: Collection[Row], fresh: Collection[Row], computed_at: str | None = None,
+                     order: Callable[[Row], Any] | None = None,
+                     facts: tuple[Sequence[str], Callable[[Row], Row]] | None = None) -> None:
+    """``replace_rows``' writes, for a caller that found the difference itself: delete the rows
+    ``stale`` (by key), insert the rows ``fresh``."""
     if stale:
         where = " AND ".join(f"{c} = ?" for c in columns[:key_len])
         conn.executemany(f"DELETE FROM {table} WHERE {where}", (row[:key_len] for row in stale))
-    fresh = wanted - existing
     if fresh:
         names, values = facts if facts is not None else ((), lambda row: ())
         cols = (*columns, *names, *(("computed_at",) if computed_at is not None else ()))
@@ -452,7 +461,6 @@ def replace_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], k
         conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
                          (row + values(row) + extra
                           for row in sorted(fresh, key=order or (lambda r: r[:key_len]))))  # type: ignore[arg-type]
-    return stale, fresh
 
 
 def load_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], scope: Collection[int] | None) -> set[Row]:
