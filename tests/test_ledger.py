@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syncagent.ledger import turns as ledger
 from syncagent.ledger.turns import Event, Reply, compute
@@ -183,6 +185,20 @@ def test_a_message_named_by_its_ref_or_its_id_is_one_event():
     assert result.events == (spelled,) and result.events[0].ref == "message:12"
     assert spelled == Event(T0, "out", 12) and hash(spelled) == hash(Event(T0, "out", 12))
     assert Event(T0, "out", "message:012").ref == "message:012"  # not an id as the store writes it: kept as given
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["out", "in", "meeting"]), max_size=12), st.integers(0, 12))
+def test_replaying_the_prefixes_in_one_walk_gives_each_prefix_ledger(kinds, first):
+    """A settled reminder is found by replaying its contact's history one event at a time: each
+    ledger of the one walk is the ledger of that prefix on its own, untouched by what follows."""
+    considered = ledger.prepare(build(kinds), NOW)
+    walked = list(ledger.replay(considered, first))
+    expected = [ledger.run(considered[: i + 1]) for i in range(first, len(considered))]
+    assert walked == (expected if considered else [compute((), NOW)])
+    if considered and first < len(considered):
+        assert walked[-1] == compute(considered, NOW)
+        assert walked[0].events == considered[: first + 1]
 
 
 def test_unsorted_input():

@@ -18,7 +18,7 @@ The table (DESIGN.md, "The ledger rules"):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -187,6 +187,13 @@ def compute(events: Iterable[Event], now: datetime) -> Ledger:
 
 def run(considered: tuple[Event, ...]) -> Ledger:
     """``compute`` of events ``prepare`` already gave (or a prefix of them: it is prepared too)."""
+    return next(replay(considered, max(len(considered) - 1, 0)))  # the ledger of the whole
+
+
+def replay(considered: tuple[Event, ...], first: int) -> Iterator[Ledger]:
+    """The ledger of each prefix ``considered[:i + 1]`` for i from ``first`` on, in one walk: what
+    ``run`` of each prefix gives, without walking the history again for each (the empty
+    ledger first when ``first`` is 0 and there are no events)."""
     state: str | None = None
     replies: list[Reply] = []
     sent = received = 0
@@ -196,7 +203,29 @@ def run(considered: tuple[Event, ...]) -> Ledger:
     last_outgoing = last_message = owed_since = state_event = None
     asks: list[Event] = []
 
-    for event in considered:
+    def ledger(upto: int) -> Ledger:
+        return Ledger(
+            state=state,
+            replies=tuple(replies),
+            messages_sent=sent,
+            messages_received=received,
+            first_outreach_at=first_outreach,
+            first_reply_at=replies[0].replied_at if replies else None,
+            last_interaction_at=considered[upto - 1].at if upto else None,
+            unanswered=unanswered,
+            last_outgoing=last_outgoing,
+            owed_since=owed_since,
+            last_message=last_message,
+            state_event=state_event,
+            events=considered if upto == len(considered) else considered[:upto],
+            run_start=run_start,
+            asks=tuple(asks),
+        )
+
+    if not considered:
+        yield ledger(0)
+        return
+    for i, event in enumerate(considered):
         nxt = TRANSITIONS[state][event.kind]
         if event.kind == OUT:
             sent += 1
@@ -226,24 +255,8 @@ def run(considered: tuple[Event, ...]) -> Ledger:
         if nxt != state:
             state_event = event
         state = nxt
-
-    return Ledger(
-        state=state,
-        replies=tuple(replies),
-        messages_sent=sent,
-        messages_received=received,
-        first_outreach_at=first_outreach,
-        first_reply_at=replies[0].replied_at if replies else None,
-        last_interaction_at=considered[-1].at if considered else None,
-        unanswered=unanswered,
-        last_outgoing=last_outgoing,
-        owed_since=owed_since,
-        last_message=last_message,
-        state_event=state_event,
-        events=considered,
-        run_start=run_start,
-        asks=tuple(asks),
-    )
+        if i >= first:
+            yield ledger(i + 1)
 
 
 def _reply(asked: Event, answer: Event) -> Reply:

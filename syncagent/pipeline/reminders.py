@@ -118,10 +118,9 @@ def _settled_by(led, kind: str, anchor: str, settings: Reminders, tz, cadence) -
     start = next((i for i in range(len(events) - 1, -1, -1) if events[i].key == key), None)
     if start is None:
         return None
-    for i in range(start + 1, len(events)):
-        at = events[i].at
-        # A prefix of the ledger's events is prepared already: replayed as it is, not sorted again.
-        ob = obligation(ledger_mod.run(events[: i + 1]), settings, tz, at, cadence)
+    # The ledger's events are prepared already: the prefixes are replayed as they are, in one walk.
+    for i, prefix in enumerate(ledger_mod.replay(events, start + 1), start + 1):
+        ob = obligation(prefix, settings, tz, events[i].at, cadence)
         if ob is None or (ob.kind, ob.anchor) != (kind, anchor):
             return events[i]
     return None
