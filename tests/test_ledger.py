@@ -201,6 +201,42 @@ def test_replaying_the_prefixes_in_one_walk_gives_each_prefix_ledger(kinds, firs
         assert walked[0].events == considered[: first + 1]
 
 
+def test_a_replay_from_late_in_a_long_history_starts_at_its_checkpoint(monkeypatch):
+    """Replaying from the end of a long history gives the same ledgers from the checkpoint before
+    it as from the start, and walks only from there."""
+    monkeypatch.setattr(ledger, "_CHECKPOINT", 4)
+    kinds = ["out", "in", "in", "out", "out", "meeting", "in", "out", "in", "out", "out", "in", "out", "in"]
+    whole = compute(build(kinds * 3), NOW)
+    assert [c[0] for c in whole.checkpoints] == list(range(4, len(whole.events) + 1, 4))
+    for first in range(len(whole.events)):
+        assert list(ledger.replay(whole.events, first, whole)) == list(ledger.replay(whole.events, first))
+    walked = []
+
+    class Counting(tuple):
+        def __getitem__(self, i):
+            walked.append(i)
+            return tuple.__getitem__(self, i)
+
+    events = Counting(whole.events)
+    resumed = compute(events, NOW)
+    resumed = ledger.Ledger(**{**{f: getattr(resumed, f) for f in ledger.Ledger.__dataclass_fields__}, "events": events})
+    walked.clear()
+    assert list(ledger.replay(events, len(events) - 2, resumed)) == list(ledger.replay(whole.events, len(events) - 2))
+    assert len([i for i in walked if isinstance(i, int)]) <= 4 + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["out", "in", "meeting"]),
+                          st.sampled_from([None, "A", "B"]), st.integers(0, 40)), max_size=16))
+def test_events_in_the_same_second_keep_the_whole_order(drawn):
+    """Events sorted by their instant alone, then each instant's events by the whole order: the
+    same as by the whole order, however many share a second."""
+    events = [Event(T0 + timedelta(seconds=at), kind, f"meeting:{n}" if kind == "meeting" else n, subject)
+              for at, kind, subject, n in drawn]
+    considered = ledger.prepare(events, NOW)
+    assert list(considered) == sorted(considered, key=ledger._order)
+
+
 def test_unsorted_input():
     """Events passed in any order give the same ledger as sorted ones."""
     events = build(["out", "out", "in", "in", "out", "meeting", "in", "out", "out"])

@@ -19,8 +19,10 @@ The table (DESIGN.md, "The ledger rules"):
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from operator import attrgetter
+from typing import Any
 
 OUT, IN, MEETING = "out", "in", "meeting"
 KINDS = (OUT, IN, MEETING)
@@ -136,6 +138,12 @@ class Ledger:
     events: tuple[Event, ...]  # events considered (at <= now), in order
     run_start: Event | None = None  # in ASKED: the first outgoing message of the unanswered run
     asks: tuple[Event, ...] = ()  # outgoing messages that started a new ask (from none or ACKED)
+    # The walk's state every _CHECKPOINT events, so ``replay`` of a long history from a late
+    # event starts near it: bookkeeping, not part of what the ledger says.
+    checkpoints: tuple[tuple[Any, ...], ...] = field(default=(), compare=False, repr=False)
+
+
+_CHECKPOINT = 512  # events between two checkpoints: a replay walks at most this many before its first
 
 
 def to_utc(dt: datetime) -> datetime:
@@ -166,7 +174,28 @@ def prepare(events: Iterable[Event], now: datetime) -> tuple[Event, ...]:
         seen = kept.get(event.key)
         if seen is None or event.at < seen.at:
             kept[event.key] = event
-    return tuple(sorted(kept.values(), key=_order))
+    return tuple(_in_order(kept.values()))
+
+
+_AT = attrgetter("at")
+
+
+def _in_order(events: Iterable[Event]) -> list[Event]:
+    """``events`` sorted by ``_order``. Its first element is the instant, and instants are seldom
+    shared: sorted by instant alone (in C), then only each run of one instant by the whole key."""
+    out = sorted(events, key=_AT)
+    instants = [e.at for e in out]
+    if len(set(instants)) == len(instants):
+        return out
+    i, n = 0, len(out)
+    while i < n:
+        j, at = i + 1, instants[i]
+        while j < n and instants[j] == at:
+            j += 1
+        if j - i > 1:
+            out[i:j] = sorted(out[i:j], key=_order)
+        i = j
+    return out
 
 
 # Events in the same second have no true order; this one does not depend on which folder
@@ -190,10 +219,11 @@ def run(considered: tuple[Event, ...]) -> Ledger:
     return next(replay(considered, max(len(considered) - 1, 0)))  # the ledger of the whole
 
 
-def replay(considered: tuple[Event, ...], first: int) -> Iterator[Ledger]:
+def replay(considered: tuple[Event, ...], first: int, whole: Ledger | None = None) -> Iterator[Ledger]:
     """The ledger of each prefix ``considered[:i + 1]`` for i from ``first`` on, in one walk: what
     ``run`` of each prefix gives, without walking the history again for each (the empty
-    ledger first when ``first`` is 0 and there are no events)."""
+    ledger first when ``first`` is 0 and there are no events). ``whole``: the ledger of all of
+    ``considered``, whose checkpoints let the walk start at the last one before ``first``."""
     state: str | None = None
     replies: list[Reply] = []
     sent = received = 0
@@ -202,6 +232,15 @@ def replay(considered: tuple[Event, ...], first: int) -> Iterator[Ledger]:
     unanswered = 0
     last_outgoing = last_message = owed_since = state_event = None
     asks: list[Event] = []
+    checkpoints: list[tuple[Any, ...]] = []
+    start = 0
+    if whole is not None and whole.events is considered:
+        usable = [c for c in whole.checkpoints if c[0] <= first]
+        if usable:
+            (start, state, sent, received, first_outreach, run_start, unanswered, last_outgoing, last_message,
+             owed_since, state_event, n_replies, n_asks) = usable[-1]
+            replies, asks = list(whole.replies[:n_replies]), list(whole.asks[:n_asks])
+            checkpoints = list(whole.checkpoints[:len(usable)])
 
     def ledger(upto: int) -> Ledger:
         return Ledger(
@@ -220,12 +259,14 @@ def replay(considered: tuple[Event, ...], first: int) -> Iterator[Ledger]:
             events=considered if upto == len(considered) else considered[:upto],
             run_start=run_start,
             asks=tuple(asks),
+            checkpoints=tuple(checkpoints),
         )
 
     if not considered:
         yield ledger(0)
         return
-    for i, event in enumerate(considered):
+    for i in range(start, len(considered)):
+        event = considered[i]
         nxt = TRANSITIONS[state][event.kind]
         if event.kind == OUT:
             sent += 1
@@ -255,6 +296,9 @@ def replay(considered: tuple[Event, ...], first: int) -> Iterator[Ledger]:
         if nxt != state:
             state_event = event
         state = nxt
+        if not (i + 1) % _CHECKPOINT:
+            checkpoints.append((i + 1, state, sent, received, first_outreach, run_start, unanswered, last_outgoing,
+                                last_message, owed_since, state_event, len(replies), len(asks)))
         if i >= first:
             yield ledger(i + 1)
 

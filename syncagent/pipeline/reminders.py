@@ -119,7 +119,7 @@ def _settled_by(led, kind: str, anchor: str, settings: Reminders, tz, cadence) -
     if start is None:
         return None
     # The ledger's events are prepared already: the prefixes are replayed as they are, in one walk.
-    for i, prefix in enumerate(ledger_mod.replay(events, start + 1), start + 1):
+    for i, prefix in enumerate(ledger_mod.replay(events, start + 1, led), start + 1):
         ob = obligation(prefix, settings, tz, events[i].at, cadence)
         if ob is None or (ob.kind, ob.anchor) != (kind, anchor):
             return events[i]
