@@ -24,7 +24,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from syncagent.ledger.turns import IN, MEETING, OUT, Event, to_utc
@@ -194,16 +194,25 @@ def load_resumed_events(conn: sqlite3.Connection, until: str, ids: Collection[in
     subjects: dict[str, str] = {}
     stored: dict[int, dict[int, Row]] = {cid: {} for cid in ids}
     reload: set[int] = set()
-    for cid, pk, direction, week, ask, answered, at, subject in conn.execute(
+    # The loop body runs once per stored row (278,000 at a million messages for 100 new ones):
+    # the common case (a time as the store writes it, in UTC) is read inline.
+    parse, utc = datetime.fromisoformat, timezone.utc
+    for row in conn.execute(
             f"SELECT {', '.join(CONTACT_MESSAGE_COLUMNS + CONTACT_MESSAGE_FACTS)} FROM contact_messages "
             "WHERE contact_id IN (SELECT value FROM json_each(?))", [scope]):
-        when = parse_at(at, pk) if at is not None else None
+        cid, pk, direction, _week, _ask, _answered, at, subject = row
+        try:
+            when: datetime | None = parse(at)
+        except (TypeError, ValueError):
+            when = parse_at(at, pk) if at is not None else None  # logs an unreadable one
         if when is None:
             reload.add(cid)
             continue
+        if when.tzinfo is not utc:
+            when = to_utc(when)
         if subject is not None:
             subject = subjects.setdefault(subject, subject)
-        stored[cid][pk] = (cid, pk, direction, week, ask, answered)
+        stored[cid][pk] = row[:6]
         events[cid].append(Event(when, OUT if direction == "outgoing" else IN, pk, subject))
     rows = [r for r in conn.execute(_RESUME_SQL, {"since": since, "last": last[:19], "until": until, "ids": scope})
             if r[1] not in stored[r[0]]]
