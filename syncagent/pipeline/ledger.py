@@ -56,9 +56,11 @@ last derived.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 from syncagent.ledger import companies, figures, introductions, responsiveness
@@ -123,6 +125,10 @@ class Pass:
     asks_moved: set[int] = field(default_factory=set)  # contacts in scope whose asks or replies changed
     # contact -> message -> its stored contact_messages row, where the pass read them already
     stored_rows: dict[int, dict[int, tuple]] = field(default_factory=dict)
+    # of those: the earliest instant of an event the last pass did not have, and how many
+    # message events are not from their rows (``store.Resumed``)
+    tails: dict[int, datetime] = field(default_factory=dict)
+    added: dict[int, int] = field(default_factory=dict)
 
 
 def recompute(db, now: datetime | None = None, timezone: str = "UTC", *, config=None) -> dict[int, Ledger]:
@@ -174,6 +180,8 @@ def derive(db, config, now: datetime, changed: Collection[int] | None, *,
             resumed = store.load_resumed_events(conn, until, [c for c in missing if c not in edits], *resume)
             events = resumed.events
             result.stored_rows.update(resumed.rows)
+            result.tails.update(resumed.tails)
+            result.added.update(resumed.added)
             whole = resumed.whole | {c for c in missing if c in edits}
             if whole:
                 events.update(store.load_events(conn, until, whole))
@@ -308,12 +316,11 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
     for chunk in _chunks(ids, result.ledgers, result.full):
         scope = set(chunk) if result.full else result.scope
         ledger_rows: list[tuple] = []
-        reply_rows: list[tuple] = []
-        message_rows: list[tuple] = []  # of the contacts not read back from their rows
-        # Of those read back: their rows that went and came, found against the rows read. Most
-        # of a long history is what it was, and is compared here without building its rows.
-        read_went: set[tuple] = set()
-        read_came: set[tuple] = set()
+        rows = _Rows()
+        # A contact read back from its rows is compared from where its history may differ from
+        # the one the last pass derived (see _tail_from); its stored replies from there are read.
+        tails = {cid: _tail_from(result, cid) for cid in chunk if cid in result.stored_rows}
+        stored_replies = store.load_replies_since(conn, {cid: iso(at) for cid, at in tails.items() if at is not None})
         for cid in chunk:
             led = result.ledgers[cid]
             cls = None
@@ -321,57 +328,33 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
                 cls = responsiveness.classify(led, settings.follow_up_after_business_days, tz, result.now,
                                               settings.holidays)
             ledger_rows.append(_ledger_row(cid, led, cls))
-            reply_rows.extend((cid, message_pk(r.ref), iso(r.asked_at), iso(r.replied_at),
-                               figures.hours(r.seconds), r.seconds) for r in led.replies)
-            asks = {a.key for a in led.asks}
-            answered = {r.asked_at for r in led.replies}
-            before = result.stored_rows.get(cid)
-            if before is None:
-                for e in led.events:
-                    if e.kind != MEETING:
-                        ask = e.key in asks
-                        message_rows.append(_message_row(cid, message_pk(e.key), e, None, tz, ask,
-                                                         ask and e.at in answered))
-                continue
-            matched = 0
-            for e in led.events:
-                if e.kind == MEETING:
-                    continue
-                pk = message_pk(e.key)
-                ask = e.key in asks
-                done = ask and e.at in answered
-                row = before.get(pk)
-                # A stored row keeps its message's direction and week (the store never rewrites
-                # a message's date or direction but through a full pass): only its flags can move.
-                if row is not None and row[4] == ask and row[5] == done and row[2] == ("outgoing" if e.kind == OUT
-                                                                                         else "incoming"):
-                    matched += 1
-                    continue
-                if row is not None:
-                    matched += 1
-                    read_went.add(row)
-                read_came.add(_message_row(cid, pk, e, row, tz, ask, done))
-            if matched != len(before):  # stored rows whose message no longer counts
-                kept = {message_pk(e.key) for e in led.events if e.kind != MEETING}
-                read_went.update(row for pk, row in before.items() if pk not in kept)
+            since = tails.get(cid, _EARLIEST)
+            if cid not in tails:
+                rows.whole(cid, led, tz)
+            elif since is not None:
+                rows.tail(cid, led, tz, since, result.stored_rows[cid], stored_replies.get(cid, set()))
         store.replace_rows(conn, "contact_ledger", store.LEDGER_COLUMNS, 1, ledger_rows, scope, computed_at)
+        # The others' rows: compared with theirs from the table (a full pass, a contact edited).
+        others = scope if result.full else [cid for cid in scope if cid not in result.stored_rows]
+        if others:
+            stored = store.load_rows(conn, "replies", store.REPLY_COLUMNS, others)
+            rows.replies_went |= stored - rows.reply_rows
+            rows.replies_came |= rows.reply_rows - stored
+            stored = store.load_rows(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, others)
+            rows.went |= stored - rows.message_rows
+            rows.came |= rows.message_rows - stored
+        went, came = rows.replies_went, rows.replies_came
+        store.save_row_changes(conn, "replies", store.REPLY_COLUMNS, 2, went, came)
         # The weeks whose figures can have moved: those of every message or reply row that went or came.
-        went, came = store.replace_rows(conn, "replies", store.REPLY_COLUMNS, 2, reply_rows, scope)
         for row in went | came:
             y, w = figures.week_of(datetime.fromisoformat(str(row[3])), tz)
             result.weeks.add(figures.week_label(y, w))
         # An ask's outreach row is its message's measures, when it was sent and the reply to
         # its run: it can only differ where an ask row or a reply row went or came.
         result.asks_moved |= {int(row[0]) for row in went | came}  # type: ignore[call-overload]
-        facts = (store.CONTACT_MESSAGE_FACTS, _facts_of(result.ledgers))
-        # The others' rows: compared with theirs from the table (a full pass, a contact edited).
-        others = scope if result.full else [cid for cid in scope if cid not in result.stored_rows]
-        went = came = set()
-        if others:
-            stored = store.load_rows(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, others)
-            went, came = stored - set(message_rows), set(message_rows) - stored
-        went, came = went | read_went, came | read_came
-        store.save_row_changes(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, 2, went, came, facts=facts)
+        went, came = rows.went, rows.came
+        store.save_row_changes(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, 2, went, came,
+                               facts=(store.CONTACT_MESSAGE_FACTS, rows.facts))
         result.weeks |= {str(row[3]) for row in went | came if row[3] is not None}
         result.asks_moved |= {int(row[0]) for row in went | came if row[4]}  # type: ignore[call-overload]
     if result.full:
@@ -379,6 +362,95 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
         # were off when one was deleted); a full pass recounts every week anyway.
         store.delete_orphan_rows(conn, ("contact_ledger", "replies", "contact_messages"))
         store.save_ledger_confirmed(conn, computed_at)
+
+
+_EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc)
+
+
+def _tail_from(result: Pass, cid: int) -> datetime | None:
+    """From when a contact read back from its rows can have rows that differ from them: the
+    second of its earliest event the last pass did not have (None: it has none, so its rows
+    and replies are what they were), or the start when its events are not its rows plus the
+    new ones (then all of it is compared)."""
+    led = result.ledgers[cid]
+    if led.messages_sent + led.messages_received != len(result.stored_rows[cid]) + result.added.get(cid, 0):
+        return _EARLIEST
+    at = result.tails.get(cid)
+    return at.replace(microsecond=0) if at is not None else None
+
+
+class _Rows:
+    """The contact_messages and replies rows a chunk of contacts derives, and the changes found."""
+
+    def __init__(self) -> None:
+        self.message_rows: set[tuple] = set()  # of the contacts compared whole, with the table's
+        self.reply_rows: set[tuple] = set()
+        self.went: set[tuple] = set()  # contact_messages rows found to go and to come
+        self.came: set[tuple] = set()
+        self.replies_went: set[tuple] = set()
+        self.replies_came: set[tuple] = set()
+        self.events: dict[tuple[int, int], Event] = {}  # the event of each row built, for its facts
+
+    def facts(self, row: tuple) -> tuple:
+        """A contact_messages row's message facts (when it counts, its subject), from its event."""
+        e = self.events[(int(row[0]), int(row[1]))]  # type: ignore[call-overload]
+        return _exact(e.at), e.subject
+
+    def _row(self, cid: int, e: Event, stored: tuple | None, tz, asks: set, answered: set) -> tuple:
+        pk = message_pk(e.key)
+        self.events[(cid, pk)] = e
+        ask = e.key in asks
+        return _message_row(cid, pk, e, stored, tz, ask, ask and e.at in answered)
+
+    def whole(self, cid: int, led: Ledger, tz) -> None:
+        """Every row of a contact, compared later with the table's."""
+        self.reply_rows.update(_reply_row(cid, r) for r in led.replies)
+        asks, answered = {a.key for a in led.asks}, {r.asked_at for r in led.replies}
+        self.message_rows.update(self._row(cid, e, None, tz, asks, answered) for e in led.events if e.kind != MEETING)
+
+    def tail(self, cid: int, led: Ledger, tz, since: datetime, before: dict[int, tuple], replies: set[tuple]) -> None:
+        """A contact read back from its rows ``before``: its history before ``since`` is the one
+        they were derived from, so only the replies from then on (``replies``: the stored ones)
+        can differ, and only the rows of the events from then on, and of the asks whose reply
+        went or came (an earlier ask's run can be answered now, or no longer)."""
+        events = led.events
+        first = bisect_left(led.replies, since, key=_REPLIED_AT)
+        derived = {_reply_row(cid, r) for r in led.replies[first:]}
+        went, came = replies - derived, derived - replies
+        self.replies_went |= went
+        self.replies_came |= came
+        p = bisect_left(events, since, key=_AT)
+        todo = list(range(p, len(events)))
+        for asked in {parse_iso(str(row[2])) for row in went | came}:
+            i = bisect_left(events, asked, 0, p, key=_AT)
+            while i < p and events[i].at < asked + _SECOND:
+                todo.append(i)
+                i += 1
+        asks, answered = {a.key for a in led.asks}, {r.asked_at for r in led.replies}
+        seen: set[int] = set()
+        for i in todo:
+            e = events[i]
+            if e.kind == MEETING:
+                continue
+            pk = message_pk(e.key)
+            seen.add(pk)
+            row = before.get(pk)
+            new = self._row(cid, e, row, tz, asks, answered)
+            if row != new:
+                if row is not None:
+                    self.went.add(row)
+                self.came.add(new)
+        if since is _EARLIEST and len(seen) != len(before):  # stored rows whose message no longer counts
+            self.went.update(row for pk, row in before.items() if pk not in seen)
+
+
+_AT = attrgetter("at")
+_REPLIED_AT = attrgetter("replied_at")
+_SECOND = timedelta(seconds=1)
+
+
+def _reply_row(cid: int, r) -> tuple:
+    return (cid, message_pk(r.ref), iso(r.asked_at), iso(r.replied_at), figures.hours(r.seconds), r.seconds)
 
 
 def _write_networking(db, config, result: Pass, tz) -> None:
@@ -535,20 +607,6 @@ def _ledger_row(contact_id: int, led: Ledger, responsiveness: str | None = None)
 
 
 _hours = figures.hours
-
-
-def _facts_of(ledgers: Mapping[int, Ledger]):
-    """A contact_messages row's message facts (when it counts, its subject), from its event."""
-    found: dict[int, dict[int, Event]] = {}
-
-    def facts(row: tuple) -> tuple:
-        cid, pk = int(row[0]), int(row[1])  # type: ignore[call-overload]
-        events = found.get(cid)
-        if events is None:
-            events = found[cid] = {message_pk(e.key): e for e in ledgers[cid].events if e.kind != MEETING}
-        e = events[pk]
-        return _exact(e.at), e.subject
-    return facts
 
 
 def _exact(dt: datetime) -> str:

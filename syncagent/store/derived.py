@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -176,6 +176,12 @@ class Resumed:
     events: dict[int, list[Event]]
     whole: set[int]
     rows: dict[int, dict[int, Row]]
+    # Of the contacts read back: the earliest instant of an event the last pass did not have
+    # (a message new since, a meeting that ended at or after its clock), where there is one,
+    # and how many message events are not from their rows. Before that instant a contact's
+    # history is the one the last pass derived.
+    tails: dict[int, datetime] = field(default_factory=dict)
+    added: dict[int, int] = field(default_factory=dict)
 
 
 def load_resumed_events(conn: sqlite3.Connection, until: str, ids: Collection[int], since: int,
@@ -222,12 +228,22 @@ def load_resumed_events(conn: sqlite3.Connection, until: str, ids: Collection[in
             "GROUP BY message_id HAVING count(*) > 1", [json.dumps(sorted({r[2] for r in rows}))])}
         reload |= {r[0] for r in rows if r[2] in copied}
     _add_message_events(events, (r for r in rows if r[0] not in reload), None, subjects)
+    added = {cid: len(evs) - len(stored[cid]) for cid, evs in events.items() if len(evs) > len(stored[cid])}
+    tails = {cid: min(e.at for e in events[cid][len(stored[cid]):]) for cid in added}
+    counted = {cid: len(evs) for cid, evs in events.items()}
     _add_meeting_events(events, conn.execute(_MEETINGS_SQL.format(scope=_IN_SCOPE_MEETINGS),
                                              {"until": until, "ids": scope}))
+    clock = parse_at(last[:19] + "Z", "the last pass's clock")  # its second, as _RESUME_SQL reads it
+    for cid, evs in events.items():
+        for e in evs[counted[cid]:]:
+            if clock is None or e.at >= clock:
+                tails[cid] = min(tails.get(cid, e.at), e.at)
     for cid in reload:
         events[cid] = []
         del stored[cid]
-    return Resumed(events, reload, stored)
+        tails.pop(cid, None)
+        added.pop(cid, None)
+    return Resumed(events, reload, stored, tails, added)
 
 
 # --- what changed since the last pass ------------------------------------------------
@@ -480,6 +496,12 @@ def load_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], scop
     if not scope:
         return set()
     return set(conn.execute(f"{select} WHERE contact_id IN (SELECT value FROM json_each(?))", [_ids(scope)]))
+
+
+def load_replies_since(conn: sqlite3.Connection, since: Mapping[int, str]) -> dict[int, set[Row]]:
+    """The stored replies rows (REPLY_COLUMNS) of each contact in ``since`` replied at or after its instant."""
+    select = f"SELECT {', '.join(REPLY_COLUMNS)} FROM replies WHERE contact_id = ? AND replied_at >= ?"
+    return {cid: set(conn.execute(select, [cid, at])) for cid, at in since.items()}
 
 
 def delete_orphan_rows(conn: sqlite3.Connection, tables: Sequence[str]) -> None:
