@@ -231,6 +231,10 @@ steps = st.one_of(
 @example([("add", 0, "Ann", 0), ("add", 1, "Bo", 1)],
          [("mail", 0, True, 50, [], None), ("mail", 0, False, 40, [1], None), ("meeting", 1, 10, False),
           ("forget", 1, 1), ("forget", 1, None), ("forget", 1, None), ("mail", 1, True, 20, [], 1)])
+# And an earlier reply to a measured ask coming after the one that answered it: the ask stays
+# answered, but its outreach row's response time moves.
+@example([("add", 0, "Ann", 0), ("add", 1, "Bo", 1)],
+         [("mail", 0, True, 50, [], 1), ("mail", 0, False, 10, [], None), ("mail", 0, False, 30, [], None)])
 def test_incremental_passes_equal_a_full_rederivation(tmp_path_factory, contacts, sequence):
     """After every step, the rows an incremental pass left are exactly those a full pass derives at
     the same instant: no contact, company, introduction, week or reminder is ever left stale."""

@@ -122,7 +122,10 @@ class Pass:
     networking: bool = True  # False: derived without a config (no rules beyond the turn ledger)
     gone: set[int] = field(default_factory=set)  # contacts deleted since they were last derived
     weeks: set[str] = field(default_factory=set)  # weeks whose stored rows changed
-    asks_moved: set[int] = field(default_factory=set)  # contacts in scope whose asks or replies changed
+    # An ask's outreach row is its message's measures, when it was sent and the reply to its
+    # run: it can only differ where its contact_messages row or its run's reply went or came.
+    asks_moved: dict[int, set[int]] = field(default_factory=dict)  # contact -> ask messages whose row moved
+    asked_moved: dict[int, set[str]] = field(default_factory=dict)  # contact -> asked_at of replies that moved
     # contact -> message -> its stored contact_messages row, where the pass read them already
     stored_rows: dict[int, dict[int, tuple]] = field(default_factory=dict)
     # of those: the earliest instant of an event the last pass did not have, and how many
@@ -349,14 +352,15 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
         for row in went | came:
             y, w = figures.week_of(datetime.fromisoformat(str(row[3])), tz)
             result.weeks.add(figures.week_label(y, w))
-        # An ask's outreach row is its message's measures, when it was sent and the reply to
-        # its run: it can only differ where an ask row or a reply row went or came.
-        result.asks_moved |= {int(row[0]) for row in went | came}  # type: ignore[call-overload]
+        for row in went | came:
+            result.asked_moved.setdefault(int(row[0]), set()).add(str(row[2]))  # type: ignore[call-overload]
         went, came = rows.went, rows.came
         store.save_row_changes(conn, "contact_messages", store.CONTACT_MESSAGE_COLUMNS, 2, went, came,
                                facts=(store.CONTACT_MESSAGE_FACTS, rows.facts))
         result.weeks |= {str(row[3]) for row in went | came if row[3] is not None}
-        result.asks_moved |= {int(row[0]) for row in went | came if row[4]}  # type: ignore[call-overload]
+        for row in went | came:
+            if row[4]:
+                result.asks_moved.setdefault(int(row[0]), set()).add(int(row[1]))  # type: ignore[call-overload]
     if result.full:
         # Rows of contacts that are no longer there (the schema cascades, unless foreign keys
         # were off when one was deleted); a full pass recounts every week anyway.

@@ -9,7 +9,9 @@ is decided here, across contacts: the same fingerprint sent to at least
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from syncagent.config import Config
@@ -17,6 +19,7 @@ from syncagent.ledger import what_works
 from syncagent.ledger.turns import message_pk
 from syncagent.ledger.what_works import Ask
 from syncagent.store import outreach as rows
+from syncagent.timeutil import parse_iso
 
 MASS_CONTACTS = 3
 MASS_DAYS = 7
@@ -40,15 +43,27 @@ def _asks(db: Any, config: Config, now: datetime | None, ledgers: dict | None) -
     return [(pk, cid, at, _with_mass(ask, (fp, at) in mass)) for pk, cid, at, ask, fp in found]
 
 
-def _measured(db: Any, config: Config, ledgers: dict) -> list[tuple[int, int, datetime, Ask, int]]:
-    """(message, contact, asked at, Ask with mass unset, fingerprint) for the measured asks of ``ledgers``."""
+def _measured(db: Any, config: Config, ledgers: dict,
+              only: dict[int, set[int]] | None = None) -> list[tuple[int, int, datetime, Ask, int]]:
+    """(message, contact, asked at, Ask with mass unset, fingerprint) for the measured asks of
+    ``ledgers`` (``only``: of each contact, the asks with those messages)."""
     steps: list[tuple[int, datetime, int, Any]] = []  # contact, at, message, reply
     for contact_id, led in ledgers.items():
         # The ledger's asks are the story's outreach steps (an outgoing message that started a
         # new ask), kept by the one replay that derived the ledger: no second walk of the history.
-        replies = {r.asked_at: r for r in led.replies}
+        if only is None:
+            replies = {r.asked_at: r for r in led.replies}
+            for ask in led.asks:
+                steps.append((contact_id, ask.at, message_pk(ask.key), replies.get(ask.at)))
+            continue
+        wanted = only.get(contact_id, set())
         for ask in led.asks:
-            steps.append((contact_id, ask.at, message_pk(ask.key), replies.get(ask.at)))
+            pk = message_pk(ask.key)
+            if pk in wanted:
+                # The reply to an ask's run, if any, is the one asked at its instant (replies are in order).
+                i = bisect_left(led.replies, ask.at, key=_ASKED_AT)
+                reply = led.replies[i] if i < len(led.replies) and led.replies[i].asked_at == ask.at else None
+                steps.append((contact_id, ask.at, pk, reply))
     measures = rows.load_measures_of(db.conn, {pk for _, _, pk, _ in steps})
     tz = config.tz
     out = []
@@ -95,13 +110,16 @@ def update(db: Any, config: Config, derived: Any) -> int:
     conn = db.conn
     if derived.full:
         return _update_all(db, config, derived)
-    scope = derived.asks_moved
-    found = _measured(db, config, {cid: derived.ledgers[cid] for cid in sorted(scope)})
-    fingerprints = {fp for _, _, _, _, fp in found} | store.load_fingerprints(conn, scope)
-    others = store.load_asks_by_fingerprint(conn, fingerprints, scope)
+    moved = _moved_asks(derived)
+    found = _measured(db, config, {cid: derived.ledgers[cid] for cid in sorted(moved)}, moved)
+    keys = {(pk, cid) for cid, pks in moved.items() for pk in pks}
+    stored = store.load_asks_of(conn, keys)
+    fingerprints = {fp for _, _, _, _, fp in found} | set(store.load_fingerprints_of(conn, {pk for pk, _ in keys}).values())
+    others = [a for a in store.load_asks_by_fingerprint(conn, fingerprints) if (a[0], a[1]) not in keys]
     mass = _mass_fingerprints([(cid, at, fp) for _, cid, at, _, fp in found] + [(cid, at, fp) for _, cid, at, fp, _ in others])
-    went, came = derived_store.replace_rows(conn, "outreach_asks", store.StoredAsk._fields, 2,
-                                            _rows_of(found, mass), scope)
+    wanted = set(_rows_of(found, mass))
+    went, came = stored - wanted, wanted - stored
+    derived_store.save_row_changes(conn, "outreach_asks", store.StoredAsk._fields, 2, went, came)
     relabelled = [(_MASS_LABELS[(fp, at) in mass], pk, cid) for pk, cid, at, fp, label in others
                   if label != _MASS_LABELS[(fp, at) in mass]]
     store.save_mass(conn, relabelled)
@@ -112,6 +130,24 @@ def update(db: Any, config: Config, derived: Any) -> int:
     return len(found)
 
 
+def _moved_asks(derived: Any) -> dict[int, set[int]]:
+    """Of each contact, the ask messages whose outreach row can have moved in a pass: those whose
+    contact_messages row went or came, and those asked at the instant of a reply that did."""
+    moved = {cid: set(pks) for cid, pks in derived.asks_moved.items()}
+    for cid, instants in derived.asked_moved.items():
+        asks = derived.ledgers[cid].asks
+        for text in instants:
+            at = parse_iso(text)  # to the second, as the replies row keeps it
+            i = bisect_left(asks, at, key=_AT)
+            while i < len(asks) and asks[i].at < at + _SECOND:
+                moved.setdefault(cid, set()).add(message_pk(asks[i].key))
+                i += 1
+    return moved
+
+
+_AT = attrgetter("at")
+_ASKED_AT = attrgetter("asked_at")
+_SECOND = timedelta(seconds=1)
 _ASKS_CHUNK = 20_000  # asks whose rows a full pass holds and compares at once
 
 

@@ -115,24 +115,21 @@ def load_fingerprints_of(conn: sqlite3.Connection, messages: Collection[int]) ->
                              [json.dumps(sorted(messages))]))
 
 
-def load_fingerprints(conn: sqlite3.Connection, contacts: Collection[int]) -> set[int]:
-    """The fingerprints of the asks stored for ``contacts``."""
-    return {fp for (fp,) in conn.execute(
-        "SELECT DISTINCT o.fingerprint FROM outreach_asks a JOIN outreach o ON o.message = a.message "
-        "WHERE a.contact_id IN (SELECT value FROM json_each(?))", [json.dumps(sorted(contacts))])}
-
-
-def load_asks_by_fingerprint(conn: sqlite3.Connection, fingerprints: Collection[int],
-                             besides: Collection[int]) -> list[tuple[int, int, datetime, int, str]]:
-    """(message, contact, asked at, fingerprint, mass bucket) of the stored asks with one of
-    ``fingerprints``, of contacts not in ``besides``."""
+def load_asks_by_fingerprint(conn: sqlite3.Connection,
+                             fingerprints: Collection[int]) -> list[tuple[int, int, datetime, int, str]]:
+    """(message, contact, asked at, fingerprint, mass bucket) of the stored asks with one of ``fingerprints``."""
     if not fingerprints:
         return []
     return [(pk, cid, parse_iso(at), fp, mass) for pk, cid, at, fp, mass in conn.execute(
         "SELECT a.message, a.contact_id, a.asked_at, o.fingerprint, a.mass FROM outreach o "
-        "JOIN outreach_asks a ON a.message = o.message WHERE o.fingerprint IN (SELECT value FROM json_each(?)) "
-        "AND a.contact_id NOT IN (SELECT value FROM json_each(?))",
-        [json.dumps(sorted(fingerprints)), json.dumps(sorted(besides))])]
+        "JOIN outreach_asks a ON a.message = o.message WHERE o.fingerprint IN (SELECT value FROM json_each(?))",
+        [json.dumps(sorted(fingerprints))])]
+
+
+def load_asks_of(conn: sqlite3.Connection, keys: Collection[tuple[int, int]]) -> set[tuple[object, ...]]:
+    """The stored outreach_asks rows (every column of StoredAsk) of the (message, contact) ``keys``."""
+    select = f"SELECT {', '.join(_ASK_COLUMNS)} FROM outreach_asks WHERE message = ? AND contact_id = ?"
+    return {row for key in sorted(keys) for row in conn.execute(select, key)}
 
 
 def save_mass(conn: sqlite3.Connection, rows: Iterable[tuple[str, int, int]]) -> None:
