@@ -197,6 +197,7 @@ IDENTIFIERS = {
     ("syncagent/store/derived.py", ".format(_IN_SCOPE_MEETINGS)"),  # that filter
     ("syncagent/store/derived.py", "', '.join(CONTACT_MESSAGE_COLUMNS + CONTACT_MESSAGE_FACTS)"),  # constants
     ("syncagent/store/derived.py", "', '.join(REPLY_COLUMNS)"),  # the replies columns, a constant
+    ("syncagent/store/derived.py", "', '.join(CONTACT_MESSAGE_COLUMNS)"),  # contact_messages' columns, a constant
     ("syncagent/store/reminders.py", "sql"),  # a constant SELECT
     ("syncagent/store/reminders.py", "where"),  # three constant holder filters
     ("syncagent/store/summary.py", "', '.join(_COMPANY_FIELDS)"),  # the companies view's columns

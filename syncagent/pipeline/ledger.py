@@ -126,8 +126,8 @@ class Pass:
     # run: it can only differ where its contact_messages row or its run's reply went or came.
     asks_moved: dict[int, set[int]] = field(default_factory=dict)  # contact -> ask messages whose row moved
     asked_moved: dict[int, set[str]] = field(default_factory=dict)  # contact -> asked_at of replies that moved
-    # contact -> message -> its stored contact_messages row, where the pass read them already
-    stored_rows: dict[int, dict[int, tuple]] = field(default_factory=dict)
+    # contact -> the messages of its stored contact_messages rows, where the pass read its events from them
+    read_back: dict[int, set[int]] = field(default_factory=dict)
     # of those: the earliest instant of an event the last pass did not have, and how many
     # message events are not from their rows (``store.Resumed``)
     tails: dict[int, datetime] = field(default_factory=dict)
@@ -182,7 +182,7 @@ def derive(db, config, now: datetime, changed: Collection[int] | None, *,
             edits = edited or {}
             resumed = store.load_resumed_events(conn, until, [c for c in missing if c not in edits], *resume)
             events = resumed.events
-            result.stored_rows.update(resumed.rows)
+            result.read_back.update(resumed.read_back)
             result.tails.update(resumed.tails)
             result.added.update(resumed.added)
             whole = resumed.whole | {c for c in missing if c in edits}
@@ -322,7 +322,7 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
         rows = _Rows()
         # A contact read back from its rows is compared from where its history may differ from
         # the one the last pass derived (see _tail_from); its stored replies from there are read.
-        tails = {cid: _tail_from(result, cid) for cid in chunk if cid in result.stored_rows}
+        tails = {cid: _tail_from(result, cid) for cid in chunk if cid in result.read_back}
         stored_replies = store.load_replies_since(conn, {cid: iso(at) for cid, at in tails.items() if at is not None})
         for cid in chunk:
             led = result.ledgers[cid]
@@ -335,10 +335,10 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
             if cid not in tails:
                 rows.whole(cid, led, tz)
             elif since is not None:
-                rows.tail(cid, led, tz, since, result.stored_rows[cid], stored_replies.get(cid, set()))
+                rows.tail(conn, cid, led, tz, since, result.read_back[cid], stored_replies.get(cid, set()))
         store.replace_rows(conn, "contact_ledger", store.LEDGER_COLUMNS, 1, ledger_rows, scope, computed_at)
         # The others' rows: compared with theirs from the table (a full pass, a contact edited).
-        others = scope if result.full else [cid for cid in scope if cid not in result.stored_rows]
+        others = scope if result.full else [cid for cid in scope if cid not in result.read_back]
         if others:
             stored = store.load_rows(conn, "replies", store.REPLY_COLUMNS, others)
             rows.replies_went |= stored - rows.reply_rows
@@ -377,7 +377,7 @@ def _tail_from(result: Pass, cid: int) -> datetime | None:
     and replies are what they were), or the start when its events are not its rows plus the
     new ones (then all of it is compared)."""
     led = result.ledgers[cid]
-    if led.messages_sent + led.messages_received != len(result.stored_rows[cid]) + result.added.get(cid, 0):
+    if led.messages_sent + led.messages_received != len(result.read_back[cid]) + result.added.get(cid, 0):
         return _EARLIEST
     at = result.tails.get(cid)
     return at.replace(microsecond=0) if at is not None else None
@@ -412,11 +412,12 @@ class _Rows:
         asks, answered = {a.key for a in led.asks}, {r.asked_at for r in led.replies}
         self.message_rows.update(self._row(cid, e, None, tz, asks, answered) for e in led.events if e.kind != MEETING)
 
-    def tail(self, cid: int, led: Ledger, tz, since: datetime, before: dict[int, tuple], replies: set[tuple]) -> None:
-        """A contact read back from its rows ``before``: its history before ``since`` is the one
-        they were derived from, so only the replies from then on (``replies``: the stored ones)
-        can differ, and only the rows of the events from then on, and of the asks whose reply
-        went or came (an earlier ask's run can be answered now, or no longer)."""
+    def tail(self, conn, cid: int, led: Ledger, tz, since: datetime, stored: set[int], replies: set[tuple]) -> None:
+        """A contact read back from its rows (of the messages ``stored``): its history before
+        ``since`` is the one they were derived from, so only the replies from then on
+        (``replies``: the stored ones) can differ, and only the rows of the events from then on,
+        and of the asks whose reply went or came (an earlier ask's run can be answered now, or
+        no longer). Only those rows are read from the table."""
         events = led.events
         first = bisect_left(led.replies, since, key=_REPLIED_AT)
         derived = {_reply_row(cid, r) for r in led.replies[first:]}
@@ -431,6 +432,11 @@ class _Rows:
                 todo.append(i)
                 i += 1
         asks, answered = {a.key for a in led.asks}, {r.asked_at for r in led.replies}
+        if since is _EARLIEST:
+            before = store.load_message_rows(conn, cid, None)
+        else:
+            wanted = {message_pk(events[i].key) for i in todo if events[i].kind != MEETING}
+            before = store.load_message_rows(conn, cid, wanted & stored) if wanted & stored else {}
         seen: set[int] = set()
         for i in todo:
             e = events[i]

@@ -170,12 +170,13 @@ ORDER BY m.id
 @dataclass
 class Resumed:
     """What ``load_resumed_events`` read: the events of the contacts it could answer for, those
-    it could not (``whole``: to be loaded by ``load_events``), and the stored contact_messages
-    rows of the others, by contact and message (what the pass compares its rows with)."""
+    it could not (``whole``: to be loaded by ``load_events``), and of the others the messages
+    of the stored contact_messages rows read (the rows themselves are read again only where
+    the pass compares them: ``load_message_rows``)."""
 
     events: dict[int, list[Event]]
     whole: set[int]
-    rows: dict[int, dict[int, Row]]
+    read_back: dict[int, set[int]]
     # Of the contacts read back: the earliest instant of an event the last pass did not have
     # (a message new since, a meeting that ended at or after its clock), where there is one,
     # and how many message events are not from their rows. Before that instant a contact's
@@ -198,15 +199,15 @@ def load_resumed_events(conn: sqlite3.Connection, until: str, ids: Collection[in
         return Resumed(events, set(ids), {})  # a hand-edited address: only load_events' join tolerates it
     scope = _ids(ids)
     subjects: dict[str, str] = {}
-    stored: dict[int, dict[int, Row]] = {cid: {} for cid in ids}
+    stored: dict[int, set[int]] = {cid: set() for cid in ids}
     reload: set[int] = set()
     # The loop body runs once per stored row (278,000 at a million messages for 100 new ones):
-    # the common case (a time as the store writes it, in UTC) is read inline.
+    # only what an event needs is read, and the common case of a time (as the store writes
+    # it, in UTC) is parsed inline.
     parse, utc = datetime.fromisoformat, timezone.utc
-    for row in conn.execute(
-            f"SELECT {', '.join(CONTACT_MESSAGE_COLUMNS + CONTACT_MESSAGE_FACTS)} FROM contact_messages "
+    for cid, pk, direction, at, subject in conn.execute(
+            "SELECT contact_id, message, direction, at, subject FROM contact_messages "
             "WHERE contact_id IN (SELECT value FROM json_each(?))", [scope]):
-        cid, pk, direction, _week, _ask, _answered, at, subject = row
         try:
             when: datetime | None = parse(at)
         except (TypeError, ValueError):
@@ -218,7 +219,7 @@ def load_resumed_events(conn: sqlite3.Connection, until: str, ids: Collection[in
             when = to_utc(when)
         if subject is not None:
             subject = subjects.setdefault(subject, subject)
-        stored[cid][pk] = row[:6]
+        stored[cid].add(pk)
         events[cid].append(Event(when, OUT if direction == "outgoing" else IN, pk, subject))
     rows = [r for r in conn.execute(_RESUME_SQL, {"since": since, "last": last[:19], "until": until, "ids": scope})
             if r[1] not in stored[r[0]]]
@@ -496,6 +497,15 @@ def load_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], scop
     if not scope:
         return set()
     return set(conn.execute(f"{select} WHERE contact_id IN (SELECT value FROM json_each(?))", [_ids(scope)]))
+
+
+def load_message_rows(conn: sqlite3.Connection, cid: int, messages: Collection[int] | None) -> dict[int, Row]:
+    """A contact's stored contact_messages rows (CONTACT_MESSAGE_COLUMNS) of ``messages`` (None: all), by message."""
+    if messages is None:
+        return {int(row[1]): row for row in load_rows(conn, "contact_messages", CONTACT_MESSAGE_COLUMNS, [cid])}  # type: ignore[call-overload]
+    return {int(row[1]): row for row in conn.execute(
+        f"SELECT {', '.join(CONTACT_MESSAGE_COLUMNS)} FROM contact_messages WHERE contact_id = ? "
+        "AND message IN (SELECT value FROM json_each(?))", [cid, _ids(messages)])}
 
 
 def load_replies_since(conn: sqlite3.Connection, since: Mapping[int, str]) -> dict[int, set[Row]]:
