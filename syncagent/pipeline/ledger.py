@@ -39,9 +39,12 @@ all the mail unless it is a full one.
 **Reading back.** After a pass every contact's contact_messages rows are its message
 events at that pass's clock (with each message's time and subject), so an incremental
 pass reads a contact not edited since from those rows, adding the messages stored
-since or dated after that clock (``store.load_resumed_events``), and compares its new
-rows with the ones it read; joining all of a contact's mail again by address cost
-twice as much. The store never rewrites a message's date, subject, direction or
+since or dated after that clock (``store.load_resumed_events``); joining all of a
+contact's mail again by address cost twice as much. Its history before the earliest
+of those is the one its rows were derived from, so only its replies and rows from
+there on are built and compared with the stored ones (and the rows of the earlier
+asks whose reply went or came): a long history costs its events, not its rows.
+The store never rewrites a message's date, subject, direction or
 automatic flag once saved but through a full pass (own addresses) or a migration,
 and a migration that does must drop the pass watermark, as 0019 does.
 
@@ -331,10 +334,11 @@ def _write_contacts(db, config, result: Pass, tz) -> None:
                 cls = responsiveness.classify(led, settings.follow_up_after_business_days, tz, result.now,
                                               settings.holidays)
             ledger_rows.append(_ledger_row(cid, led, cls))
-            since = tails.get(cid, _EARLIEST)
             if cid not in tails:
                 rows.whole(cid, led, tz)
-            elif since is not None:
+                continue
+            since = tails[cid]
+            if since is not None:  # else nothing it had is new: its rows and replies are what they were
                 rows.tail(conn, cid, led, tz, since, result.read_back[cid], stored_replies.get(cid, set()))
         store.replace_rows(conn, "contact_ledger", store.LEDGER_COLUMNS, 1, ledger_rows, scope, computed_at)
         # The others' rows: compared with theirs from the table (a full pass, a contact edited).
