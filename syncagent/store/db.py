@@ -229,11 +229,19 @@ def gmail_state(db: Database, account: str) -> dict[str, Any] | None:
     return {"history_id": row[0], "pending_history_id": row[1], "page_token": row[2]}
 
 
-def direction_counts(db: Database, account: str | None) -> tuple[int, int]:
-    """(outgoing, all) messages of an account (None: of every account) still on the server."""
-    row = db.execute("SELECT COALESCE(SUM(direction = 'outgoing'), 0), COUNT(*) FROM messages "
-                     "WHERE (? IS NULL OR account = ?) AND gone = 0", [account, account]).fetchone()
-    return int(row[0]), int(row[1])
+def has_outgoing(db: Database, account: str | None) -> bool:
+    """Does an account (None: any account) have a message from the user's addresses still on the server?"""
+    # Two statements, so each is answered from the partial index messages_outgoing.
+    if account is None:
+        sql, args = "SELECT 1 FROM messages WHERE direction = 'outgoing' AND gone = 0 LIMIT 1", []
+    else:
+        sql, args = "SELECT 1 FROM messages WHERE direction = 'outgoing' AND account = ? AND gone = 0 LIMIT 1", [account]
+    return db.execute(sql, args).fetchone() is not None
+
+
+def message_count(db: Database, account: str) -> int:
+    """How many messages of an account are still on the server."""
+    return int(db.execute("SELECT COUNT(*) FROM messages WHERE account = ? AND gone = 0", [account]).fetchone()[0])
 
 
 # --- sync runs ---------------------------------------------------------------

@@ -836,3 +836,15 @@ def m0021_mail_counts(db: Database) -> None:
         INSERT INTO mail_counts VALUES (1, (SELECT count(*) FROM messages),
             (SELECT count(*) FROM message_addresses), (SELECT count(*) FROM calendar_parts));
         """ + "\n".join(triggers))
+
+
+@migrations(name="0022_outgoing_by_account")
+def m0022_outgoing_by_account(db: Database) -> None:
+    db.executescript(
+        """
+        -- Every sync asks whether the account has any mail from the user's own addresses (a
+        -- wrong `addresses` makes every message incoming). Counting them read the whole table
+        -- (0.25 s at a million messages, seconds with a cold cache, as INBOX comes first).
+        CREATE INDEX IF NOT EXISTS messages_outgoing ON messages (account, gone) WHERE direction = 'outgoing';
+        """
+    )
