@@ -72,7 +72,8 @@ def test_every_cell(state, kind, expected):
     # A reply is recorded exactly on ASKED -> REPLIED.
     new_replies = result.replies[len(before.replies):]
     if (state, kind) == ("ASKED", "in"):
-        assert new_replies == (Reply(events[-2].at, last.at, 3600, last.ref),)
+        assert new_replies == (Reply(events[-2].at, last.at, last.key),)
+        assert new_replies[0].seconds == 3600 and new_replies[0].ref == last.ref
     else:
         assert new_replies == ()
     # state_event moves only when the state changes.
@@ -100,7 +101,8 @@ def test_follow_ups_do_not_restart_the_clock():
     """Two follow-ups then a reply: response time runs from the first message of the run."""
     events = build(["out", "out", "out", "in"])
     result = compute(events, NOW)
-    assert result.replies == (Reply(events[0].at, events[3].at, 3 * 3600, events[3].ref),)
+    assert result.replies == (Reply(events[0].at, events[3].at, events[3].key),)
+    assert result.replies[0].seconds == 3 * 3600
     assert result.first_reply_at == events[3].at
     assert result.messages_sent == 3 and result.messages_received == 1
 

@@ -117,8 +117,19 @@ class Event:
 class Reply:
     asked_at: datetime  # the FIRST outgoing message of the unanswered run it answers
     replied_at: datetime
-    seconds: int  # replied_at - asked_at, exact to the second
-    ref: str
+    # The answer's ``Event.key``. A full pass holds every contact's replies at once: the ref and
+    # the seconds are spelled out when read, not kept (a string and a number per reply).
+    key: str | int
+
+    @property
+    def seconds(self) -> int:
+        """replied_at - asked_at, exact to the second."""
+        return (self.replied_at - self.asked_at) // _ONE_SECOND
+
+    @property
+    def ref(self) -> str:
+        key = self.key
+        return key if isinstance(key, str) else f"{_MESSAGE}{key}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +154,7 @@ class Ledger:
     checkpoints: tuple[tuple[Any, ...], ...] = field(default=(), compare=False, repr=False)
 
 
+_ONE_SECOND = timedelta(seconds=1)
 _CHECKPOINT = 512  # events between two checkpoints: a replay walks at most this many before its first
 
 
@@ -304,9 +316,4 @@ def replay(considered: tuple[Event, ...], first: int, whole: Ledger | None = Non
 
 
 def _reply(asked: Event, answer: Event) -> Reply:
-    return Reply(
-        asked_at=asked.at,
-        replied_at=answer.at,
-        seconds=(answer.at - asked.at) // timedelta(seconds=1),
-        ref=answer.ref,
-    )
+    return Reply(asked_at=asked.at, replied_at=answer.at, key=answer.key)
