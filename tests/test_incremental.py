@@ -325,6 +325,23 @@ def test_a_full_pass_in_groups_judges_mass_mail_across_them(tmp_path, monkeypatc
                                                           (4, "one-to-one")]
 
 
+def test_a_full_pass_counts_one_message_to_three_contacts_as_mass_mail(tmp_path):
+    """One message to three contacts (To and Cc) is one stored text but three asks: mass mail,
+    in a full pass as in an incremental one."""
+    world = World(tmp_path / "w.db")
+    for who in range(4):
+        world.apply(("add", who, "Ann", 0))
+    world.apply(("mail", 0, True, 100, [1, 2], 7))
+    world.apply(("mail", 3, True, 89, [], 7))  # the same text a day later, to one more
+    world.apply(("mail", 0, True, 80, [], 8))  # a follow-up in the same run: not an ask
+    query = "SELECT contact_id, mass FROM outreach_asks ORDER BY contact_id"
+    stages.after_sync(world.db, world.config(), now=world.now)
+    incremental = world.db.conn.execute(query).fetchall()
+    stages.after_sync(world.db, world.config(), now=world.now, force=True)
+    assert world.db.conn.execute(query).fetchall() == incremental == [
+        (1, "mass mail"), (2, "mass mail"), (3, "mass mail"), (4, "mass mail")]
+
+
 def test_an_introduction_counts_beside_a_message_of_the_same_second(tmp_path):
     """Introduced means no event before the introducing message: one at the same instant does
     not make them already acquainted, so the introduction stands (and converts on the reply)."""

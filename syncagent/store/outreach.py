@@ -115,6 +115,15 @@ def load_fingerprints_of(conn: sqlite3.Connection, messages: Collection[int]) ->
                              [json.dumps(sorted(messages))]))
 
 
+def load_shared_fingerprints(conn: sqlite3.Connection, messages: list[int], at_least: int) -> set[int]:
+    """The fingerprints of at least ``at_least`` of ``messages``, a message listed twice counted twice."""
+    if len(messages) < at_least:
+        return set()
+    return {fp for (fp,) in conn.execute(
+        "SELECT o.fingerprint FROM json_each(?) j JOIN outreach o ON o.message = j.value "
+        "GROUP BY o.fingerprint HAVING count(*) >= ?", [json.dumps(messages), at_least])}
+
+
 def load_asks_by_fingerprint(conn: sqlite3.Connection,
                              fingerprints: Collection[int]) -> list[tuple[int, int, datetime, int, str]]:
     """(message, contact, asked at, fingerprint, mass bucket) of the stored asks with one of ``fingerprints``."""
