@@ -33,7 +33,7 @@ def after_sync(db, config: Config, *, now: datetime | None = None, force: bool =
     Each stage commits in one transaction; a failed write leaves the previous
     result in place and is reported as one StoreError sentence.
     """
-    from syncagent.pipeline import collector
+    from syncagent.pipeline import collector, heap
     from syncagent.store import db as store
 
     try:
@@ -41,6 +41,8 @@ def after_sync(db, config: Config, *, now: datetime | None = None, force: bool =
             _stages(db, config, now or utcnow(), force)
     except sqlite3.Error as exc:
         raise store.write_error(exc, "the ledger and reminders were left as they were") from exc
+    finally:
+        heap.release()  # a daemon does not keep a full pass's freed memory until its next pass
 
 
 def _stages(db, config: Config, now: datetime, force: bool) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from syncagent.config import Account, Config
 from syncagent.errors import SyncagentError
 from syncagent.model import Batch
+from syncagent.pipeline import heap
 from syncagent.store import db as store
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,7 @@ def sync_account(db, account: Account, *, full: bool = False, progress: Progress
         log.log(logging.ERROR if log_failure else logging.INFO, "%s", result.line())
     else:
         log.info("%s", result.line())
+    heap.release()  # what the reader and saver threads freed, before the derived stages build on it
     return result
 
 
