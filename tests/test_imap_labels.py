@@ -9,7 +9,7 @@ from test_imap_sync import make_config, sync
 from syncagent.sources.imap import connect as imap_connect
 from syncagent.store.db import open_db
 
-NOCHANGE = ["CAPABILITY", "LOGIN", "LIST", "STATUS", "STATUS", "LOGOUT"]
+NOCHANGE = ["CAPABILITY", "LOGIN", "STATUS", "LIST", "STATUS", "LOGOUT"]  # INBOX first (test_imap_sync)
 
 
 @pytest.fixture(autouse=True)

@@ -98,9 +98,21 @@ class ImapSource:
             caps = set(self._imap.capabilities())
             self.gmail = b"X-GM-EXT-1" in caps
             self.condstore = b"CONDSTORE" in caps
-            folders = self._folders()
             missing: list[str] = []
+            done: set[str] = set()
+            if not self.account.folders and not self.gmail:
+                # INBOX, which every server has, is synced before LIST: once a session has
+                # listed (or asked STATUS of another folder), Dovecot answered STATUS and EXAMINE
+                # of a large INBOX 15x slower (0.45 s at 570,000 messages against 0.03 s), and
+                # that was most of a sync with nothing new.
+                status = self._status("INBOX", [])
+                if status is not None:
+                    yield from self._folder("INBOX", status, state, full)
+                done.add("INBOX")
+            folders = self._folders()
             for folder in folders:
+                if folder in done:
+                    continue
                 status = self._status(folder, missing)
                 if status is not None:
                     yield from self._folder(folder, status, state, full)
