@@ -340,6 +340,10 @@ def child(name: str, config_path: str, profile: bool, contacts: int) -> None:
         out.setdefault("seconds", time.perf_counter() - t)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(20)
+        # Kept for a closer look (callers, callees): python -m pstats <file>.
+        dump = Path(tempfile.gettempdir()) / f"syncagent-bench-{name}.pstats"
+        prof.dump_stats(dump)
+        print(f"profile of {name} kept in {dump}", file=sys.stderr)
     else:
         t = time.perf_counter()
         out = fn(cfg)
