@@ -73,14 +73,18 @@ def _subject(text: str, rnd: random.Random) -> str:
     return Header(text, "utf-8").encode()
 
 
-def messages(n: int, *, n_people: int = 8000, seed: int = 1):
-    """Yield (folder, raw bytes, mtime) for n messages; folder is "INBOX" or "Sent"."""
+SPAN = 3 * 365 * 86400  # seconds the generated mail spans from START
+
+
+def messages(n: int, *, n_people: int = 8000, seed: int = 1, start: datetime = START, span: float = SPAN):
+    """Yield (folder, raw bytes, mtime) for n messages dated over ``span`` seconds from ``start``;
+    folder is "INBOX" or "Sent"."""
     rnd = random.Random(seed)
     folks = people(n_people)
     threads: list[tuple[str, list[str], Person, str]] = []  # (subject, references, counterpart, first subject)
-    step = (3 * 365 * 86400) / max(n, 1)
+    step = span / max(n, 1)
     for i in range(n):
-        when = START + timedelta(seconds=i * step + rnd.random() * step)
+        when = start + timedelta(seconds=i * step + rnd.random() * step)
         mid = f"<{i}.{seed}@gen.example>"
         kind = rnd.random()
         extra: list[str] = []
