@@ -345,6 +345,40 @@ def test_expunge_and_new_mail_together(mailbox, tmp_path, monkeypatch):
     assert count(db, "SELECT COUNT(*) FROM messages WHERE gone = 0") == 3
 
 
+def test_the_known_count_of_a_folder_follows_expunges_new_mail_and_a_new_uidvalidity(mailbox, tmp_path,
+                                                                                       monkeypatch):
+    """The expunge check compares a kept count of each folder's live messages (no COUNT over the
+    folder): it stays what counting gives through new mail, expunges and a folder made anew, and
+    a pass whose numbers add up does not list the folder's UIDs."""
+    def kept(db):
+        return dict(((a, f), n) for a, f, n in db.execute("SELECT account, folder, live FROM folder_counts"))
+
+    def counted(db):
+        return dict(((a, f), n) for a, f, n in db.execute(
+            "SELECT account, folder, count(*) FROM message_folders WHERE gone = 0 GROUP BY account, folder"))
+
+    mailbox.append_many("INBOX", [make_message(i) for i in range(6)])
+    mailbox.append("Sent", make_message(50, sender=ME))
+    cfg = make_config(mailbox, tmp_path, monkeypatch, batch_size=2)
+    db = open_db(cfg.database)
+    assert sync(db, cfg).new_messages == 7
+    assert kept(db) == counted(db) == {("test", "INBOX"): 6, ("test", "Sent"): 1}
+    mailbox.expunge("INBOX", [2, 5])
+    mailbox.append("INBOX", make_message(6))
+    assert sync(db, cfg).new_messages == 1
+    assert kept(db) == counted(db) == {("test", "INBOX"): 5, ("test", "Sent"): 1}
+    mailbox.append_many("INBOX", [make_message(i) for i in range(7, 9)])
+    mailbox.server.reset_commands()
+    assert sync(db, cfg).new_messages == 2
+    assert kept(db) == counted(db) == {("test", "INBOX"): 7, ("test", "Sent"): 1}
+    assert [line for line in mailbox.server.command_lines if line.startswith("UID SEARCH")] == ["UID SEARCH UID 8:*"]
+    mailbox.delete_folder("Sent")  # made anew: a new UIDVALIDITY, its old locations dropped
+    mailbox.create_folder("Sent")
+    mailbox.append("Sent", make_message(51, sender=ME))
+    assert sync(db, cfg).ok
+    assert kept(db) == counted(db) == {("test", "INBOX"): 7, ("test", "Sent"): 1}
+
+
 def test_folder_larger_than_one_search_answer(mailbox, tmp_path, monkeypatch):
     """A folder with more UIDs than one SEARCH answer may hold syncs whole, and still sees expunges and new mail."""
     from syncagent.sources.imap import source as imap_source

@@ -46,7 +46,7 @@ def test_bookkeeping_and_search_tables_are_hidden(ds):
     tables = {t["name"]: t["hidden"] for t in get(ds, "/my-ledger.json").json()["tables"]}
     hidden = {name for name, is_hidden in tables.items() if is_hidden}
     assert {"folder_state", "gmail_state", "message_folders", "calendar_parts", "pipeline_state",
-            "mail_counts", "_sqlite_migrations", "messages_fts"} <= hidden
+            "mail_counts", "folder_counts", "_sqlite_migrations", "messages_fts"} <= hidden
     assert not hidden & {"contacts", "reminders", "messages", "replies", "contact_ledger", "meetings", "threads"}
 
 

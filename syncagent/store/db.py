@@ -213,10 +213,10 @@ def known_locations(db: Database, account: str, folder: str) -> dict[str, int | 
 
 
 def known_count(db: Database, account: str, folder: str) -> int:
-    """How many live locations ``known_locations`` would give, without loading them."""
-    row = db.execute("SELECT COUNT(*) FROM message_folders WHERE account = ? AND folder = ? AND gone = 0",
-                     [account, folder]).fetchone()
-    return int(row[0])
+    """How many live locations ``known_locations`` would give, without loading them: the count
+    the triggers of ``folder_counts`` keep (no row: the folder has none)."""
+    row = db.execute("SELECT live FROM folder_counts WHERE account = ? AND folder = ?", [account, folder]).fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def gmail_state(db: Database, account: str) -> dict[str, Any] | None:

@@ -848,3 +848,39 @@ def m0022_outgoing_by_account(db: Database) -> None:
         CREATE INDEX IF NOT EXISTS messages_outgoing ON messages (account, gone) WHERE direction = 'outgoing';
         """
     )
+
+
+@migrations(name="0023_folder_counts")
+def m0023_folder_counts(db: Database) -> None:
+    # A sync that finds new mail checks for expunges by counting the folder's live locations
+    # against the server's EXISTS. Counting them read the folder's whole key range (0.19 s for
+    # 570,000 in INBOX); triggers keep each folder's count instead, whoever writes.
+    db.executescript(
+        """
+        CREATE TABLE folder_counts (
+            account TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            live INTEGER NOT NULL,
+            PRIMARY KEY (account, folder)
+        );
+        INSERT INTO folder_counts (account, folder, live)
+            SELECT account, folder, count(*) FROM message_folders WHERE gone = 0 GROUP BY account, folder;
+        CREATE TRIGGER folder_counts_insert AFTER INSERT ON message_folders WHEN NEW.gone = 0
+        BEGIN
+            INSERT INTO folder_counts (account, folder, live) VALUES (NEW.account, NEW.folder, 1)
+                ON CONFLICT (account, folder) DO UPDATE SET live = live + 1;
+        END;
+        CREATE TRIGGER folder_counts_delete AFTER DELETE ON message_folders WHEN OLD.gone = 0
+        BEGIN
+            UPDATE folder_counts SET live = live - 1 WHERE account = OLD.account AND folder = OLD.folder;
+        END;
+        CREATE TRIGGER folder_counts_update AFTER UPDATE OF account, folder, gone ON message_folders
+            WHEN OLD.gone != NEW.gone OR OLD.account != NEW.account OR OLD.folder != NEW.folder
+        BEGIN
+            UPDATE folder_counts SET live = live - 1
+                WHERE OLD.gone = 0 AND account = OLD.account AND folder = OLD.folder;
+            INSERT INTO folder_counts (account, folder, live) SELECT NEW.account, NEW.folder, 1 WHERE NEW.gone = 0
+                ON CONFLICT (account, folder) DO UPDATE SET live = live + 1;
+        END;
+        """
+    )
