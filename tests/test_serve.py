@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import subprocess
-import sys
-import time
 import warnings
-from pathlib import Path
 
 import digest_scenario as scenario
 import pytest
+from served import served
 
 from syncagent.errors import SyncagentError
 from syncagent.serve import datasette as serve
 from syncagent.store.db import open_db
 
 TODAY = "2026-11-25"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 fetch = scenario.datasette_get
@@ -221,46 +215,9 @@ def test_vega_charts_plugin_is_served_locally(ds):
 
 # --- the real server: what a browser (or a hostile web page) can do with it ----------------------
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _served(db_path, tmp_path, *extra):
-    """`syncagent serve` in its own process on a free loopback port, until the block ends."""
-    import httpx
-
-    cfg = tmp_path / "serve-config.toml"
-    cfg.write_text(f'[database]\npath = "{db_path}"\n')
-    port = _free_port()
-    log = tmp_path / f"serve-{port}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "syncagent", "--config", str(cfg), "serve", "--port", str(port),
-                                 *extra], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(base + "/-/versions.json", timeout=2)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)
-        yield base, port, log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def server(ledger_db, tmp_path_factory):
-    with _served(ledger_db, tmp_path_factory.mktemp("served")) as running:
+    with served(ledger_db, tmp_path_factory.mktemp("served")) as running:
         yield running
 
 
@@ -336,7 +293,7 @@ def test_no_sql_turns_off_arbitrary_sql_only(ledger_db, tmp_path):
     """With --no-sql an arbitrary query is forbidden while tables and canned queries still answer."""
     import httpx
 
-    with _served(ledger_db, tmp_path, "--no-sql") as (base, _, _):
+    with served(ledger_db, tmp_path, "--no-sql") as (base, _, _):
         assert httpx.get(base + "/my-ledger.json", params={"sql": "select 1"}).status_code == 403
         assert httpx.get(base + "/my-ledger/contacts.json").status_code == 200
         response = httpx.get(base + "/my-ledger/thank_yous_owed.json", params={"today": TODAY, "_shape": "array"})
