@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from dovecot import make_message
 from test_imap_sync import make_config
 
@@ -127,6 +129,43 @@ def test_missing_items_or_garbage_make_the_reader_give_up():
             imap_fetch.scan(bad)
     with pytest.raises(imap_fetch.ScanError):
         imap_fetch.responses([(b"1 (UID 5 " + KEY + b" {2}", b"ab")])  # ends inside a literal
+
+
+# Pieces a server could put in a list, the awkward ones included: escapes, %, brackets, braces,
+# leading zeros, 8-bit bytes, control characters, whitespace of every kind or none.
+_PIECES = [b"(", b")", b"((", b"))", b" ", b"  ", b"\t", b"\r\n", b"NIL", b"nil", b"0", b"007", b"42",
+           b"18446744073709551616", b'"', b'""', b'"TEXT"', b'"a b"', b'"\\"', b'"\\\\"', b'"\\n"',
+           b'"x\\"y"', b"\\", b"TEXT", b"BODY[1]", b"]", b"%", b"{", b"{3}", b"\x00", b"\x1f", b"\x7f",
+           b"\xe9", b"caf\xc3\xa9", b"7BIT", b"(\"CHARSET\" \"utf-8\")"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=30))
+def test_the_lean_list_reader_reads_a_list_as_imapclient_does_or_leaves_it_to_imapclient(pieces):
+    """Whatever bytes a list holds, the lean reader gives exactly imapclient's value, or None (imapclient then reads)."""
+    from imapclient.response_parser import parse_response
+
+    raw = b"(" + b"".join(pieces) + b")"
+    lean = imap_fetch._lean_list(raw)
+    if lean is None:
+        return
+    parsed = parse_response([raw])
+    assert len(parsed) == 1 and lean == parsed[0]
+    assert type(lean) is type(parsed[0])
+
+
+def test_the_lean_list_reader_takes_the_usual_bodystructures_itself():
+    """The structures of ordinary mail are read without imapclient; literals and odd bytes are left to it."""
+    leaf = b'("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "QUOTED-PRINTABLE" 120 3 NIL NIL NIL NIL)'
+    usual = [leaf, b"(" + leaf + leaf.replace(b'"PLAIN"', b'"HTML"') + b' "ALTERNATIVE" ("BOUNDARY" "=_b\\"1") NIL NIL NIL)',
+             b'("application" "pdf" ("name" "cv 2026.pdf") NIL NIL "base64" 40960 NIL ("attachment" ("filename" "cv.pdf")) NIL NIL)']
+    from imapclient.response_parser import parse_response
+
+    for raw in usual:
+        assert imap_fetch._lean_list(raw) is not None
+        assert imap_fetch.RawList(raw, None).parse() == parse_response([raw])[0]
+    for odd in (b'("a" {3}\r\nabc)', b"(BODY[1] 2)", b"(%)", b'(a"b")', b"(" * 41 + b")" * 41, b"(x)(y)"):
+        assert imap_fetch._lean_list(odd) is None, odd
 
 
 def test_internaldate_matches_imapclient():
