@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from dovecot import make_message
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from dovecot import make_message
 from test_imap_sync import make_config
 
 from syncagent.sources.imap import connect as imap_connect

@@ -124,7 +124,7 @@ def _lean_list(raw: bytes):
     or None where it holds anything but lists, quoted strings, NIL, numbers and plain atoms."""
     stack: list[list] = []
     current: list = []
-    for opened, closed, body, quote, word, other in _TOKEN.findall(raw):
+    for opened, closed, body, quote, word, _other in _TOKEN.findall(raw):
         if opened:
             if len(stack) >= _LEAN_DEPTH:
                 return None
