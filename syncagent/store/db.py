@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -312,25 +311,39 @@ _INSERT_FOLDER = (
 
 
 def _insert_rows(conn: sqlite3.Connection, statement: str, rows: list[list[Any]]) -> None:
-    """Run ``statement``, which reads its values from ``r(c0, c1, ...)``, once over all ``rows``.
+    """Run ``statement``, which reads its values from ``r(c0, c1, ...)``, over all ``rows``.
 
-    The rows go in as one JSON array, so SQLite works through the batch in one call.
-    With ``executemany`` the sqlite3 module gives the interpreter lock back and takes it
-    again at every row; while another thread parses, each of those waits for it, and
-    saving on its own thread took seven times what it takes alone (30 s against 4 s for
-    100,000 messages). SQLite's JSON functions end a text at a NUL character, so a batch
-    holding one is written row by row, as before.
+    The rows go in as the bound values of one multi-row VALUES per chunk, so SQLite works
+    through a chunk in one call. With ``executemany`` the sqlite3 module gives the
+    interpreter lock back and takes it again at every row; while another thread parses,
+    each of those waits for it, and saving on its own thread took seven times what it
+    takes alone (30 s against 4 s for 100,000 messages). Bound values, unlike the JSON
+    array this used to pass, need no encoding in Python and no parsing in SQLite (whose
+    ``->>`` read each row's JSON text again for every column): the rows of a first sync of
+    100,000 messages, written alone, took 3.2-3.5 s against 4.3-4.5 s. Any text goes in as
+    it is, NUL included.
     """
     if not rows:
         return
     width = len(rows[0])
-    payload = json.dumps(rows, ensure_ascii=False)
-    if "\\u0000" not in payload:
-        source = ", ".join(f"j.value ->> {i} AS c{i}" for i in range(width))
-        conn.execute(f"WITH r AS (SELECT {source} FROM json_each(?) AS j) {statement}", [payload])
-    else:
-        source = ", ".join(f"? AS c{i}" for i in range(width))
-        conn.executemany(f"WITH r AS (SELECT {source}) {statement}", rows)
+    most = _ROWS_PER_STATEMENT
+    while most > 1 and most * width > conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER):
+        most //= 2
+    source = ", ".join(f"column{i + 1} AS c{i}" for i in range(width))
+    one = "(" + ", ".join("?" * width) + ")"
+    start = 0
+    while start < len(rows):
+        # Chunks of a power of two rows: a handful of statement texts per table, each prepared
+        # once and kept by the sqlite3 module's cache (a prepared statement holds a cell per value).
+        size = most
+        while size > len(rows) - start:
+            size //= 2
+        conn.execute(f"WITH r AS (SELECT {source} FROM (VALUES {', '.join([one] * size)})) {statement}",
+                     [value for row in rows[start:start + size] for value in row])
+        start += size
+
+
+_ROWS_PER_STATEMENT = 128  # a power of two
 
 
 def save_batch(db: Database, account: str, own_addresses: Iterable[str], batch: Batch) -> int:
