@@ -205,7 +205,8 @@ IDENTIFIERS = {
     ("syncagent/store/db.py", "', '.join(_MESSAGE_COLUMNS)"),
     ("syncagent/store/db.py", "sets"),  # "<cursor column> = ?" for known cursor columns
     ("syncagent/store/db.py", "self.name"),  # savepoint names, constants of the stages
-    ("syncagent/store/db.py", "source"),  # "j.value ->> <i> AS c<i>" or "? AS c<i>" for a batch's columns
+    ("syncagent/store/db.py", "source"),  # "column<i+1> AS c<i>" for a batch's columns
+    ("syncagent/store/db.py", "placeholders"),  # "(?, ?, ...), (?, ?, ...)": a chunk's rows of placeholders
     ("syncagent/store/db.py", "statement"),  # one of the constant _INSERT_* statements
     ("syncagent/store/views.py", "name"),  # view names from the VIEWS dict
     ("syncagent/store/meetings.py", "marks"),  # "?,?,?" for a chunk of UIDs or meeting ids

@@ -338,7 +338,8 @@ def _insert_rows(conn: sqlite3.Connection, statement: str, rows: list[list[Any]]
         size = most
         while size > len(rows) - start:
             size //= 2
-        conn.execute(f"WITH r AS (SELECT {source} FROM (VALUES {', '.join([one] * size)})) {statement}",
+        placeholders = ", ".join([one] * size)
+        conn.execute(f"WITH r AS (SELECT {source} FROM (VALUES {placeholders})) {statement}",
                      [value for row in rows[start:start + size] for value in row])
         start += size
 
