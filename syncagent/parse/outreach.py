@@ -10,6 +10,7 @@ Pure, so the sync, ``draft-check`` and the tests measure the same way.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -87,14 +88,14 @@ def names_connection(subject: str, text: str, known_names: Iterable[str] = ()) -
     if _CONNECTION.search(both):
         return True
     folded = _fold(both)
-    return any(len(name) > 3 and re.search(rf"\b{re.escape(_fold(name))}\b", folded) for name in known_names)
+    return any(len(name) > 3 and _whole_word(_fold(name)).search(folded) for name in known_names)
 
 
 def is_personalized(text: str, first_name: str | None, company: str | None) -> bool:
     """Does the text use the contact's first name or company?"""
     folded = _fold(text)
     for token in (first_name, company):
-        if token and len(token.strip()) > 1 and re.search(rf"\b{re.escape(_fold(token.strip()))}\b", folded):
+        if token and len(token.strip()) > 1 and _whole_word(_fold(token.strip())).search(folded):
             return True
     return False
 
@@ -108,7 +109,7 @@ def fingerprint(text: str, names: Iterable[str] = ()) -> int:
     """A hash of the words with the recipient's names blanked, so one template sent to many matches."""
     folded = _fold(text)
     for name in sorted({_fold(n) for n in names if n and len(n) > 1}, key=len, reverse=True):
-        folded = re.sub(rf"\b{re.escape(name)}\b", " ", folded)
+        folded = _whole_word(name).sub(" ", folded)
     digest = hashlib.sha256(" ".join(_WORD.findall(folded)).encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
 
@@ -127,6 +128,13 @@ def measure(subject: str | None, text: str, *, first_name: str | None = None, co
         personalized=is_personalized(mine, first_name, company),
         fingerprint=fingerprint(mine, names),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _whole_word(token: str) -> re.Pattern[str]:
+    """``token`` as a whole word. Each recipient brings its own names, more than the 512
+    patterns ``re`` keeps compiled: measuring a first sync's sent mail recompiled them."""
+    return re.compile(rf"\b{re.escape(token)}\b")
 
 
 def _fold(text: str) -> str:

@@ -112,7 +112,7 @@ class RawList:
 # string (its body, then the closing quote), an atom that whitespace or a parenthesis ends, or any
 # other byte (group 6), which sends the value to imapclient's own parser. imapclient reads a
 # character at a time in Python; one findall is a C loop, and BODYSTRUCTURE is the bulk of it
-# (every sent message's, for the outreach measures: a second of a first sync at 100,000).
+# (every sent message's, for the outreach measures: 1.7 s of the wire thread in a first sync at 100,000).
 _TOKEN = re.compile(rb'[ \t\r\n]*+(?:(\()|(\))|"((?:[^"\\\r\n]++|\\.)*+)(")'
                     rb'|([^\x00-\x20()%"\[\]{}\\\x7f]++)(?=[ \t\r\n()]|$)|(.))', re.S)
 _QUOTED_ESCAPE = re.compile(rb'\\(["\\])')
