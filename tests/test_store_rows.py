@@ -86,3 +86,22 @@ def test_a_batch_is_stored_value_for_value(db):
     assert db.execute("SELECT folder, location, uid, uidvalidity, labels, m.message_id FROM message_folders f "
                       "JOIN messages m ON m.id = f.message ORDER BY uid").fetchall() == [
         ("Sent", "1", 1, 9, None, "a@x"), ("INBOX", "7", 7, 9, None, "b@x"), ("INBOX", "8", 8, 9, "Work Job search", "a@x")]
+
+
+def test_a_batch_of_any_size_lands_whole_and_in_order(db):
+    """A batch of 301 messages (written in several statements) stores every message, address and location,
+    numbered in the batch's order, with the count of new ones right; a later copy still merges into its first."""
+    from syncagent.model import Address, Batch, Seen
+    from syncagent.store.db import save_batch
+
+    items = [(_message(f"m{i}@x", addresses=(Address("from", "me@example.com", None),
+                                             *(Address("to", f"p{i}-{k}@example.com", None) for k in range(i % 4)))),
+              Seen("Sent", str(i + 1), i + 1, 9)) for i in range(301)]
+    assert save_batch(db, "main", ["me@example.com"], Batch(items=items, folder="Sent")) == 301
+    assert [m for (m,) in db.execute("SELECT message_id FROM messages ORDER BY id")] == [f"m{i}@x" for i in range(301)]
+    assert db.execute("SELECT count(*) FROM message_addresses").fetchone() == (sum(1 + i % 4 for i in range(301)),)
+    assert db.execute("SELECT count(*), min(uid), max(uid) FROM message_folders").fetchone() == (301, 1, 301)
+    again = [(_message("m300@x", addresses=(Address("cc", "late@example.com", None),)), Seen("INBOX", "5", 5, 9))]
+    assert save_batch(db, "main", ["me@example.com"], Batch(items=again, folder="INBOX")) == 0
+    assert db.execute("SELECT count(*) FROM message_addresses a JOIN messages m ON m.id = a.message "
+                      "WHERE m.message_id = 'm300@x'").fetchone() == (2,)
