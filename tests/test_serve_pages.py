@@ -73,6 +73,19 @@ def test_reminder_anchor_links_to_its_message_or_meeting(ds, ledger_db):
     assert "message:" not in re.sub(r"<[^>]+>", "", html.split('<table class="rows-and-columns">')[1])
 
 
+def test_a_close_the_loop_anchor_links_to_the_introduction_and_the_contact_introduced(demo_home):
+    """`message:63+contact:32` (the introducing message, whom it introduced) shows as two links, not raw text."""
+    db_path = demo_home / ".local/share/syncagent/demo/demo.db"
+    conn = sqlite3.connect(db_path)
+    [anchor] = [r[0] for r in conn.execute("SELECT anchor FROM reminders WHERE kind = 'close_loop'")]
+    conn.close()
+    message, contact = re.fullmatch(r"message:(\d+)\+contact:(\d+)", anchor).groups()
+    html = get(serve.make_datasette(db_path), "/demo/reminders").text
+    assert (f'<a href="/demo/messages/{message}">message {message}</a> + '
+            f'<a href="/demo/contacts/{contact}">contact {contact}</a>') in html
+    assert anchor not in html
+
+
 def test_dated_queries_follow_the_ledger_clock_stored_in_the_database(ledger_db, tmp_path):
     """With a clock stored (as `syncagent demo` does), an empty `today` means that day, not the real date."""
     path = tmp_path / "clocked.db"

@@ -155,19 +155,24 @@ def register_plugin() -> None:
         pm.register(plugin, name=plugin.NAME)
 
 
-_ANCHOR_TABLES = {"message": "messages", "meeting": "meetings"}
+_ANCHOR_TABLES = {"message": "messages", "meeting": "meetings", "contact": "contacts"}
 
 
 def anchor_link(datasette, database: str, value):
-    """``message:161`` -> a link to row 161 of messages (``meeting:2`` to meetings); anything else as is."""
+    """``message:161`` -> a link to row 161 of messages (``meeting:2`` to meetings); a close-the-loop
+    anchor ``message:63+contact:32`` (the introducing message and whom it introduced) -> a link to
+    each; anything else as is."""
     from markupsafe import Markup, escape
 
-    kind, _, key = str(value or "").partition(":")
-    target = _ANCHOR_TABLES.get(kind)
-    if target is None or not key.isdigit():
-        return None
-    href = datasette.urls.row(database, target, key)
-    return Markup(f'<a href="{escape(href)}">{escape(kind)} {escape(key)}</a>')
+    links = []
+    for part in str(value or "").split("+"):
+        kind, _, key = part.partition(":")
+        target = _ANCHOR_TABLES.get(kind)
+        if target is None or not key.isdigit():
+            return None
+        href = datasette.urls.row(database, target, key)
+        links.append(f'<a href="{escape(href)}">{escape(kind)} {escape(key)}</a>')
+    return Markup(" + ".join(links))
 
 
 def _first_sentence(text: str | None) -> str:
