@@ -326,8 +326,9 @@ def _insert_rows(conn: sqlite3.Connection, statement: str, rows: list[list[Any]]
     if not rows:
         return
     width = len(rows[0])
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     most = _ROWS_PER_STATEMENT
-    while most > 1 and most * width > conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER):
+    while most > 1 and most * width > limit:
         most //= 2
     source = ", ".join(f"column{i + 1} AS c{i}" for i in range(width))
     one = "(" + ", ".join("?" * width) + ")"
